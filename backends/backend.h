@@ -1,0 +1,31 @@
+/* backend.h: code generation, the map of the backends/ layer.
+ *
+ * Backends take one fully planned graph (after the memplan pass: every
+ * temporary has a workspace offset) and contain the one big switch over op
+ * kinds.  Parameters and constants travel as one weights blob, each tensor
+ * at a 64-byte aligned offset given by blob_layout().
+ */
+#ifndef KILN_BACKEND_H
+#define KILN_BACKEND_H
+
+#include <stdio.h>
+#include "ir.h"
+
+/* backends/blob.c */
+/* Offset of each param/const in the blob (-1 for other values); returns
+ * the blob size.  Materializes initializers; elided data is an error. */
+int64_t blob_layout(Graph *g, int64_t *off);
+/* The blob itself, from the graph's arena. */
+unsigned char *blob_build(Graph *g, const int64_t *off, int64_t size);
+
+/* backends/c/cgen.c */
+typedef struct {
+	const char *prefix;         /* C identifier prefix, e.g. "cnn" */
+	const char *header;         /* name the .c includes, e.g. "cnn.h" */
+	const char *weights;        /* blob file the .c links, e.g. "cnn.weights" */
+	const char *source;         /* model file, for comments */
+} CgenOpts;
+void cgen_emit(Graph *g, const CgenOpts *o, FILE *c, FILE *h);
+char *cgen_ident(Arena *a, const char *name); /* a C identifier for name */
+
+#endif

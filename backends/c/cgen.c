@@ -1,0 +1,482 @@
+/* cgen.c: the C backend.  Emits NAME.h (the embeddable API) and NAME.c
+ * (the schedule as straight-line calls into the runtime).
+ *
+ * Requires a planned graph: every temporary has a workspace offset, graph
+ * inputs and outputs live in caller buffers, and parameters are read from
+ * the weights blob, which NAME.c links with the assembler's .incbin (ELF
+ * targets).  With -DKILN_MAIN, NAME.c also defines main() over kiln_main().
+ * The output is deterministic: the same graph gives the same bytes.
+ */
+#include <ctype.h>
+#include <string.h>
+#include "backend.h"
+
+static const char *const ctype[NDTYPE] = {
+	"float", "double", "int64_t", "int32_t", "int8_t", "uint8_t", "uint8_t",
+};
+static const char *const kdtype[NDTYPE] = {
+	"KILN_F32", "KILN_F64", "KILN_I64", "KILN_I32", "KILN_I8", "KILN_U8",
+	"KILN_BOOL",
+};
+
+typedef struct {
+	Graph *g;
+	const CgenOpts *o;
+	FILE *f;
+	char **infield;     /* C field of each input value, by value index */
+	char **outfield;    /* C field of each output, by output index */
+	int *outpos;        /* output a temporary is computed into, or -1 */
+	int64_t *woff;      /* blob offset of each param/const */
+} Gen;
+
+char *
+cgen_ident(Arena *a, const char *name)
+{
+	size_t n = strlen(name);
+	char *s = arena_alloc(a, n + 2);
+	char *p = s;
+	if (!isalpha((unsigned char)name[0]) && name[0] != '_')
+		*p++ = '_';
+	for (size_t i = 0; i < n; i++)
+		*p++ = isalnum((unsigned char)name[i]) ? name[i] : '_';
+	return s;
+}
+
+static char *
+upper(Arena *a, const char *s)
+{
+	char *u = arena_strdup(a, s);
+	for (char *p = u; *p; p++)
+		*p = toupper((unsigned char)*p);
+	return u;
+}
+
+/* A C identifier for name not among used[0..n), made unique by _2, _3. */
+static char *
+unique_ident(Arena *a, const char *name, char **used, int n)
+{
+	char *base = cgen_ident(a, name), *id = base;
+	for (int k = 0, dup = 1; k < n; k++)
+		if (strcmp(used[k], id) == 0) {
+			id = arena_printf(a, "%s_%d", base, ++dup);
+			k = -1;
+		}
+	return id;
+}
+
+/* Names the input and output fields; an output temporary is computed
+ * directly into the caller's buffer of its first output. */
+static void
+name_fields(Gen *s)
+{
+	Graph *g = s->g;
+	Arena *a = g->mod->arena;
+	int n = g->ninput + g->noutput;
+	char **used = arena_alloc(a, n * sizeof *used);
+	s->infield = arena_alloc(a, g->nval * sizeof *s->infield);
+	s->outfield = used + g->ninput;
+	s->outpos = arena_alloc(a, g->nval * sizeof *s->outpos);
+	for (int i = 0; i < g->nval; i++)
+		s->outpos[i] = -1;
+	for (int i = 0; i < n; i++) {
+		int v = i < g->ninput ? g->input[i] : g->output[i - g->ninput];
+		used[i] = unique_ident(a, g->val[v].name, used, i);
+		if (i < g->ninput)
+			s->infield[v] = used[i];
+		else if (g->val[v].kind == VK_TEMP && s->outpos[v] < 0)
+			s->outpos[v] = i - g->ninput;
+	}
+}
+
+/* A C expression for the data of value v. */
+static char *
+ptr(Gen *s, int v)
+{
+	Graph *g = s->g;
+	Arena *a = g->mod->arena;
+	if (v < 0)
+		return "NULL";
+	Value *val = &g->val[v];
+	const char *t = ctype[val->type.dtype];
+	switch (val->kind) {
+	case VK_INPUT:
+		return arena_printf(a, "in->%s", s->infield[v]);
+	case VK_PARAM:
+	case VK_CONST:
+		return arena_printf(a, "(const %s *)(wt + %lld)", t,
+		                    (long long)s->woff[v]);
+	default:
+		if (s->outpos[v] >= 0)
+			return arena_printf(a, "out->%s", s->outfield[s->outpos[v]]);
+		if (val->offset < 0)
+			die("value '%s' has no workspace offset", val->name);
+		return arena_printf(a, "(%s *)(ws + %lld)", t,
+		                    (long long)val->offset);
+	}
+}
+
+static const Type *
+ty(Gen *s, int v)
+{
+	return &s->g->val[v].type;
+}
+
+static int64_t
+ival(Gen *s, const Node *n, int id)
+{
+	return ir_attr(s->g, n, id)->i;
+}
+
+static int64_t *
+ints(Gen *s, const Node *n, int id)
+{
+	return ir_attr(s->g, n, id)->ints;
+}
+
+/* Writes a C comment, breaking any comment terminator in the text. */
+static void
+comment(FILE *f, const char *text)
+{
+	fputs("\t/* ", f);
+	for (const char *p = text; *p; p++) {
+		fputc(*p, f);
+		if (p[0] == '*' && p[1] == '/')
+			fputc(' ', f);
+	}
+	fputs(" */\n", f);
+}
+
+static void
+emit_array(FILE *f, const char *name, const int64_t *v, int n)
+{
+	fprintf(f, "\t\tstatic const int64_t %s[] = {", name);
+	for (int i = 0; i < MAX(n, 1); i++)
+		fprintf(f, "%s%lld", i ? ", " : "", n ? (long long)v[i] : 0LL);
+	fputs("};\n", f);
+}
+
+/* Strides of operand t broadcast to y: 0 along broadcast dimensions. */
+static void
+bcast_strides(const Type *t, const Type *y, int64_t *st)
+{
+	int64_t step = 1;
+	for (int i = y->rank - 1; i >= 0; i--) {
+		int k = i - (y->rank - t->rank);
+		if (k < 0 || t->dim[k] == 1) {
+			st[i] = 0;
+			continue;
+		}
+		st[i] = step;
+		step *= t->dim[k];
+	}
+}
+
+static void
+emit_binary(Gen *s, const Node *n)
+{
+	const Type *y = ty(s, n->out);
+	int64_t as[IR_MAXRANK], bs[IR_MAXRANK];
+	bcast_strides(ty(s, n->in[0]), y, as);
+	bcast_strides(ty(s, n->in[1]), y, bs);
+	fputs("\t{\n", s->f);
+	emit_array(s->f, "yd", y->dim, y->rank);
+	emit_array(s->f, "as", as, y->rank);
+	emit_array(s->f, "bs", bs, y->rank);
+	fprintf(s->f, "\t\t%s(%s, %s, %s, %d, yd, as, bs);\n\t}\n",
+	        op_get(n->op)->kernel, ptr(s, n->out), ptr(s, n->in[0]),
+	        ptr(s, n->in[1]), y->rank);
+}
+
+static void
+emit_gemm(Gen *s, const Node *n)
+{
+	const Type *a = ty(s, n->in[0]), *y = ty(s, n->out);
+	int64_t ta = ival(s, n, AT_GEMM_TRANS_A), tb = ival(s, n, AT_GEMM_TRANS_B);
+	int64_t rs = 0, cs = 0;
+	int c = n->nin > 2 ? n->in[2] : -1;
+	if (c >= 0) {
+		const Type *t = ty(s, c);
+		int64_t rows = t->rank == 2 ? t->dim[0] : 1;
+		int64_t cols = t->rank >= 1 ? t->dim[t->rank - 1] : 1;
+		rs = rows == 1 ? 0 : cols;
+		cs = cols == 1 ? 0 : 1;
+	}
+	fprintf(s->f, "\t%s(%s, %s, %s, %s, %lld, %lld, %lld, %d, %d, "
+	        "(float)%.17g, (float)%.17g, %lld, %lld);\n",
+	        op_get(n->op)->kernel, ptr(s, n->out), ptr(s, n->in[0]),
+	        ptr(s, n->in[1]), ptr(s, c), (long long)y->dim[0],
+	        (long long)y->dim[1], (long long)a->dim[ta ? 0 : 1], (int)ta,
+	        (int)tb, ir_attr(s->g, n, AT_GEMM_ALPHA)->f,
+	        ir_attr(s->g, n, AT_GEMM_BETA)->f, (long long)rs, (long long)cs);
+}
+
+/* Batch stride of a matmul operand: its matrices are packed, or one
+ * matrix is shared by the whole batch.  Other broadcasts are refused. */
+static int64_t
+batch_stride(Gen *s, const Node *n, const Type *t, const Type *y)
+{
+	int64_t nb = type_numel(t) / (t->dim[t->rank - 1] * t->dim[t->rank - 2]);
+	int64_t yb = type_numel(y) / (y->dim[y->rank - 1] * y->dim[y->rank - 2]);
+	if (nb == 1)
+		return 0;
+	if (nb == yb)
+		return t->dim[t->rank - 1] * t->dim[t->rank - 2];
+	diag_error(n->loc, "matmul: the C backend does not handle this batch "
+	           "broadcast (%s)", type_str(s->g->mod->arena, t));
+}
+
+static void
+emit_matmul(Gen *s, const Node *n)
+{
+	const Type *a = ty(s, n->in[0]), *b = ty(s, n->in[1]), *y = ty(s, n->out);
+	int64_t m = y->dim[y->rank - 2], nn = y->dim[y->rank - 1];
+	int64_t k = a->dim[a->rank - 1];
+	fprintf(s->f, "\t%s(%s, %s, %s, %lld, %lld, %lld, %lld, %lld, %lld);\n",
+	        op_get(n->op)->kernel, ptr(s, n->out), ptr(s, n->in[0]),
+	        ptr(s, n->in[1]), (long long)(type_numel(y) / (m * nn)),
+	        (long long)m, (long long)nn, (long long)k,
+	        (long long)batch_stride(s, n, a, y),
+	        (long long)batch_stride(s, n, b, y));
+}
+
+static void
+emit_conv(Gen *s, const Node *n)
+{
+	const Type *x = ty(s, n->in[0]), *w = ty(s, n->in[1]), *y = ty(s, n->out);
+	int64_t *st = ints(s, n, AT_CONV2D_STRIDES), *p = ints(s, n, AT_CONV2D_PADS);
+	int64_t *d = ints(s, n, AT_CONV2D_DILATIONS);
+	fprintf(s->f, "\t{\n\t\tstatic const struct kiln_conv2d p = {"
+	        "%lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, "
+	        "%lld, %lld, %lld, %lld, %lld, %lld, %lld};\n",
+	        (long long)x->dim[0], (long long)x->dim[1], (long long)x->dim[2],
+	        (long long)x->dim[3], (long long)w->dim[0], (long long)w->dim[2],
+	        (long long)w->dim[3], (long long)y->dim[2], (long long)y->dim[3],
+	        (long long)st[0], (long long)st[1], (long long)p[0],
+	        (long long)p[1], (long long)d[0], (long long)d[1],
+	        (long long)ival(s, n, AT_CONV2D_GROUP));
+	fprintf(s->f, "\t\t%s(%s, %s, %s, %s, &p);\n\t}\n", op_get(n->op)->kernel,
+	        ptr(s, n->out), ptr(s, n->in[0]), ptr(s, n->in[1]),
+	        ptr(s, n->nin > 2 ? n->in[2] : -1));
+}
+
+static void
+emit_pool(Gen *s, const Node *n)
+{
+	bool max = n->op == OP_MAXPOOL2D;
+	const Type *x = ty(s, n->in[0]), *y = ty(s, n->out);
+	int64_t *k = ints(s, n, max ? AT_MAXPOOL2D_KERNEL : AT_AVGPOOL2D_KERNEL);
+	int64_t *st = ints(s, n, max ? AT_MAXPOOL2D_STRIDES : AT_AVGPOOL2D_STRIDES);
+	int64_t *p = ints(s, n, max ? AT_MAXPOOL2D_PADS : AT_AVGPOOL2D_PADS);
+	int64_t *d = ints(s, n, max ? AT_MAXPOOL2D_DILATIONS :
+	                              AT_AVGPOOL2D_DILATIONS);
+	int cip = max ? 0 : (int)ival(s, n, AT_AVGPOOL2D_COUNT_INCLUDE_PAD);
+	fprintf(s->f, "\t{\n\t\tstatic const struct kiln_pool2d p = {"
+	        "%lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, "
+	        "%lld, %lld, %lld, %lld, %d};\n",
+	        (long long)x->dim[0], (long long)x->dim[1], (long long)x->dim[2],
+	        (long long)x->dim[3], (long long)y->dim[2], (long long)y->dim[3],
+	        (long long)k[0], (long long)k[1], (long long)st[0],
+	        (long long)st[1], (long long)p[0], (long long)p[1],
+	        (long long)d[0], (long long)d[1], cip);
+	fprintf(s->f, "\t\t%s(%s, %s, &p);\n\t}\n", op_get(n->op)->kernel,
+	        ptr(s, n->out), ptr(s, n->in[0]));
+}
+
+static void
+emit_softmax(Gen *s, const Node *n)
+{
+	const Type *x = ty(s, n->in[0]);
+	int64_t axis = ival(s, n, AT_SOFTMAX_AXIS);
+	if (axis < 0)
+		axis += x->rank;
+	int64_t outer = 1, inner = 1;
+	for (int i = 0; i < x->rank; i++)
+		if (i < axis)
+			outer *= x->dim[i];
+		else if (i > axis)
+			inner *= x->dim[i];
+	fprintf(s->f, "\t%s(%s, %s, %lld, %lld, %lld);\n", op_get(n->op)->kernel,
+	        ptr(s, n->out), ptr(s, n->in[0]), (long long)outer,
+	        (long long)x->dim[axis], (long long)inner);
+}
+
+/* The one switch over op kinds. */
+static void
+emit_node(Gen *s, const Node *n)
+{
+	Graph *g = s->g;
+	const char *kernel = op_get(n->op)->kernel;
+	comment(s->f, arena_printf(g->mod->arena, "%s = %s  (%s:%d:%d)",
+	        g->val[n->out].name, op_get(n->op)->name,
+	        n->loc.file ? n->loc.file : "?", n->loc.line, n->loc.col));
+	switch (n->op) {
+	case OP_GEMM: emit_gemm(s, n); break;
+	case OP_MATMUL: emit_matmul(s, n); break;
+	case OP_CONV2D: emit_conv(s, n); break;
+	case OP_MAXPOOL2D:
+	case OP_AVGPOOL2D: emit_pool(s, n); break;
+	case OP_ADD:
+	case OP_SUB:
+	case OP_MUL:
+	case OP_DIV: emit_binary(s, n); break;
+	case OP_RELU:
+	case OP_SIGMOID:
+	case OP_TANH:
+		fprintf(s->f, "\t%s(%s, %s, %lld);\n", kernel, ptr(s, n->out),
+		        ptr(s, n->in[0]), (long long)type_numel(ty(s, n->out)));
+		break;
+	case OP_SOFTMAX: emit_softmax(s, n); break;
+	case OP_RESHAPE:
+	case OP_FLATTEN:
+		fprintf(s->f, "\t%s(%s, %s, %lld);\n", kernel, ptr(s, n->out),
+		        ptr(s, n->in[0]), (long long)type_bytes(ty(s, n->out)));
+		break;
+	default:
+		diag_error(n->loc, "%s: the C backend has no code for this op",
+		           op_get(n->op)->name);
+	}
+}
+
+/* A C string literal for s; other than letters, digits, '_' and '.',
+ * bytes are written as octal escapes. */
+static void
+cstring(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++)
+		fprintf(f, isalnum((unsigned char)*s) || *s == '_' || *s == '.' ?
+		        "%c" : "\\%03o", (unsigned char)*s);
+	fputc('"', f);
+}
+
+static void
+emit_desc(Gen *s, const char *what, const int *vals, int n)
+{
+	Graph *g = s->g;
+	fprintf(s->f, "static const struct kiln_tensor_desc %s_%s_desc[] = {\n",
+	        s->o->prefix, what);
+	for (int i = 0; i < n; i++) {
+		const Value *v = &g->val[vals[i]];
+		fputs("\t{", s->f);
+		cstring(s->f, v->name);
+		fprintf(s->f, ", %s, %d, {", kdtype[v->type.dtype], v->type.rank);
+		for (int k = 0; k < v->type.rank; k++)
+			fprintf(s->f, "%s%lld", k ? ", " : "", (long long)v->type.dim[k]);
+		fputs("}},\n", s->f);
+	}
+	if (n == 0)
+		fputs("\t{0},\n", s->f);
+	fputs("};\n", s->f);
+}
+
+static void
+emit_header(Gen *s, FILE *h)
+{
+	Graph *g = s->g;
+	const char *P = upper(g->mod->arena, s->o->prefix), *p = s->o->prefix;
+	fprintf(h, "/* %s.h: model '%s' compiled by kiln from %s.  Generated; "
+	        "do not edit.\n *\n"
+	        " * %s_run() runs the model on caller buffers.  workspace holds "
+	        "%s_WORKSPACE_BYTES\n"
+	        " * bytes aligned to KILN_ALIGN, or is NULL to use a static one "
+	        "(then calls\n * must not overlap).  Nothing is allocated.  The "
+	        "weights are linked from\n * %s (see docs/backend-c.md).\n */\n",
+	        p, g->name, s->o->source, p, P, s->o->weights);
+	fprintf(h, "#ifndef %s_H\n#define %s_H\n\n#include \"kiln.h\"\n\n", P, P);
+	fprintf(h, "#define %s_WORKSPACE_BYTES %lld\n\n", P,
+	        (long long)g->workspace);
+	fprintf(h, "struct %s_inputs {\n", p);
+	for (int i = 0; i < g->ninput; i++) {
+		const Value *v = &g->val[g->input[i]];
+		fprintf(h, "\tconst %s *%s;  /* %s */\n", ctype[v->type.dtype],
+		        s->infield[g->input[i]], type_str(g->mod->arena, &v->type));
+	}
+	fprintf(h, "};\n\nstruct %s_outputs {\n", p);
+	for (int i = 0; i < g->noutput; i++) {
+		const Value *v = &g->val[g->output[i]];
+		fprintf(h, "\t%s *%s;  /* %s */\n", ctype[v->type.dtype],
+		        s->outfield[i], type_str(g->mod->arena, &v->type));
+	}
+	fprintf(h, "};\n\nkiln_status %s_run(const struct %s_inputs *in, "
+	        "struct %s_outputs *out,\n\tvoid *workspace);\n\n", p, p, p);
+	fprintf(h, "/* Names, dtypes and shapes of the inputs and outputs. */\n"
+	        "extern const struct kiln_model_desc %s_model;\n\n#endif\n", p);
+}
+
+static void
+emit_weights_link(Gen *s)
+{
+	const char *P = upper(s->g->mod->arena, s->o->prefix), *p = s->o->prefix;
+	fprintf(s->f, "#ifndef %s_WEIGHTS_FILE\n#define %s_WEIGHTS_FILE \"%s\"\n"
+	        "#endif\n", P, P, s->o->weights);
+	fprintf(s->f, "__asm__(\".section .rodata\\n.balign %d\\n.local %s_weights\\n"
+	        "%s_weights:\\n.incbin \\\"\" %s_WEIGHTS_FILE \"\\\"\\n.previous\");\n"
+	        "extern const unsigned char %s_weights[];\n\n", 64, p, p, P, p);
+}
+
+static void
+emit_run(Gen *s)
+{
+	Graph *g = s->g;
+	const char *p = s->o->prefix;
+	fprintf(s->f, "static _Alignas(KILN_ALIGN) unsigned char %s_ws[%lld];\n\n",
+	        p, (long long)MAX(g->workspace, 1));
+	fprintf(s->f, "kiln_status\n%s_run(const struct %s_inputs *in, "
+	        "struct %s_outputs *out,\n\tvoid *workspace)\n{\n", p, p, p);
+	fprintf(s->f, "\tunsigned char *ws = workspace ? workspace : %s_ws;\n"
+	        "\tconst unsigned char *wt = %s_weights;\n\t(void)ws;\n\t(void)wt;\n\n",
+	        p, p);
+	for (int i = 0; i < g->nnode; i++)
+		if (!g->node[i].dead)
+			emit_node(s, &g->node[i]);
+	for (int i = 0; i < g->noutput; i++) {
+		int v = g->output[i];
+		if (s->outpos[v] == i)
+			continue;
+		fprintf(s->f, "\tkiln_copy(out->%s, %s, %lld);\n", s->outfield[i],
+		        ptr(s, v), (long long)type_bytes(&g->val[v].type));
+	}
+	fputs("\treturn KILN_OK;\n}\n\n", s->f);
+}
+
+static void
+emit_glue(Gen *s)
+{
+	Graph *g = s->g;
+	const char *p = s->o->prefix;
+	emit_desc(s, "inputs", g->input, g->ninput);
+	emit_desc(s, "outputs", g->output, g->noutput);
+	fprintf(s->f, "\nstatic kiln_status\nrun_arrays(const void *const *in, "
+	        "void *const *out, void *ws)\n{\n\tstruct %s_inputs i = {", p);
+	for (int k = 0; k < g->ninput; k++)
+		fprintf(s->f, "%sin[%d]", k ? ", " : "", k);
+	fprintf(s->f, "};\n\tstruct %s_outputs o = {", p);
+	for (int k = 0; k < g->noutput; k++)
+		fprintf(s->f, "%sout[%d]", k ? ", " : "", k);
+	fprintf(s->f, "};\n\t(void)in;\n\treturn %s_run(&i, &o, ws);\n}\n\n", p);
+	fprintf(s->f, "const struct kiln_model_desc %s_model = {\n\t", p);
+	cstring(s->f, g->name);
+	fprintf(s->f, ", %d, %d, %s_inputs_desc, %s_outputs_desc,\n"
+	        "\t%s_WORKSPACE_BYTES, run_arrays,\n};\n\n", g->ninput,
+	        g->noutput, p, p, upper(g->mod->arena, p));
+	fprintf(s->f, "#ifdef KILN_MAIN\nint\nmain(int argc, char **argv)\n{\n"
+	        "\treturn kiln_main(argc, argv, &%s_model);\n}\n#endif\n", p);
+}
+
+void
+cgen_emit(Graph *g, const CgenOpts *o, FILE *c, FILE *h)
+{
+	Gen s = {.g = g, .o = o, .f = c};
+	if (g->workspace < 0)
+		die("cgen: graph '%s' is not planned", g->name);
+	s.woff = arena_alloc(g->mod->arena, g->nval * sizeof *s.woff);
+	blob_layout(g, s.woff);
+	name_fields(&s);
+	emit_header(&s, h);
+	fprintf(c, "/* %s.c: model '%s' compiled by kiln from %s.  Generated; "
+	        "do not edit. */\n#include <stddef.h>\n#include <stdint.h>\n"
+	        "#include \"%s\"\n\n", o->prefix, g->name, o->source, o->header);
+	emit_weights_link(&s);
+	emit_run(&s);
+	emit_glue(&s);
+}

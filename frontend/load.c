@@ -1,0 +1,34 @@
+/* load.c: reads a model file with the frontend its name calls for.
+ *
+ * `.kiln` goes to the model language, `.kir` (and `-`, standard input) to
+ * the IR parser.  Every graph that comes back has been verified.
+ */
+#include <errno.h>
+#include <string.h>
+#include "frontend.h"
+
+static bool
+ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+	return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+Module *
+fe_load(Arena *a, const char *path)
+{
+	bool is_stdin = strcmp(path, "-") == 0;
+	if (!is_stdin && !ends_with(path, ".kiln") && !ends_with(path, ".kir"))
+		fatal("%s: unknown model format (expected a .kiln or .kir file)",
+		      path);
+	size_t len;
+	char *text = read_file(a, path, &len);
+	if (!text)
+		fatal("cannot read '%s': %s", path, strerror(errno));
+	if (strlen(text) != len)
+		fatal("%s: file contains a NUL byte", is_stdin ? "<stdin>" : path);
+	const char *file = is_stdin ? "<stdin>" : arena_strdup(a, path);
+	if (ends_with(path, ".kiln"))
+		return kl_parse(a, file, text);
+	return ir_parse(a, file, text);
+}

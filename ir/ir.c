@@ -1,0 +1,327 @@
+/* ir.c: building graphs: types, values, nodes and attributes.
+ *
+ * The frontends and passes create IR only through these functions, so
+ * every node starts with all its attributes set to the registry defaults
+ * and every value has a unique name.  Arrays grow inside the module's
+ * arena (old copies are simply abandoned; the arena is freed at exit).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "ir.h"
+
+const char *const dt_name[NDTYPE] = {
+	"f32", "f64", "i64", "i32", "i8", "u8", "bool",
+};
+const int dt_size[NDTYPE] = {4, 8, 8, 4, 1, 1, 1};
+
+int
+dt_lookup(const char *name)
+{
+	for (int i = 0; i < NDTYPE; i++)
+		if (strcmp(dt_name[i], name) == 0)
+			return i;
+	return -1;
+}
+
+int64_t
+type_numel(const Type *t)
+{
+	int64_t n = 1;
+	for (int i = 0; i < t->rank; i++)
+		n *= t->dim[i];
+	return n;
+}
+
+int64_t
+type_bytes(const Type *t)
+{
+	return type_numel(t) * dt_size[t->dtype];
+}
+
+bool
+type_eq(const Type *a, const Type *b)
+{
+	if (a->dtype != b->dtype || a->rank != b->rank)
+		return false;
+	for (int i = 0; i < a->rank; i++)
+		if (a->dim[i] != b->dim[i])
+			return false;
+	return true;
+}
+
+char *
+type_str(Arena *a, const Type *t)
+{
+	char buf[32 + IR_MAXRANK * 24];
+	int n = snprintf(buf, sizeof buf, "%s[", dt_name[t->dtype]);
+	for (int i = 0; i < t->rank; i++)
+		n += snprintf(buf + n, sizeof buf - n, "%s%lld", i ? "," : "",
+		              (long long)t->dim[i]);
+	snprintf(buf + n, sizeof buf - n, "]");
+	return arena_strdup(a, buf);
+}
+
+/* Grows an arena-backed array to hold n elements. */
+static void
+agrow(Arena *a, void **p, int *cap, int n, size_t elsz)
+{
+	if (n <= *cap)
+		return;
+	int c = *cap ? *cap * 2 : 16;
+	while (c < n)
+		c *= 2;
+	void *q = arena_alloc(a, (size_t)c * elsz);
+	if (*cap)
+		memcpy(q, *p, (size_t)*cap * elsz);
+	*p = q;
+	*cap = c;
+}
+
+#define APUSH(a, arr, len, cap, x) \
+	(agrow(a, (void **)&(arr), &(cap), (len) + 1, sizeof(*(arr))), \
+	 (arr)[(len)++] = (x))
+
+Module *
+ir_new_module(Arena *a, const char *file)
+{
+	Module *m = arena_alloc(a, sizeof *m);
+	m->arena = a;
+	m->file = file;
+	return m;
+}
+
+Graph *
+ir_new_graph(Module *m, const char *name, Loc loc)
+{
+	Graph *g = arena_alloc(m->arena, sizeof *g);
+	g->name = arena_strdup(m->arena, name);
+	g->mod = m;
+	g->loc = loc;
+	g->workspace = -1;
+	APUSH(m->arena, m->graph, m->ngraph, m->capgraph, g);
+	return g;
+}
+
+int
+ir_add_value(Graph *g, const char *name, int kind, Type t, Loc loc)
+{
+	Value v = {
+		.name = arena_strdup(g->mod->arena, name),
+		.type = t, .kind = kind, .def = -1, .loc = loc, .offset = -1,
+	};
+	APUSH(g->mod->arena, g->val, g->nval, g->capval, v);
+	return g->nval - 1;
+}
+
+int
+ir_add_input(Graph *g, const char *name, Type t, Loc loc)
+{
+	int v = ir_add_value(g, name, VK_INPUT, t, loc);
+	APUSH(g->mod->arena, g->input, g->ninput, g->capinput, v);
+	return v;
+}
+
+void
+ir_add_output(Graph *g, int v)
+{
+	APUSH(g->mod->arena, g->output, g->noutput, g->capoutput, v);
+}
+
+/* Parses a registry default ("1", "0.5", "1,1", "x") into a. */
+const char *
+ir_parse_default(Graph *g, Attr *a, const AttrInfo *ai)
+{
+	const char *s = ai->def;
+	memset(a, 0, sizeof *a);
+	if (!s)
+		return NULL;
+	a->kind = ai->kind;
+	switch (ai->kind) {
+	case AK_INT: a->i = strtoll(s, NULL, 10); break;
+	case AK_FLOAT: a->f = strtod(s, NULL); break;
+	case AK_STRING: a->s = s; break;
+	case AK_INTS:
+	case AK_FLOATS: {
+		int n = *s ? 1 : 0;
+		for (const char *p = s; *p; p++)
+			n += *p == ',';
+		a->n = n;
+		if (ai->kind == AK_INTS)
+			a->ints = arena_alloc(g->mod->arena, n * sizeof *a->ints);
+		else
+			a->floats = arena_alloc(g->mod->arena, n * sizeof *a->floats);
+		char *end;
+		for (int i = 0; i < n; i++, s = end + (*end == ',')) {
+			if (ai->kind == AK_INTS)
+				a->ints[i] = strtoll(s, &end, 10);
+			else
+				a->floats[i] = strtod(s, &end);
+		}
+		break;
+	}
+	default:
+		die("attribute %s: no default of this kind", ai->name);
+	}
+	return NULL;
+}
+
+int
+ir_add_node(Graph *g, int op, Loc loc, const int *in, int nin)
+{
+	const OpInfo *o = op_get(op);
+	if (nin > IR_MAXIN)
+		die("too many operands");
+	Node n = {.op = op, .loc = loc, .nin = nin, .out = -1, .attr = g->nattr};
+	memcpy(n.in, in, nin * sizeof *in);
+	for (int i = 0; i < o->nattr; i++) {
+		Attr a;
+		ir_parse_default(g, &a, &attr_info[o->attr0 + i]);
+		APUSH(g->mod->arena, g->attr, g->nattr, g->capattr, a);
+	}
+	APUSH(g->mod->arena, g->node, g->nnode, g->capnode, n);
+	return g->nnode - 1;
+}
+
+const char *
+ir_temp_name(Graph *g)
+{
+	for (;;) {
+		char buf[32];
+		snprintf(buf, sizeof buf, "t%d", ++g->tempname);
+		if (ir_find_value(g, buf) < 0)
+			return arena_strdup(g->mod->arena, buf);
+	}
+}
+
+int
+ir_add_result(Graph *g, int node, const char *name)
+{
+	if (!name)
+		name = ir_temp_name(g);
+	int v = ir_add_value(g, name, VK_TEMP, (Type){0}, g->node[node].loc);
+	g->val[v].def = node;
+	g->node[node].out = v;
+	return v;
+}
+
+Attr *
+ir_attr(Graph *g, const Node *n, int id)
+{
+	const OpInfo *o = op_get(n->op);
+	if (id < o->attr0 || id >= o->attr0 + o->nattr)
+		die("op %s has no attribute %s", o->name, attr_info[id].name);
+	return &g->attr[n->attr + id - o->attr0];
+}
+
+void
+ir_set_int(Graph *g, int node, int id, int64_t v)
+{
+	Attr *a = ir_attr(g, &g->node[node], id);
+	*a = (Attr){.kind = AK_INT, .i = v};
+}
+
+void
+ir_set_float(Graph *g, int node, int id, double v)
+{
+	Attr *a = ir_attr(g, &g->node[node], id);
+	*a = (Attr){.kind = AK_FLOAT, .f = v};
+}
+
+void
+ir_set_ints(Graph *g, int node, int id, const int64_t *v, int n)
+{
+	Attr *a = ir_attr(g, &g->node[node], id);
+	*a = (Attr){.kind = AK_INTS, .n = n};
+	a->ints = arena_alloc(g->mod->arena, n * sizeof *v);
+	memcpy(a->ints, v, n * sizeof *v);
+}
+
+const char *
+ir_infer(Graph *g, int node)
+{
+	Node *n = &g->node[node];
+	const OpInfo *o = op_get(n->op);
+	for (int i = 0; i < n->nin; i++) {
+		if (n->in[i] < 0)
+			continue;
+		int dt = g->val[n->in[i]].type.dtype;
+		if (!(o->types & (1 << dt)))
+			return arena_printf(g->mod->arena,
+			    "%s: operand %d has dtype %s, which this op does not take",
+			    o->name, i + 1, dt_name[dt]);
+		int dt0 = g->val[n->in[0]].type.dtype;
+		if (dt != dt0)
+			return arena_printf(g->mod->arena,
+			    "%s: operand %d has dtype %s but operand 1 has %s",
+			    o->name, i + 1, dt_name[dt], dt_name[dt0]);
+	}
+	Type t = {0};
+	const char *err = o->shape(g, n, &t);
+	if (!err && n->out >= 0)
+		g->val[n->out].type = t;
+	return err;
+}
+
+int
+ir_find_value(const Graph *g, const char *name)
+{
+	for (int i = 0; i < g->nval; i++)
+		if (strcmp(g->val[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+int *
+ir_fill_uses(Graph *g, Arena *a)
+{
+	int *use = arena_alloc(a, (g->nval + 1) * sizeof *use);
+	for (int i = 0; i < g->nnode; i++) {
+		Node *n = &g->node[i];
+		if (n->dead)
+			continue;
+		for (int k = 0; k < n->nin; k++)
+			if (n->in[k] >= 0)
+				use[n->in[k]]++;
+	}
+	for (int i = 0; i < g->noutput; i++)
+		use[g->output[i]]++;
+	return use;
+}
+
+/* Drops dead nodes, then values that are neither inputs nor used nor
+ * produced by a live node, renumbering everything that refers to them.
+ * Keeps the relative order of what survives. */
+void
+ir_compact(Graph *g)
+{
+	Arena *a = g->mod->arena;
+	int *use = ir_fill_uses(g, a);
+	int *vmap = arena_alloc(a, g->nval * sizeof *vmap);
+	int nv = 0;
+	for (int i = 0; i < g->nval; i++) {
+		Value *v = &g->val[i];
+		bool keep = v->kind == VK_INPUT || use[i] > 0 ||
+		            (v->def >= 0 && !g->node[v->def].dead);
+		vmap[i] = keep ? nv : -1;
+		if (keep)
+			g->val[nv++] = *v;
+	}
+	g->nval = nv;
+	int nn = 0;
+	for (int i = 0; i < g->nnode; i++) {
+		Node n = g->node[i];
+		if (n.dead)
+			continue;
+		for (int k = 0; k < n.nin; k++)
+			if (n.in[k] >= 0)
+				n.in[k] = vmap[n.in[k]];
+		n.out = vmap[n.out];
+		g->val[n.out].def = nn;
+		g->node[nn++] = n;
+	}
+	g->nnode = nn;
+	for (int i = 0; i < g->ninput; i++)
+		g->input[i] = vmap[g->input[i]];
+	for (int i = 0; i < g->noutput; i++)
+		g->output[i] = vmap[g->output[i]];
+}

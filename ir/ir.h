@@ -1,0 +1,207 @@
+/* ir.h: kiln's graph IR, the map of the ir/ layer.
+ *
+ * A Module holds graphs.  A Graph owns flat arrays of values, nodes and
+ * attributes and refers between them by integer index (indices survive
+ * growth, print deterministically and make bounds checks trivial).  Every
+ * tensor is a Value: a graph input, a parameter (trainable weight), a
+ * constant, or a temporary produced by exactly one node (SSA).  Nodes have
+ * one fixed shape; their attributes are a slice of g->attr holding every
+ * attribute of the op in registry order (ir/ops.def).
+ * Derived facts (uses, liveness) are recomputed by ir_fill_* when needed.
+ */
+#ifndef KILN_IR_H
+#define KILN_IR_H
+
+#include <stdio.h>
+#include "util.h"
+
+#define IR_MAXRANK 8    /* equals KILN_MAXRANK in runtime/kiln.h */
+#define IR_MAXIN 8
+
+/* Element types; the order matches kiln_dtype in runtime/kiln.h. */
+enum DType { DT_F32, DT_F64, DT_I64, DT_I32, DT_I8, DT_U8, DT_BOOL, NDTYPE };
+
+enum { TY_F32 = 1 << DT_F32, TY_ANY = (1 << NDTYPE) - 1 }; /* dtype masks */
+enum OpClass { PRIM, ELTWISE, COMPOSITE };
+enum AttrKind { AK_NONE, AK_INT, AK_FLOAT, AK_STRING, AK_INTS, AK_FLOATS,
+	AK_TENSOR };
+
+enum OpKind {
+#define OP(id, ...) OP_##id,
+#define ATTR(...)
+#include "ops.def"
+#undef OP
+#undef ATTR
+	NOP
+};
+
+/* Global attribute ids, AT_<OP>_<NAME>; an op's ids are contiguous. */
+enum AttrId {
+#define OP(...)
+#define ATTR(op, id, ...) AT_##op##_##id,
+#include "ops.def"
+#undef OP
+#undef ATTR
+	NATTRID
+};
+
+typedef struct Type Type;
+typedef struct Value Value;
+typedef struct Attr Attr;
+typedef struct Node Node;
+typedef struct Graph Graph;
+typedef struct Module Module;
+typedef struct OpInfo OpInfo;
+typedef struct AttrInfo AttrInfo;
+
+struct Type {
+	int dtype;                  /* DT_ */
+	int rank;                   /* 0 for a scalar */
+	int64_t dim[IR_MAXRANK];
+};
+
+enum ValKind { VK_INPUT, VK_PARAM, VK_CONST, VK_TEMP };
+
+/* How a parameter's data is made when it has none (ir/init.c). */
+enum Init { INIT_DATA, INIT_ZEROS, INIT_ONES, INIT_HE_UNIFORM,
+	INIT_GLOROT_UNIFORM };
+
+struct Value {
+	const char *name;           /* unique in its graph, kept from the source */
+	Type type;
+	int kind;                   /* VK_ */
+	int def;                    /* producing node of a temporary, else -1 */
+	Loc loc;                    /* declaration (inputs, params, consts) */
+	int init;                   /* INIT_, for params and consts */
+	int64_t fan_in, fan_out;    /* for the He and Glorot initializers */
+	uint64_t seed;
+	void *data;                 /* little-endian bytes, or NULL */
+	bool elided;                /* data was elided from a printed .kir */
+	int64_t offset;             /* workspace offset of a temporary, or -1 */
+};
+
+struct Attr {
+	int kind;                   /* AK_; AK_NONE when an optional one is unset */
+	int64_t i;                  /* AK_INT */
+	double f;                   /* AK_FLOAT */
+	const char *s;              /* AK_STRING */
+	int n;                      /* element count of AK_INTS, AK_FLOATS */
+	int64_t *ints;
+	double *floats;
+	Type type;                  /* AK_TENSOR */
+	void *data;
+};
+
+struct Node {
+	int op;                     /* OP_ */
+	Loc loc;
+	int in[IR_MAXIN], nin;      /* operand values; -1 = optional, absent */
+	int out;                    /* result value */
+	int attr;                   /* first of op_info[op].nattr attributes */
+	bool dead;                  /* deleted; dropped by ir_compact() */
+};
+
+struct Graph {
+	const char *name;
+	Module *mod;
+	Loc loc;
+	Value *val;
+	int nval, capval;
+	Node *node;                 /* in schedule (topological) order */
+	int nnode, capnode;
+	Attr *attr;
+	int nattr, capattr;
+	int *input, ninput, capinput;       /* VK_INPUT values, in order */
+	int *output, noutput, capoutput;    /* returned values, in order */
+	int tempname;               /* counter for %tN names made by passes */
+	int64_t workspace;          /* planned workspace bytes, -1 before */
+};
+
+struct Module {
+	Arena *arena;
+	const char *file;           /* source it was read from */
+	Graph **graph;
+	int ngraph, capgraph;
+};
+
+/* Shape rules: set *out from the node's operand types and attributes, or
+ * return a message (from the graph's arena) saying what is wrong. */
+typedef const char *ShapeFn(Graph *g, const Node *n, Type *out);
+
+struct OpInfo {
+	const char *name;
+	int minin, maxin;
+	int cls;                    /* OpClass */
+	int types;                  /* TY_ mask of allowed operand dtypes */
+	ShapeFn *shape;
+	const char *kernel;         /* runtime symbol, or NULL */
+	int attr0, nattr;           /* its attributes: attr_info[attr0 ...] */
+};
+
+struct AttrInfo {
+	int op;
+	const char *name;
+	int kind;
+	const char *def;            /* default in .kir syntax; NULL = required */
+};
+
+/* ir/ops.c */
+extern const AttrInfo attr_info[NATTRID];
+const OpInfo *op_get(int op);
+int op_lookup(const char *name);            /* OP_, or -1 */
+int op_attr_lookup(int op, const char *name); /* AttrId, or -1 */
+
+/* ir/ir.c */
+extern const char *const dt_name[NDTYPE];
+extern const int dt_size[NDTYPE];
+int dt_lookup(const char *name);            /* DT_, or -1 */
+int64_t type_numel(const Type *t);
+int64_t type_bytes(const Type *t);
+bool type_eq(const Type *a, const Type *b);
+char *type_str(Arena *a, const Type *t);    /* "f32[1,784]" */
+Module *ir_new_module(Arena *a, const char *file);
+Graph *ir_new_graph(Module *m, const char *name, Loc loc);
+int ir_add_value(Graph *g, const char *name, int kind, Type t, Loc loc);
+int ir_add_input(Graph *g, const char *name, Type t, Loc loc);
+void ir_add_output(Graph *g, int v);
+int ir_add_node(Graph *g, int op, Loc loc, const int *in, int nin);
+int ir_add_result(Graph *g, int node, const char *name);
+const char *ir_temp_name(Graph *g);         /* a fresh %tN */
+Attr *ir_attr(Graph *g, const Node *n, int id);
+void ir_set_int(Graph *g, int node, int id, int64_t v);
+void ir_set_float(Graph *g, int node, int id, double v);
+void ir_set_ints(Graph *g, int node, int id, const int64_t *v, int n);
+const char *ir_parse_default(Graph *g, Attr *a, const AttrInfo *ai);
+const char *ir_infer(Graph *g, int node);   /* runs the shape rule */
+int ir_find_value(const Graph *g, const char *name); /* index or -1 */
+int *ir_fill_uses(Graph *g, Arena *a);      /* use count per value */
+void ir_compact(Graph *g);                  /* drops dead nodes and values */
+
+/* ir/shape.c */
+#define OP(id, n, mi, ma, c, t, shape, k) ShapeFn shape;
+#define ATTR(...)
+#include "ops.def"
+#undef OP
+#undef ATTR
+bool shape_broadcast(const Type *a, const Type *b, Type *out);
+
+/* ir/init.c */
+void ir_materialize(Graph *g, int v);       /* fills data from its init */
+
+/* ir/verify.c */
+void ir_verify(Graph *g);                   /* diag_error on a bad graph */
+
+/* ir/print.c */
+typedef struct {
+	bool constants;             /* print all data, however large */
+} PrintOpts;
+enum { IR_ELIDE = 16 };         /* elide data of more elements than this */
+void ir_print(FILE *f, const Module *m, const PrintOpts *o);
+void ir_print_graph(FILE *f, const Graph *g, const PrintOpts *o);
+bool ir_bare_name(const char *s);           /* needs no quotes after a sigil */
+void ir_print_float(FILE *f, double x, bool f32);
+
+/* ir/parse.c */
+Module *ir_parse(Arena *a, const char *file, const char *text);
+
+#endif

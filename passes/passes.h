@@ -1,0 +1,54 @@
+/* passes.h: the pass registry and pipeline, the map of the passes/ layer.
+ *
+ * A pass takes verified IR and leaves verified IR.  The pipeline runs a
+ * list of passes over every graph of a module, printing the IR before or
+ * after any of them (as valid .kir, to stderr) and verifying after each
+ * when asked.  Passes report no user errors: the frontends and ir_verify
+ * catch those first.
+ */
+#ifndef KILN_PASSES_H
+#define KILN_PASSES_H
+
+#include "ir.h"
+
+enum PassId {
+#define PASS(id, name, desc) PASS_##id,
+#include "passes.def"
+#undef PASS
+	NPASS
+};
+
+typedef struct {
+	const char *name, *desc;
+	void (*fn)(Graph *g);
+} PassInfo;
+
+typedef struct {
+	bool print_before[NPASS], print_after[NPASS];
+	bool print_after_all, verify_each;
+	PrintOpts print;
+} PassOpts;
+
+/* passes/pipeline.c */
+extern const PassInfo pass_info[NPASS];
+extern const int default_pipeline[];
+extern const int ndefault_pipeline;
+int pass_lookup(const char *name);          /* PASS_, or -1 */
+void pass_run(Module *m, const int *ids, int n, const PassOpts *o);
+
+/* one file per pass */
+#define PASS(id, name, desc) void pass_##id(Graph *g);
+#include "passes.def"
+#undef PASS
+
+/* passes/memplan.c: what the planner found, for `kiln build --stats` */
+typedef struct {
+	int64_t arena;       /* workspace bytes the plan uses */
+	int64_t naive;       /* sum of all temporaries' sizes */
+	int64_t lower;       /* most bytes alive at one time */
+} MemStats;
+MemStats memplan_stats(const Graph *g);
+/* The plan as `//` comment lines (valid .kir to append to a dump). */
+void memplan_print(FILE *f, const Graph *g);
+
+#endif

@@ -1,0 +1,190 @@
+/* kiln.h: the kiln runtime, the only header a deployment needs.
+ *
+ * Generated model code (NAME.c/NAME.h from `kiln build --emit=c`) calls the
+ * kernels declared here and nothing else; a standalone executable adds
+ * kiln_main() for its command line.  This header includes nothing from the
+ * compiler, and the runtime never exits or prints on the caller's behalf,
+ * except kiln_main(), which is the command-line front of an executable.
+ *
+ * Kernels take raw pointers plus dimensions.  Tensors are dense, row-major
+ * (C order).  No kernel allocates memory.
+ *
+ * Dimension legend: n batch, c channels, h/w height/width, oc output
+ * channels, kh/kw kernel height/width, oh/ow output height/width,
+ * m/n/k matrix rows, columns and inner dimension.
+ */
+#ifndef KILN_H
+#define KILN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define KILN_MAXRANK 8       /* largest tensor rank anywhere in kiln */
+#define KILN_ALIGN 64        /* alignment of workspace and weight blobs */
+
+typedef enum kiln_status {
+	KILN_OK = 0,
+	KILN_ERR_IO,         /* a file could not be opened, read or written */
+	KILN_ERR_FORMAT,     /* a file is not in the expected format */
+	KILN_ERR_DTYPE,      /* element type differs from the expected one */
+	KILN_ERR_SHAPE,      /* shape differs from the expected one */
+	KILN_ERR_UNSUPPORTED,/* valid input this runtime does not handle */
+	KILN_ERR_ARG,        /* bad argument */
+	KILN_ERR_NOMEM,      /* out of memory (setup only, never in a run) */
+} kiln_status;
+
+/* Element types, in the same order as the compiler's DT_ constants. */
+typedef enum kiln_dtype {
+	KILN_F32, KILN_F64, KILN_I64, KILN_I32, KILN_I8, KILN_U8, KILN_BOOL,
+	KILN_NDTYPE
+} kiln_dtype;
+
+const char *kiln_dtype_name(kiln_dtype t); /* "f32", "f64", ... */
+size_t kiln_dtype_size(kiln_dtype t);      /* bytes per element */
+const char *kiln_status_str(kiln_status s);
+
+/* ---- runtime/gemm.c ----------------------------------------------------
+ * y[m,n] = alpha * op(a) @ op(b) + beta * c
+ * op(a) is a[m,k], or a[k,m] transposed when trans_a; op(b) is b[k,n], or
+ * b[n,k] transposed when trans_b.  c may be NULL; otherwise element (i,j)
+ * of c is c[i*c_rs + j*c_cs], so strides of 0 broadcast a row, a column or
+ * a scalar. */
+void kiln_gemm_f32(float *y, const float *a, const float *b, const float *c,
+                   int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,
+                   float alpha, float beta, int64_t c_rs, int64_t c_cs);
+
+/* y[p,m,n] = a[p,m,k] @ b[p,k,n] for p < batch, where matrix p of a starts
+ * at a + p*a_bs and of b at b + p*b_bs (a stride of 0 broadcasts). */
+void kiln_matmul_f32(float *y, const float *a, const float *b, int64_t batch,
+                     int64_t m, int64_t n, int64_t k, int64_t a_bs,
+                     int64_t b_bs);
+
+/* ---- runtime/conv.c ----------------------------------------------------
+ * 2-D convolution (cross-correlation, as ONNX Conv), NCHW.
+ * x[n,c,h,w], w[oc,c/group,kh,kw], b[oc] or NULL, y[n,oc,oh,ow]:
+ * y[n,o,i,j] = b[o] + sum_{q,u,v} x[n, g*c/group + q, i*sh - pt + u*dh,
+ *              j*sw - pl + v*dw] * w[o,q,u,v],  g = o / (oc/group),
+ * where taps outside the input read as zero. */
+struct kiln_conv2d {
+	int64_t n, c, h, w;       /* input */
+	int64_t oc, kh, kw;       /* weights */
+	int64_t oh, ow;           /* output */
+	int64_t sh, sw;           /* strides */
+	int64_t pt, pl;           /* top and left padding (bottom/right implied) */
+	int64_t dh, dw;           /* dilations */
+	int64_t group;
+};
+void kiln_conv2d_f32(float *y, const float *x, const float *w, const float *b,
+                     const struct kiln_conv2d *p);
+
+/* ---- runtime/pool.c ----------------------------------------------------
+ * 2-D max and average pooling, NCHW, x[n,c,h,w] -> y[n,c,oh,ow].
+ * Max pooling ignores padded taps.  Average pooling divides by kh*kw when
+ * count_include_pad, else by the number of taps inside the input. */
+struct kiln_pool2d {
+	int64_t n, c, h, w;
+	int64_t oh, ow;
+	int64_t kh, kw;
+	int64_t sh, sw;
+	int64_t pt, pl;
+	int64_t dh, dw;           /* dilations (max pooling) */
+	int count_include_pad;    /* average pooling */
+};
+void kiln_maxpool2d_f32(float *y, const float *x, const struct kiln_pool2d *p);
+void kiln_avgpool2d_f32(float *y, const float *x, const struct kiln_pool2d *p);
+
+/* ---- runtime/eltwise.c -------------------------------------------------
+ * Binary ops with numpy broadcasting: y has rank dims ydim[]; element at
+ * index vector i reads a[sum i[d]*as[d]] and b[sum i[d]*bs[d]], where a
+ * broadcast dimension has stride 0.  rank may be 0 (scalars). */
+void kiln_add_f32(float *y, const float *a, const float *b, int rank,
+                  const int64_t *ydim, const int64_t *as, const int64_t *bs);
+void kiln_sub_f32(float *y, const float *a, const float *b, int rank,
+                  const int64_t *ydim, const int64_t *as, const int64_t *bs);
+void kiln_mul_f32(float *y, const float *a, const float *b, int rank,
+                  const int64_t *ydim, const int64_t *as, const int64_t *bs);
+void kiln_div_f32(float *y, const float *a, const float *b, int rank,
+                  const int64_t *ydim, const int64_t *as, const int64_t *bs);
+
+/* Unary ops over n elements; y may equal x. */
+void kiln_relu_f32(float *y, const float *x, int64_t n);
+void kiln_sigmoid_f32(float *y, const float *x, int64_t n);
+void kiln_tanh_f32(float *y, const float *x, int64_t n);
+
+/* Softmax over the middle axis of x[outer,len,inner]: numerically stable
+ * (subtracts the maximum); y may equal x. */
+void kiln_softmax_f32(float *y, const float *x, int64_t outer, int64_t len,
+                      int64_t inner);
+
+/* Copies nbytes (reshape and flatten); does nothing when y == x. */
+void kiln_copy(void *y, const void *x, size_t nbytes);
+
+/* ---- runtime/npy.c -----------------------------------------------------
+ * NumPy .npy files, format versions 1.0, 2.0 and 3.0, little-endian,
+ * C order, dtypes f32, f64, i64, i32, i8, u8 and bool. */
+struct kiln_npy_info {
+	kiln_dtype dtype;
+	int rank;
+	int64_t dim[KILN_MAXRANK];
+	int64_t data_offset;      /* byte offset of the data in the file */
+};
+
+/* Reads and checks the header of path.  On failure returns a status and
+ * writes a one-line reason (no trailing newline) to msg. */
+kiln_status kiln_npy_info(const char *path, struct kiln_npy_info *info,
+                          char *msg, size_t msglen);
+
+/* Loads the tensor called name (used only in messages) from path into dst,
+ * which holds exactly the expected tensor.  The file's dtype and shape must
+ * equal dtype and dim[0..rank); the file must hold exactly the data its
+ * header announces.  On failure writes, for example,
+ *   input 'x': expected f32[1,784], got f32[1,28,28] in x.npy
+ * to msg and leaves dst unspecified. */
+kiln_status kiln_npy_load(const char *path, const char *name, kiln_dtype dtype,
+                          int rank, const int64_t *dim, void *dst, char *msg,
+                          size_t msglen);
+
+/* Writes a version 1.0 .npy file.  The data goes to a temporary file in
+ * the same directory, renamed over path only when complete, so path is
+ * written whole or not at all. */
+kiln_status kiln_npy_save(const char *path, kiln_dtype dtype, int rank,
+                          const int64_t *dim, const void *src, char *msg,
+                          size_t msglen);
+
+/* ---- runtime/main.c ----------------------------------------------------
+ * What a standalone executable needs to know about its model; the
+ * generated code fills one of these and main() calls kiln_main(). */
+struct kiln_tensor_desc {
+	const char *name;
+	kiln_dtype dtype;
+	int rank;
+	int64_t dim[KILN_MAXRANK];
+};
+struct kiln_model_desc {
+	const char *name;
+	int ninputs, noutputs;
+	const struct kiln_tensor_desc *inputs, *outputs;
+	size_t workspace_bytes;
+	/* Runs the model: in[i] and out[i] point at tensor i's data, in the
+	 * order of inputs/outputs; workspace holds workspace_bytes, aligned to
+	 * KILN_ALIGN.  Returns KILN_OK. */
+	kiln_status (*run)(const void *const *in, void *const *out,
+	                   void *workspace);
+};
+
+/* The command line of a standalone executable:
+ *   PROG --input NAME=FILE.npy ... --output NAME=FILE.npy ...
+ *   PROG --describe        one JSON object: inputs and outputs
+ *   PROG --bench N         N timed runs (inputs from --input or zeros)
+ *   PROG --help
+ * Prints errors to stderr and returns the process exit status. */
+int kiln_main(int argc, char **argv, const struct kiln_model_desc *m);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,27 @@
+#!/bin/sh
+# deps.sh: installs the Debian 12 packages kiln needs that are missing.
+# As root it runs apt-get; otherwise it prints the exact command to run.
+# usage: scripts/deps.sh [build|test]
+set -eu
+pkgs="meson ninja-build gcc libc6-dev"
+if [ "${1:-build}" = test ]; then
+	# clang and its sanitizer runtime for the second build, lit and
+	# FileCheck from LLVM 19, NumPy for the independent references.
+	pkgs="$pkgs clang libclang-rt-14-dev llvm-19-tools python3 python3-numpy"
+fi
+missing=""
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+		missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+cmd="apt-get install -y --no-install-recommends$missing"
+if [ "$(id -u)" -ne 0 ]; then
+	echo "kiln needs these Debian packages:$missing" >&2
+	echo "run as root:  apt-get update && $cmd" >&2
+	exit 1
+fi
+echo "installing:$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >&2
+$cmd >&2

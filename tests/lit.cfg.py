@@ -1,0 +1,38 @@
+# lit configuration for kiln's tests (MLIR style).  Loaded from the
+# lit.site.cfg.py that meson writes into BUILD/tests, which sets
+# config.kiln_bindir, config.kiln_srcdir and config.kiln_cc.
+import os
+
+import lit.formats
+
+config.name = 'kiln'
+config.test_format = lit.formats.ShTest(execute_external=False)
+config.suffixes = ['.kir', '.kiln', '.test']
+config.excludes = ['Inputs', 'lit.cfg.py']
+config.test_source_root = os.path.dirname(os.path.abspath(__file__))
+config.test_exec_root = os.path.join(config.kiln_bindir, 'tests')
+
+llvm_bin = '/usr/lib/llvm-19/bin'
+config.environment['PATH'] = os.pathsep.join(
+    [llvm_bin, os.environ.get('PATH', '/usr/bin:/bin')])
+config.environment['FILECHECK_OPTS'] = (
+    '-enable-var-scope --allow-unused-prefixes=false')
+config.environment['CC'] = config.kiln_cc
+for var in ['TMPDIR', 'HOME']:
+    if var in os.environ:
+        config.environment[var] = os.environ[var]
+config.environment['ASAN_OPTIONS'] = 'detect_leaks=1:abort_on_error=0'
+config.environment['UBSAN_OPTIONS'] = 'halt_on_error=1:print_stacktrace=1'
+
+config.substitutions.append(
+    ('%kiln', os.path.join(config.kiln_bindir, 'tools', 'kiln')))
+config.substitutions.append(('%bindir', config.kiln_bindir))
+config.substitutions.append(('%srcdir', config.kiln_srcdir))
+config.substitutions.append(('%python', '/usr/bin/python3'))
+# %cc compiles generated code the way kiln does: same compiler and
+# sanitizers, the runtime's header and library.
+config.substitutions.append(('%cc', ' '.join([
+    config.kiln_cc, config.kiln_cflags, '-std=c11',
+    '-I' + os.path.join(config.kiln_srcdir, 'runtime')])))
+config.substitutions.append(('%runtime_lib', os.path.join(
+    config.kiln_bindir, 'runtime', 'libkiln_runtime.a') + ' -lm'))

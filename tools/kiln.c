@@ -1,0 +1,503 @@
+/* kiln.c: the kiln command.
+ *
+ *   kiln build MODEL [-o OUT] [--emit=exe|c|weights] ...   compile a model
+ *   kiln ir MODEL [--after=PASS]                           print its IR
+ *   kiln opt FILE.kir --passes=a,b,...                     run passes
+ *
+ * MODEL is a .kiln or .kir file (`-` reads .kir from standard input).  The
+ * flow is one way: frontend (fe_load), passes (pass_run), backend (cgen),
+ * then the system C compiler links the runtime.  Every file kiln writes
+ * goes through a temporary and a rename, so a failure leaves what was
+ * there before.
+ */
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "frontend.h"
+#include "passes.h"
+#include "backend.h"
+
+extern char **environ;
+
+enum { EMIT_EXE, EMIT_C, EMIT_WEIGHTS };
+
+typedef struct {
+	const char *cmd;            /* build, ir or opt */
+	const char *model;
+	const char *out;            /* -o */
+	const char *weights;        /* --weights */
+	const char *graph;          /* --model */
+	const char *after;          /* --after (ir) */
+	const char *passes;         /* --passes (opt) */
+	int emit;
+	bool stats, print_memplan;
+	PassOpts po;
+} Opts;
+
+static Arena *arena;
+
+static void
+cleanup(void)
+{
+	arena_free(arena);
+	arena = NULL;
+}
+
+static void
+usage(FILE *f)
+{
+	fputs("usage: kiln build MODEL [-o OUT] [--emit=exe|c|weights] "
+	      "[--weights FILE] [--stats]\n"
+	      "       kiln ir MODEL [--after=PASS] [--weights FILE] [-o FILE]\n"
+	      "       kiln opt FILE.kir [--passes=P1,P2,...] [--print-memplan] "
+	      "[-o FILE]\n"
+	      "       kiln --help | --version\n\n"
+	      "MODEL is a .kiln model or .kir IR file; - reads .kir from stdin.\n\n"
+	      "build:\n"
+	      "  -o OUT              output (default: the model's base name)\n"
+	      "  --emit=exe          a standalone executable (default)\n"
+	      "  --emit=c            OUT.c, OUT.h and OUT.weights to embed\n"
+	      "  --emit=weights      the parameters as a safetensors file\n"
+	      "  --stats             print the memory plan's figures\n"
+	      "common:\n"
+	      "  --weights FILE      parameter data from a safetensors file\n"
+	      "  --model NAME        the model to use when a file has several\n"
+	      "  --print-constants   print all parameter data in IR dumps\n"
+	      "  --print-ir-after-all, --print-ir-after=PASS, "
+	      "--print-ir-before=PASS\n"
+	      "                      dump the IR to stderr around passes\n"
+	      "  --verify-each       verify the IR after every pass\n\n"
+	      "passes:\n", f);
+	for (int i = 0; i < NPASS; i++)
+		fprintf(f, "  %-10s %s\n", pass_info[i].name, pass_info[i].desc);
+}
+
+static const char *
+value_of(const char *arg, const char *flag)
+{
+	size_t n = strlen(flag);
+	return strncmp(arg, flag, n) == 0 && arg[n] == '=' ? arg + n + 1 : NULL;
+}
+
+static int
+need_pass(const char *name)
+{
+	int id = pass_lookup(name);
+	if (id < 0)
+		fatal("unknown pass '%s' (see kiln --help)", name);
+	return id;
+}
+
+/* Flags every command takes; returns false when arg is not one. */
+static bool
+common_flag(Opts *o, char **argv, int *i)
+{
+	const char *arg = argv[*i], *v;
+	if (strcmp(arg, "-o") == 0 || strcmp(arg, "--weights") == 0 ||
+	    strcmp(arg, "--model") == 0) {
+		if (!argv[*i + 1])
+			fatal("%s needs a value", arg);
+		const char **dst = arg[1] == 'o' ? &o->out :
+		                   arg[2] == 'w' ? &o->weights : &o->graph;
+		*dst = argv[++*i];
+	} else if ((v = value_of(arg, "--weights")))
+		o->weights = v;
+	else if ((v = value_of(arg, "--model")))
+		o->graph = v;
+	else if ((v = value_of(arg, "--print-ir-after")))
+		o->po.print_after[need_pass(v)] = true;
+	else if ((v = value_of(arg, "--print-ir-before")))
+		o->po.print_before[need_pass(v)] = true;
+	else if (strcmp(arg, "--print-ir-after-all") == 0)
+		o->po.print_after_all = true;
+	else if (strcmp(arg, "--verify-each") == 0)
+		o->po.verify_each = true;
+	else if (strcmp(arg, "--print-constants") == 0)
+		o->po.print.constants = true;
+	else
+		return false;
+	return true;
+}
+
+static bool
+command_flag(Opts *o, const char *arg)
+{
+	const char *v;
+	if ((v = value_of(arg, "--emit")) && strcmp(o->cmd, "build") == 0) {
+		if (strcmp(v, "exe") == 0)
+			o->emit = EMIT_EXE;
+		else if (strcmp(v, "c") == 0)
+			o->emit = EMIT_C;
+		else if (strcmp(v, "weights") == 0)
+			o->emit = EMIT_WEIGHTS;
+		else
+			fatal("unknown --emit kind '%s' (exe, c or weights)", v);
+	} else if (strcmp(arg, "--stats") == 0 && strcmp(o->cmd, "build") == 0)
+		o->stats = true;
+	else if ((v = value_of(arg, "--after")) && strcmp(o->cmd, "ir") == 0)
+		o->after = v;
+	else if ((v = value_of(arg, "--passes")) && strcmp(o->cmd, "opt") == 0)
+		o->passes = v;
+	else if (strcmp(arg, "--print-memplan") == 0 && strcmp(o->cmd, "opt") == 0)
+		o->print_memplan = true;
+	else
+		return false;
+	return true;
+}
+
+static void
+parse_args(Opts *o, int argc, char **argv)
+{
+	o->cmd = argv[1];
+	for (int i = 2; i < argc; i++) {
+		if (common_flag(o, argv, &i) || command_flag(o, argv[i]))
+			continue;
+		if (argv[i][0] == '-' && argv[i][1] && !o->model)
+			fatal("unknown option '%s' for kiln %s", argv[i], o->cmd);
+		if (o->model)
+			fatal("unexpected argument '%s' (one model at a time)", argv[i]);
+		o->model = argv[i];
+	}
+	if (!o->model)
+		fatal("kiln %s: no model file given", o->cmd);
+}
+
+static Module *
+load(const Opts *o)
+{
+	Module *m = fe_load(arena, o->model);
+	if (o->weights)
+		weights_load(m, o->weights);
+	return m;
+}
+
+/* Writes what emit() prints to path (or stdout when path is NULL),
+ * through a temporary file. */
+static void
+write_text(const char *path, void (*emit)(FILE *, void *), void *arg)
+{
+	if (!path) {
+		emit(stdout, arg);
+		if (fflush(stdout) != 0)
+			fatal("writing standard output: %s", strerror(errno));
+		return;
+	}
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	if (!f)
+		fatal("out of memory");
+	emit(f, arg);
+	fclose(f);
+	int rc = write_file_atomic(path, buf, len);
+	free(buf);
+	if (rc != 0)
+		fatal("cannot write '%s': %s", path, strerror(errno));
+}
+
+typedef struct {
+	Module *m;
+	const Opts *o;
+} PrintArg;
+
+static void
+emit_ir(FILE *f, void *arg)
+{
+	PrintArg *p = arg;
+	ir_print(f, p->m, &p->o->po.print);
+	if (!p->o->print_memplan)
+		return;
+	for (int i = 0; i < p->m->ngraph; i++)
+		memplan_print(f, p->m->graph[i]);
+}
+
+static int
+cmd_ir(Opts *o)
+{
+	Module *m = load(o);
+	if (o->after) {
+		int id = need_pass(o->after), n = 0;
+		while (n < ndefault_pipeline && default_pipeline[n] != id)
+			n++;
+		if (n == ndefault_pipeline)
+			fatal("pass '%s' is not in the default pipeline", o->after);
+		pass_run(m, default_pipeline, n + 1, &o->po);
+	}
+	write_text(o->out, emit_ir, &(PrintArg){m, o});
+	return 0;
+}
+
+static int
+cmd_opt(Opts *o)
+{
+	Module *m = load(o);
+	int ids[256], n = 0;
+	const char *p = o->passes ? o->passes : "";
+	while (*p) {
+		size_t len = strcspn(p, ",");
+		if (n == countof(ids))
+			fatal("too many passes");
+		ids[n++] = need_pass(arena_strndup(arena, p, len));
+		p += len + (p[len] == ',');
+	}
+	pass_run(m, ids, n, &o->po);
+	write_text(o->out, emit_ir, &(PrintArg){m, o});
+	return 0;
+}
+
+static Graph *
+pick_graph(Module *m, const char *name)
+{
+	if (name) {
+		for (int i = 0; i < m->ngraph; i++)
+			if (strcmp(m->graph[i]->name, name) == 0)
+				return m->graph[i];
+		fatal("%s has no model '%s'", m->file, name);
+	}
+	if (m->ngraph != 1) {
+		fprintf(stderr, "%s: error: %s has %d models; choose one with "
+		        "--model NAME:", prog_name, m->file, m->ngraph);
+		for (int i = 0; i < m->ngraph; i++)
+			fprintf(stderr, " %s", m->graph[i]->name);
+		fputc('\n', stderr);
+		cleanup();
+		exit(1);
+	}
+	return m->graph[0];
+}
+
+static void
+print_stats(Graph *g)
+{
+	MemStats s = memplan_stats(g);
+	int nop = 0;
+	for (int i = 0; i < g->nnode; i++)
+		nop += !g->node[i].dead;
+	printf("model %s: %d ops\n", g->name, nop);
+	printf("  arena        %12lld bytes\n", (long long)s.arena);
+	printf("  naive total  %12lld bytes\n", (long long)s.naive);
+	printf("  lower bound  %12lld bytes\n", (long long)s.lower);
+	printf("  arena/bound  %12.3f\n",
+	       s.lower ? (double)s.arena / (double)s.lower : 1.0);
+}
+
+/* The output path without a .c or .h suffix, for --emit=c. */
+static const char *
+stem(const char *path)
+{
+	size_t n = strlen(path);
+	if (n > 2 && path[n - 2] == '.' && (path[n - 1] == 'c' || path[n - 1] == 'h'))
+		return arena_strndup(arena, path, n - 2);
+	return path;
+}
+
+static const char *
+base_name(const char *path)
+{
+	const char *s = strrchr(path, '/');
+	return s ? s + 1 : path;
+}
+
+/* Default output: the model's base name without its suffix, here. */
+static const char *
+default_out(const char *model)
+{
+	if (strcmp(model, "-") == 0)
+		return "model";
+	const char *b = base_name(model), *dot = strrchr(b, '.');
+	return arena_strndup(arena, b, dot && dot != b ? (size_t)(dot - b) :
+	                     strlen(b));
+}
+
+typedef struct {
+	Graph *g;
+	CgenOpts co;
+	FILE *h;
+} CArg;
+
+static void
+write_bytes(const char *path, const void *p, size_t n)
+{
+	if (write_file_atomic(path, p, n) != 0)
+		fatal("cannot write '%s': %s", path, strerror(errno));
+}
+
+/* Writes DIR/STEM.c, .h and .weights for g. */
+static void
+write_c(Graph *g, const char *dir_stem, const char *source)
+{
+	const char *b = base_name(dir_stem);
+	CgenOpts co = {
+		.prefix = cgen_ident(arena, b),
+		.header = arena_printf(arena, "%s.h", b),
+		.weights = arena_printf(arena, "%s.weights", b),
+		.source = source,
+	};
+	char *cbuf = NULL, *hbuf = NULL;
+	size_t clen = 0, hlen = 0;
+	FILE *c = open_memstream(&cbuf, &clen), *h = open_memstream(&hbuf, &hlen);
+	if (!c || !h)
+		fatal("out of memory");
+	cgen_emit(g, &co, c, h);
+	fclose(c);
+	fclose(h);
+	int64_t *off = arena_alloc(arena, g->nval * sizeof *off);
+	int64_t size = blob_layout(g, off);
+	unsigned char *blob = blob_build(g, off, size);
+	write_bytes(arena_printf(arena, "%s.weights", dir_stem), blob, size);
+	write_bytes(arena_printf(arena, "%s.h", dir_stem), hbuf, hlen);
+	write_bytes(arena_printf(arena, "%s.c", dir_stem), cbuf, clen);
+	free(cbuf);
+	free(hbuf);
+}
+
+/* Runs argv in directory dir; returns its exit status. */
+static int
+run_in(const char *dir, char **argv)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		fatal("cannot start %s: %s", argv[0], strerror(errno));
+	if (pid == 0) {
+		if (chdir(dir) != 0)
+			_exit(127);
+		execvp(argv[0], argv);
+		fprintf(stderr, "%s: error: cannot run '%s': %s\n", prog_name,
+		        argv[0], strerror(errno));
+		_exit(127);
+	}
+	int st;
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			fatal("waiting for %s: %s", argv[0], strerror(errno));
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static char *
+absolute(const char *path)
+{
+	if (path[0] == '/')
+		return arena_strdup(arena, path);
+	char cwd[PATH_MAX];
+	if (!getcwd(cwd, sizeof cwd))
+		fatal("cannot get the current directory: %s", strerror(errno));
+	return arena_printf(arena, "%s/%s", cwd, path);
+}
+
+/* The C compiler command: $CC split at spaces, else cc. */
+static int
+cc_words(char **argv, int max)
+{
+	const char *cc = getenv("CC");
+	char *s = arena_strdup(arena, cc && *cc ? cc : "cc");
+	int n = 0;
+	for (char *w = strtok(s, " \t"); w && n < max; w = strtok(NULL, " \t"))
+		argv[n++] = w;
+	return n;
+}
+
+static void
+remove_dir(const char *dir, const char *b)
+{
+	static const char *const ext[] = {".c", ".h", ".weights"};
+	for (int i = 0; i < countof(ext); i++)
+		unlink(arena_printf(arena, "%s/%s%s", dir, b, ext[i]));
+	rmdir(dir);
+}
+
+static void
+build_exe(Graph *g, const char *out, const char *source)
+{
+	const char *tmp = getenv("TMPDIR");
+	char *dir = arena_printf(arena, "%s/kiln-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(dir))
+		fatal("cannot make a temporary directory: %s", strerror(errno));
+	const char *b = "model";
+	write_c(g, arena_printf(arena, "%s/%s", dir, b), source);
+	char *target = arena_printf(arena, "%s.tmpXXXXXX", absolute(out));
+	int fd = mkstemp(target);
+	if (fd < 0) {
+		remove_dir(dir, b);
+		fatal("cannot write '%s': %s", out, strerror(errno));
+	}
+	close(fd);
+	char *argv[64];
+	int n = cc_words(argv, 32);
+	const char *flags[] = {"-std=c11", "-O2", "-DKILN_MAIN",
+	                       "-I" KILN_RUNTIME_INC, "-o", target, "model.c",
+	                       KILN_RUNTIME_LIB, "-lm"};
+	for (int i = 0; i < countof(flags); i++)
+		argv[n++] = (char *)flags[i];
+	if (strcmp(KILN_SANITIZE, "none") != 0)
+		argv[n++] = "-fsanitize=" KILN_SANITIZE;
+	argv[n] = NULL;
+	int rc = run_in(dir, argv);
+	remove_dir(dir, b);
+	if (rc != 0) {
+		unlink(target);
+		fatal("the C compiler (%s) failed with status %d", argv[0], rc);
+	}
+	if (rename(target, out) != 0) {
+		int err = errno;
+		unlink(target);
+		fatal("cannot write '%s': %s", out, strerror(err));
+	}
+}
+
+static int
+cmd_build(Opts *o)
+{
+	Module *m = load(o);
+	Graph *g = pick_graph(m, o->graph);
+	const char *out = o->out ? o->out : default_out(o->model);
+	if (o->emit == EMIT_WEIGHTS) {
+		if (!o->out)
+			out = arena_printf(arena, "%s.safetensors", out);
+		weights_save(m, out);
+		return 0;
+	}
+	pass_run(m, default_pipeline, ndefault_pipeline, &o->po);
+	if (o->stats)
+		print_stats(g);
+	if (o->emit == EMIT_C)
+		write_c(g, stem(out), o->model);
+	else
+		build_exe(g, out, o->model);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("kiln %s\n", KILN_VERSION);
+		return 0;
+	}
+	arena = arena_new();
+	diag_atexit(cleanup);
+	Opts o = {0};
+	if (strcmp(argv[1], "build") != 0 && strcmp(argv[1], "ir") != 0 &&
+	    strcmp(argv[1], "opt") != 0)
+		fatal("unknown command '%s' (build, ir or opt; see kiln --help)",
+		      argv[1]);
+	parse_args(&o, argc, argv);
+	int rc = strcmp(o.cmd, "build") == 0 ? cmd_build(&o) :
+	         strcmp(o.cmd, "ir") == 0 ? cmd_ir(&o) : cmd_opt(&o);
+	cleanup();
+	return rc;
+}

@@ -1,0 +1,120 @@
+/* arena.c: bump allocation for the compiler, and the one growable array.
+ *
+ * An Arena hands out zeroed memory from large blocks and frees them all at
+ * once.  Each compilation uses one arena for its IR, strings and attributes;
+ * it is freed at exit so LeakSanitizer stays quiet.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "util.h"
+
+enum { BLOCK = 1 << 20 };
+
+typedef struct Block Block;
+struct Block {
+	Block *next;
+	size_t used, cap;
+	_Alignas(16) unsigned char mem[];
+};
+
+struct Arena {
+	Block *head;
+};
+
+void *
+xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (!p)
+		fatal("out of memory (%zu bytes)", n);
+	return p;
+}
+
+void *
+xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n ? n : 1);
+	if (!p)
+		fatal("out of memory (%zu bytes)", n);
+	return p;
+}
+
+Arena *
+arena_new(void)
+{
+	Arena *a = xmalloc(sizeof *a);
+	a->head = NULL;
+	return a;
+}
+
+void *
+arena_alloc(Arena *a, size_t n)
+{
+	Block *b = a->head;
+	n = ALIGNUP(n, 16);
+	if (!b || b->cap - b->used < n) {
+		size_t cap = n > BLOCK ? n : BLOCK;
+		b = xmalloc(sizeof *b + cap);
+		b->used = 0;
+		b->cap = cap;
+		b->next = a->head;
+		a->head = b;
+	}
+	void *p = b->mem + b->used;
+	b->used += n;
+	memset(p, 0, n);
+	return p;
+}
+
+char *
+arena_strndup(Arena *a, const char *s, size_t n)
+{
+	char *p = arena_alloc(a, n + 1);
+	memcpy(p, s, n);
+	return p;
+}
+
+char *
+arena_strdup(Arena *a, const char *s)
+{
+	return arena_strndup(a, s, strlen(s));
+}
+
+char *
+arena_printf(Arena *a, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	char *p = arena_alloc(a, (size_t)n + 1);
+	va_start(ap, fmt);
+	vsnprintf(p, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	return p;
+}
+
+void
+arena_free(Arena *a)
+{
+	if (!a)
+		return;
+	for (Block *b = a->head, *next; b; b = next) {
+		next = b->next;
+		free(b);
+	}
+	free(a);
+}
+
+void
+vec_grow(void **p, int *cap, int n, size_t elsz)
+{
+	if (n <= *cap)
+		return;
+	int c = *cap ? *cap : 8;
+	while (c < n)
+		c *= 2;
+	*p = xrealloc(*p, (size_t)c * elsz);
+	*cap = c;
+}
