@@ -1,0 +1,56 @@
+/* util.c: names and sizes of the runtime's small enums.
+ *
+ * The dtype names ("f32", "i64", ...) are the ones the .kir text form and
+ * every runtime message use, so a shape printed by the compiler and one
+ * printed by a deployed executable look the same.  Out-of-range values get
+ * "?" or 0 rather than crashing, since these feed error messages.
+ */
+#include "kiln.h"
+
+static const struct {
+	const char *name;
+	size_t size;
+} dtypes[KILN_NDTYPE] = {
+	[KILN_F32] = {"f32", 4},
+	[KILN_F64] = {"f64", 8},
+	[KILN_I64] = {"i64", 8},
+	[KILN_I32] = {"i32", 4},
+	[KILN_I8] = {"i8", 1},
+	[KILN_U8] = {"u8", 1},
+	[KILN_BOOL] = {"bool", 1},
+};
+
+static const char *const statuses[] = {
+	[KILN_OK] = "ok",
+	[KILN_ERR_IO] = "I/O error",
+	[KILN_ERR_FORMAT] = "bad file format",
+	[KILN_ERR_DTYPE] = "wrong element type",
+	[KILN_ERR_SHAPE] = "wrong shape",
+	[KILN_ERR_UNSUPPORTED] = "unsupported",
+	[KILN_ERR_ARG] = "bad argument",
+	[KILN_ERR_NOMEM] = "out of memory",
+};
+
+const char *
+kiln_dtype_name(kiln_dtype t)
+{
+	if ((unsigned)t >= KILN_NDTYPE)
+		return "?";
+	return dtypes[t].name;
+}
+
+size_t
+kiln_dtype_size(kiln_dtype t)
+{
+	if ((unsigned)t >= KILN_NDTYPE)
+		return 0;
+	return dtypes[t].size;
+}
+
+const char *
+kiln_status_str(kiln_status s)
+{
+	if ((unsigned)s >= sizeof(statuses) / sizeof(statuses[0]))
+		return "unknown status";
+	return statuses[s];
+}
