@@ -199,6 +199,7 @@ enum { IR_ELIDE = 16 };         /* elide data of more elements than this */
 void ir_print(FILE *f, const Module *m, const PrintOpts *o);
 void ir_print_graph(FILE *f, const Graph *g, const PrintOpts *o);
 bool ir_bare_name(const char *s);           /* needs no quotes after a sigil */
+void ir_print_name(FILE *f, char sigil, const char *s); /* as .kir spells it */
 void ir_print_float(FILE *f, double x, bool f32);
 
 /* ir/parse.c */

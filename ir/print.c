@@ -40,8 +40,8 @@ print_string(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-static void
-print_name(FILE *f, char sigil, const char *s)
+void
+ir_print_name(FILE *f, char sigil, const char *s)
 {
 	fputc(sigil, f);
 	if (ir_bare_name(s))
@@ -50,7 +50,9 @@ print_name(FILE *f, char sigil, const char *s)
 		print_string(f, s);
 }
 
-/* Shortest %g form that reads back as the same float or double. */
+/* Shortest %g form that reads back as the same float or double.  f32 is
+ * checked with strtof, as the parser reads it: (float)strtod can round
+ * twice and differ from it. */
 void
 ir_print_float(FILE *f, double x, bool f32)
 {
@@ -65,8 +67,7 @@ ir_print_float(FILE *f, double x, bool f32)
 	char buf[40];
 	for (int p = 1; p <= 17; p++) {
 		snprintf(buf, sizeof buf, "%.*g", p, x);
-		double y = strtod(buf, NULL);
-		if (f32 ? (float)y == (float)x : y == x)
+		if (f32 ? strtof(buf, NULL) == (float)x : strtod(buf, NULL) == x)
 			break;
 	}
 	fputs(buf, f);
@@ -218,7 +219,7 @@ static void
 print_decl(FILE *f, const Value *v, const PrintOpts *o)
 {
 	fputs(v->kind == VK_PARAM ? "  param " : "  const ", f);
-	print_name(f, '$', v->name);
+	ir_print_name(f, '$', v->name);
 	fputs(": ", f);
 	print_type(f, &v->type);
 	fputs(" = ", f);
@@ -231,7 +232,7 @@ static void
 print_node(FILE *f, const Graph *g, const Node *n)
 {
 	fputs("  ", f);
-	print_name(f, '%', g->val[n->out].name);
+	ir_print_name(f, '%', g->val[n->out].name);
 	fprintf(f, " = %s", op_get(n->op)->name);
 	for (int i = 0; i < n->nin; i++) {
 		fputs(i ? ", " : " ", f);
@@ -241,7 +242,7 @@ print_node(FILE *f, const Graph *g, const Node *n)
 		}
 		const Value *v = &g->val[n->in[i]];
 		bool global = v->kind == VK_PARAM || v->kind == VK_CONST;
-		print_name(f, global ? '$' : '%', v->name);
+		ir_print_name(f, global ? '$' : '%', v->name);
 	}
 	print_attrs(f, g, n);
 	fputs(" : ", f);
@@ -257,12 +258,12 @@ ir_print_graph(FILE *f, const Graph *g, const PrintOpts *o)
 	if (!o)
 		o = &none;
 	fputs("graph ", f);
-	print_name(f, '@', g->name);
+	ir_print_name(f, '@', g->name);
 	fputc('(', f);
 	for (int i = 0; i < g->ninput; i++) {
 		const Value *v = &g->val[g->input[i]];
 		fputs(i ? ", " : "", f);
-		print_name(f, '%', v->name);
+		ir_print_name(f, '%', v->name);
 		fputs(": ", f);
 		print_type(f, &v->type);
 	}
@@ -278,7 +279,7 @@ ir_print_graph(FILE *f, const Graph *g, const PrintOpts *o)
 		const Value *v = &g->val[g->output[i]];
 		fputs(i ? ", " : " ", f);
 		bool global = v->kind == VK_PARAM || v->kind == VK_CONST;
-		print_name(f, global ? '$' : '%', v->name);
+		ir_print_name(f, global ? '$' : '%', v->name);
 	}
 	fputs("\n}\n", f);
 }
