@@ -65,6 +65,11 @@ ir_print_float(FILE *f, double x, bool f32)
 		return;
 	}
 	char buf[40];
+	if (x == trunc(x) && fabs(x) < 1e15) {
+		/* integral: plain digits, never 2.5e+02 */
+		fprintf(f, "%.0f", x);
+		return;
+	}
 	for (int p = 1; p <= 17; p++) {
 		snprintf(buf, sizeof buf, "%.*g", p, x);
 		if (f32 ? strtof(buf, NULL) == (float)x : strtod(buf, NULL) == x)

@@ -105,7 +105,8 @@ shape_matmul(Graph *g, const Node *n, Type *out)
 	return NULL;
 }
 
-/* Checks an INTS attribute has count entries, each at least lo. */
+/* Checks an INTS attribute has count entries, each at least lo and at
+ * most INT32_MAX, so that window arithmetic cannot overflow. */
 static const char *
 check_ints(Graph *g, const Node *n, int id, int count, int64_t lo)
 {
@@ -113,11 +114,16 @@ check_ints(Graph *g, const Node *n, int id, int count, int64_t lo)
 	if (a->n != count)
 		return ERR("%s: '%s' needs %d values, got %d", name(n),
 		           attr_info[id].name, count, a->n);
-	for (int i = 0; i < a->n; i++)
+	for (int i = 0; i < a->n; i++) {
 		if (a->ints[i] < lo)
 			return ERR("%s: '%s' values must be at least %lld, got %lld",
 			           name(n), attr_info[id].name, (long long)lo,
 			           (long long)a->ints[i]);
+		if (a->ints[i] > INT32_MAX)
+			return ERR("%s: '%s' values must be at most %d, got %lld",
+			           name(n), attr_info[id].name, INT32_MAX,
+			           (long long)a->ints[i]);
+	}
 	return NULL;
 }
 
@@ -225,6 +231,8 @@ shape_reshape(Graph *g, const Node *n, Type *out)
 		if (d < 1)
 			return ERR("reshape: bad dimension %lld in shape",
 			           (long long)a->ints[i]);
+		if (known > INT64_MAX / 8 / d)
+			return ERR("reshape: shape has too many elements");
 		out->dim[i] = d;
 		known *= d;
 	}

@@ -159,7 +159,7 @@ parse_args(Opts *o, int argc, char **argv)
 	for (int i = 2; i < argc; i++) {
 		if (common_flag(o, argv, &i) || command_flag(o, argv[i]))
 			continue;
-		if (argv[i][0] == '-' && argv[i][1] && !o->model)
+		if (argv[i][0] == '-' && argv[i][1])
 			fatal("unknown option '%s' for kiln %s", argv[i], o->cmd);
 		if (o->model)
 			fatal("unexpected argument '%s' (one model at a time)", argv[i]);

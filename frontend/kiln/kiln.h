@@ -1,0 +1,209 @@
+/* kiln.h: the .kiln model language frontend, the map of frontend/kiln/.
+ *
+ * lex.c turns the text into tokens with locations, parse.c builds the AST
+ * below (one Decl per model or block), check.c checks its names, callees
+ * and arguments, lower.c expands every model into one Graph, inlining
+ * each block call, and layers.c holds the built-in layers (dense, conv2d,
+ * the pools).  Every other callable is a registry op (ir/ops.def) or a
+ * block.  The language is described in docs/language.md.
+ */
+#ifndef KILN_KL_H
+#define KILN_KL_H
+
+#include "ir.h"
+
+/* T(id, spelling): punctuation and keywords are lexed from their spelling;
+ * for the other kinds it is what messages call them. */
+#define TOKENS \
+	T(EOF, "end of file") T(IDENT, "identifier") T(INT, "integer") \
+	T(FLOAT, "number") T(STR, "string") \
+	T(LPAREN, "(") T(RPAREN, ")") T(LBRACK, "[") T(RBRACK, "]") \
+	T(LBRACE, "{") T(RBRACE, "}") T(COMMA, ",") T(EQ, "=") T(COLON, ":") \
+	T(PLUS, "+") T(MINUS, "-") T(STAR, "*") T(SLASH, "/") \
+	T(MODEL, "model") T(BLOCK, "block") T(INPUT, "input") \
+	T(OUTPUT, "output") T(RETURN, "return") T(SEED, "seed") \
+	T(TRUE, "true") T(FALSE, "false")
+
+enum TokKind {
+#define T(id, s) TK_##id,
+	TOKENS
+#undef T
+	NTOK
+};
+enum { TK_PUNCT0 = TK_LPAREN, TK_KEYWORD0 = TK_MODEL };
+
+typedef struct Token Token;
+typedef struct Expr Expr;
+typedef struct Arg Arg;
+typedef struct Stmt Stmt;
+typedef struct Param Param;
+typedef struct Decl Decl;
+typedef struct Program Program;
+
+struct Token {
+	int kind;                   /* TK_ */
+	Loc loc;
+	const char *p;              /* spelling in the source */
+	int len;
+	const char *s;              /* TK_IDENT name, TK_STR contents */
+	int64_t i;                  /* TK_INT */
+	double f;                   /* TK_FLOAT */
+};
+
+/* EX_CALL and EX_NEG come first: the parser's token-to-kind table uses 0
+ * for "starts no primary". */
+enum ExprKind { EX_CALL, EX_NEG, EX_INT, EX_FLOAT, EX_STR, EX_BOOL, EX_NAME,
+	EX_LIST };
+
+/* Infix operators are calls to the registry op they name (a + b is
+ * add(a, b)); op keeps the token so numbers can be folded. */
+struct Expr {
+	int kind;                   /* EX_ */
+	Loc loc;                    /* literal, name, callee, operator or [ */
+	int64_t i;                  /* EX_INT value, EX_BOOL 0 or 1 */
+	double f;                   /* EX_FLOAT */
+	const char *s;              /* EX_STR text; EX_NAME, EX_CALL name */
+	int op;                     /* TK_ of an infix operator, else 0 */
+	Arg *arg;                   /* EX_CALL arguments, EX_LIST elements, */
+	int narg;                   /* EX_NEG operand */
+};
+
+struct Arg {
+	const char *key;            /* keyword, or NULL when positional */
+	Loc loc;                    /* keyword, or the value when positional */
+	Expr *e;
+};
+
+enum StmtKind { ST_INPUT, ST_ASSIGN, ST_OUTPUT, ST_SEED, ST_RETURN };
+
+struct Stmt {
+	int kind;                   /* ST_ */
+	Loc loc;                    /* the defined name, or the keyword */
+	const char *name;           /* NULL for return and seed */
+	Type type;                  /* ST_INPUT */
+	int64_t seed;               /* ST_SEED */
+	Expr *e;                    /* NULL for input, seed and `output NAME` */
+};
+
+struct Param {
+	const char *name;
+	Loc loc;
+	Expr *def;                  /* default, or NULL when required */
+};
+
+enum DeclKind { DECL_MODEL, DECL_BLOCK };
+
+struct Decl {
+	int kind;                   /* DECL_ */
+	const char *name;
+	Loc loc;                    /* the name */
+	Param *param;               /* blocks */
+	int nparam;
+	Stmt *stmt;                 /* a block's last statement is its return */
+	int nstmt;
+};
+
+struct Program {
+	const char *file;
+	Decl *decl;                 /* in file order */
+	int ndecl;
+};
+
+/* What lowering an expression gives: a tensor or a compile-time value. */
+enum ValTag { VAL_NONE, VAL_TENSOR, VAL_INT, VAL_FLOAT, VAL_STR, VAL_BOOL,
+	VAL_LIST };
+
+typedef struct Val Val;
+struct Val {
+	int kind;                   /* VAL_; VAL_NONE is an absent argument */
+	Loc loc;                    /* the expression it came from */
+	int v;                      /* VAL_TENSOR: value index in the graph */
+	int64_t i;                  /* VAL_INT, VAL_BOOL */
+	double f;                   /* VAL_FLOAT */
+	const char *s;              /* VAL_STR */
+	Val *elem;                  /* VAL_LIST */
+	int n;
+};
+
+/* How to name what an expression creates (docs/language.md, "Names"). */
+typedef struct {
+	const char *ns;             /* prefix for the names it makes */
+	const char *result;         /* its value's name; NULL: pick ns.callee */
+	bool own;                   /* ns belongs to this expression alone */
+} Name;
+
+/* The state of checking and lowering a program (check.c, lower.c);
+ * layers.c uses g and a. */
+typedef struct {
+	Arena *a;
+	Program *prog;
+	Module *m;
+	Graph *g;                   /* the model being lowered */
+	uint64_t seed;              /* its `seed = N`, or 0 */
+	const char **taken;         /* every name handed out in g */
+	int ntaken, captaken;
+	const Decl *decl;           /* while checking: the declaration */
+	int at;                     /* and the index of the statement */
+} Lower;
+
+/* A parameter slot of a callable; name NULL = positional only. */
+typedef struct {
+	const char *name;
+	bool req;
+} Slot;
+
+enum { KL_MAXSLOT = 12 };
+
+/* A built-in function: lower() gets the bound arguments (VAL_NONE when
+ * absent) and returns the result's value index. */
+typedef struct {
+	const char *name;
+	int (*lower)(Lower *L, const Expr *call, Val *arg, Name nm);
+	bool layer;                 /* creates parameters ns.w and ns.b */
+	Slot slot[KL_MAXSLOT];      /* ends at the first NULL name */
+} Builtin;
+
+enum { CALL_BLOCK, CALL_BUILTIN, CALL_OP };
+
+/* What a name in call position refers to, with its parameter slots. */
+typedef struct {
+	int kind;                   /* CALL_ */
+	const char *name;
+	const Decl *block;
+	const Builtin *builtin;
+	int op;
+	const Slot *slot;           /* parameters, in positional order */
+	int nslot;
+} Callee;
+
+/* lex.c */
+extern const char *const tok_text[NTOK];
+Token *kl_lex(Arena *a, const char *file, const char *text);
+void kl_grow(Arena *a, void **p, int *cap, int n, size_t elsz);
+#define KL_PUSH(a, arr, len, cap, x) \
+	(kl_grow(a, (void **)&(arr), &(cap), (len) + 1, sizeof(*(arr))), \
+	 (arr)[(len)++] = (x))
+
+/* check.c */
+void kl_check(Lower *L);                       /* diag_error on a problem */
+bool kl_callee(Lower *L, const char *name, Callee *c); /* false if unknown */
+const Arg **kl_bind(Lower *L, const Callee *c, const Expr *call);
+
+/* lower.c */
+Module *kl_lower(Arena *a, Program *p);
+const char *kl_fresh(Lower *L, const char *ns, const char *base);
+int kl_tensor(const Val *v, const char *fn, const char *what);
+int64_t kl_int(const Val *v, const char *fn, const char *what, int64_t def);
+bool kl_bool(const Val *v, const char *fn, const char *what, bool def);
+int kl_ints(const Val *v, const char *fn, const char *what, int64_t *out,
+            int max);
+int kl_param(Lower *L, const char *ns, const char *suffix, Type t, Loc loc,
+             int init, int64_t fan_in, int64_t fan_out);
+int kl_result(Lower *L, int node, const char *name);
+const char *kl_kind(const Val *v);
+
+/* layers.c */
+const Builtin *kl_builtin(const char *name);   /* NULL if none */
+const Builtin *kl_builtin_at(int i);           /* NULL past the last */
+
+#endif
