@@ -64,16 +64,18 @@ ir_print_float(FILE *f, double x, bool f32)
 		fputs(x < 0 ? "-inf" : "inf", f);
 		return;
 	}
-	char buf[40];
-	if (x == trunc(x) && fabs(x) < 1e15) {
-		/* integral: plain digits, never 2.5e+02 */
-		fprintf(f, "%.0f", x);
-		return;
-	}
+	char buf[40], plain[40];
 	for (int p = 1; p <= 17; p++) {
 		snprintf(buf, sizeof buf, "%.*g", p, x);
 		if (f32 ? strtof(buf, NULL) == (float)x : strtod(buf, NULL) == x)
 			break;
+	}
+	/* An integer prints as plain digits when that is no longer: 250,
+	 * not 2.5e+02, but 1.5e+10, not 15000000512. */
+	if (x == trunc(x) && fabs(x) < 1e17) {
+		snprintf(plain, sizeof plain, "%.0f", x);
+		if (strlen(plain) <= strlen(buf))
+			memcpy(buf, plain, sizeof buf);
 	}
 	fputs(buf, f);
 }
