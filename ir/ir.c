@@ -61,26 +61,6 @@ type_str(Arena *a, const Type *t)
 	return arena_strdup(a, buf);
 }
 
-/* Grows an arena-backed array to hold n elements. */
-static void
-agrow(Arena *a, void **p, int *cap, int n, size_t elsz)
-{
-	if (n <= *cap)
-		return;
-	int c = *cap ? *cap * 2 : 16;
-	while (c < n)
-		c *= 2;
-	void *q = arena_alloc(a, (size_t)c * elsz);
-	if (*cap)
-		memcpy(q, *p, (size_t)*cap * elsz);
-	*p = q;
-	*cap = c;
-}
-
-#define APUSH(a, arr, len, cap, x) \
-	(agrow(a, (void **)&(arr), &(cap), (len) + 1, sizeof(*(arr))), \
-	 (arr)[(len)++] = (x))
-
 Module *
 ir_new_module(Arena *a, const char *file)
 {

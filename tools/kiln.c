@@ -73,7 +73,8 @@ usage(FILE *f)
 	      "  --print-ir-after-all, --print-ir-after=PASS, "
 	      "--print-ir-before=PASS\n"
 	      "                      dump the IR to stderr around passes\n"
-	      "  --verify-each       verify the IR after every pass\n\n"
+	      "  --verify-each       verify the IR after every pass (the default\n"
+	      "                      unless kiln is built with NDEBUG)\n\n"
 	      "passes:\n", f);
 	for (int i = 0; i < NPASS; i++)
 		fprintf(f, "  %-10s %s\n", pass_info[i].name, pass_info[i].desc);
@@ -491,6 +492,9 @@ main(int argc, char **argv)
 	arena = arena_new();
 	diag_atexit(cleanup);
 	Opts o = {0};
+#ifndef NDEBUG
+	o.po.verify_each = true;    /* as MLIR: verify after each pass */
+#endif
 	if (strcmp(argv[1], "build") != 0 && strcmp(argv[1], "ir") != 0 &&
 	    strcmp(argv[1], "opt") != 0)
 		fatal("unknown command '%s' (build, ir or opt; see kiln --help)",

@@ -108,6 +108,21 @@ arena_free(Arena *a)
 }
 
 void
+arena_grow(Arena *a, void **p, int *cap, int n, size_t elsz)
+{
+	if (n <= *cap)
+		return;
+	int c = *cap ? *cap * 2 : 16;
+	while (c < n)
+		c *= 2;
+	void *q = arena_alloc(a, (size_t)c * elsz);
+	if (*cap)
+		memcpy(q, *p, (size_t)*cap * elsz);
+	*p = q;
+	*cap = c;
+}
+
+void
 vec_grow(void **p, int *cap, int n, size_t elsz)
 {
 	if (n <= *cap)

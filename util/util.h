@@ -37,6 +37,12 @@ char *arena_strndup(Arena *a, const char *s, size_t n);
 char *arena_printf(Arena *a, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void arena_free(Arena *a);
+/* Grows *p, an array of elsz-byte elements with *cap slots inside arena
+ * a, to hold at least n (the old copy is abandoned to the arena). */
+void arena_grow(Arena *a, void **p, int *cap, int n, size_t elsz);
+#define APUSH(a, arr, len, cap, x) \
+	(arena_grow(a, (void **)&(arr), &(cap), (len) + 1, sizeof(*(arr))), \
+	 (arr)[(len)++] = (x))
 void *xmalloc(size_t n);
 void *xrealloc(void *p, size_t n);
 /* Grows *p (an array of elsz-byte elements with *cap slots) to hold at

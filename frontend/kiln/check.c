@@ -37,7 +37,7 @@ define(Lower *L, Scope *s, const char *name, Loc loc)
 	if (d)
 		diag_error(loc, "'%s' is already defined (line %d); a name is "
 		           "assigned only once", name, d->loc.line);
-	KL_PUSH(L->a, s->d, s->n, s->cap, ((Def){name, loc}));
+	APUSH(L->a, s->d, s->n, s->cap, ((Def){name, loc}));
 }
 
 /* ---- suggestions ---- */

@@ -179,10 +179,6 @@ typedef struct {
 /* lex.c */
 extern const char *const tok_text[NTOK];
 Token *kl_lex(Arena *a, const char *file, const char *text);
-void kl_grow(Arena *a, void **p, int *cap, int n, size_t elsz);
-#define KL_PUSH(a, arr, len, cap, x) \
-	(kl_grow(a, (void **)&(arr), &(cap), (len) + 1, sizeof(*(arr))), \
-	 (arr)[(len)++] = (x))
 
 /* check.c */
 void kl_check(Lower *L);                       /* diag_error on a problem */

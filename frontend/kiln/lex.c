@@ -27,21 +27,6 @@ typedef struct {
 	int ntok, captok;
 } Lexer;
 
-void
-kl_grow(Arena *a, void **p, int *cap, int n, size_t elsz)
-{
-	if (n <= *cap)
-		return;
-	int c = *cap ? *cap * 2 : 16;
-	while (c < n)
-		c *= 2;
-	void *q = arena_alloc(a, (size_t)c * elsz);
-	if (*cap)
-		memcpy(q, *p, (size_t)*cap * elsz);
-	*p = q;
-	*cap = c;
-}
-
 static Loc
 here(const Lexer *lx, const char *p)
 {
@@ -206,7 +191,7 @@ kl_lex(Arena *a, const char *file, const char *text)
 			lex_string(&lx, &t);
 		else
 			lex_punct(&lx, &t);
-		KL_PUSH(a, lx.tok, lx.ntok, lx.captok, t);
+		APUSH(a, lx.tok, lx.ntok, lx.captok, t);
 		if (t.kind == TK_EOF)
 			return lx.tok;
 	}

@@ -41,7 +41,7 @@ env_find(Env *env, const char *name)
 static void
 env_define(Lower *L, Env *env, const char *name, Val val)
 {
-	KL_PUSH(L->a, env->b, env->n, env->cap, ((Binding){name, val}));
+	APUSH(L->a, env->b, env->n, env->cap, ((Binding){name, val}));
 }
 
 /* A linear search: a model has hundreds of names, not millions. */
@@ -62,7 +62,7 @@ take(Lower *L, const char *name, Loc loc)
 	if (is_taken(L, name))
 		diag_error(loc, "the name '%s' is used twice in model '%s'", name,
 		           L->g->name);
-	KL_PUSH(L->a, L->taken, L->ntaken, L->captaken, name);
+	APUSH(L->a, L->taken, L->ntaken, L->captaken, name);
 }
 
 static const char *
@@ -78,7 +78,7 @@ kl_fresh(Lower *L, const char *ns, const char *base)
 	const char *first = qualify(L, ns, base), *name = first;
 	for (int k = 2; is_taken(L, name); k++)
 		name = arena_printf(L->a, "%s_%d", first, k);
-	KL_PUSH(L->a, L->taken, L->ntaken, L->captaken, name);
+	APUSH(L->a, L->taken, L->ntaken, L->captaken, name);
 	return name;
 }
 

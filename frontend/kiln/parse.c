@@ -116,7 +116,7 @@ args(Parser *P, Expr *e, int close, bool keywords)
 			a.e = expr(P);
 		if (!a.key && e->narg > 0 && e->arg[e->narg - 1].key)
 			diag_error(a.loc, "positional argument after keyword argument");
-		KL_PUSH(P->a, e->arg, e->narg, cap, a);
+		APUSH(P->a, e->arg, e->narg, cap, a);
 		if (!accept(P, TK_COMMA) && !at(P, close))
 			error_expected(P, arena_printf(P->a, "',' or '%s'",
 			                               tok_text[close]));
@@ -305,7 +305,7 @@ body(Parser *P, Decl *d)
 		Loc loc = P->tok->loc;
 		Stmt s = stmt(P);
 		check_place(d, &s, loc, at(P, TK_RBRACE));
-		KL_PUSH(P->a, d->stmt, d->nstmt, cap, s);
+		APUSH(P->a, d->stmt, d->nstmt, cap, s);
 	}
 	Token *close = expect(P, TK_RBRACE);
 	bool ret = d->nstmt > 0 && d->stmt[d->nstmt - 1].kind == ST_RETURN;
@@ -336,7 +336,7 @@ params(Parser *P, Decl *d)
 		if (!p.def && d->nparam > 0 && d->param[d->nparam - 1].def)
 			diag_error(p.loc, "parameter '%s' without a default follows "
 			           "one with a default", p.name);
-		KL_PUSH(P->a, d->param, d->nparam, cap, p);
+		APUSH(P->a, d->param, d->nparam, cap, p);
 		if (!accept(P, TK_COMMA) && !at(P, TK_RPAREN))
 			error_expected(P, "',' or ')'");
 	}
@@ -371,7 +371,7 @@ program(Parser *P)
 	int cap = 0;
 	prog->file = P->file;
 	while (!at(P, TK_EOF))
-		KL_PUSH(P->a, prog->decl, prog->ndecl, cap, decl(P));
+		APUSH(P->a, prog->decl, prog->ndecl, cap, decl(P));
 	return prog;
 }
 
