@@ -91,7 +91,7 @@ struct kiln_pool2d {
 	int64_t kh, kw;
 	int64_t sh, sw;
 	int64_t pt, pl;
-	int64_t dh, dw;           /* dilations (max pooling) */
+	int64_t dh, dw;           /* dilations */
 	int count_include_pad;    /* average pooling */
 };
 void kiln_maxpool2d_f32(float *y, const float *x, const struct kiln_pool2d *p);

@@ -4,7 +4,6 @@
  * fall in the padding.  Max pooling never sees the padding (a window wholly
  * in it yields -INFINITY); average pooling divides by kh*kw when
  * count_include_pad, else by the taps inside the input (0 taps yield 0).
- * Average pooling ignores dh/dw, as kiln.h says: its taps are contiguous.
  */
 #include <math.h>
 
@@ -29,7 +28,8 @@ max_window(const float *xp, int64_t i, int64_t j, const struct kiln_pool2d *p)
 	return m;
 }
 
-/* Mean of the window of output (i,j) over input plane xp. */
+/* Mean of the window of output (i,j) over input plane xp, dilations
+ * dh/dw. */
 static float
 avg_window(const float *xp, int64_t i, int64_t j, const struct kiln_pool2d *p)
 {
@@ -37,11 +37,11 @@ avg_window(const float *xp, int64_t i, int64_t j, const struct kiln_pool2d *p)
 	int64_t cnt = 0;
 
 	for (int64_t u = 0; u < p->kh; u++) {
-		int64_t ih = i * p->sh - p->pt + u;
+		int64_t ih = i * p->sh - p->pt + u * p->dh;
 		if (ih < 0 || ih >= p->h)
 			continue;
 		for (int64_t v = 0; v < p->kw; v++) {
-			int64_t iw = j * p->sw - p->pl + v;
+			int64_t iw = j * p->sw - p->pl + v * p->dw;
 			if (iw >= 0 && iw < p->w) {
 				s += xp[ih * p->w + iw];
 				cnt++;

@@ -1,0 +1,81 @@
+"""gen-ops-doc.py: renders docs/ops.md from ir/ops.def, the op registry,
+so the op reference never drifts from the code.
+
+  /usr/bin/python3 scripts/gen-ops-doc.py          rewrite docs/ops.md
+  /usr/bin/python3 scripts/gen-ops-doc.py --check  exit 1 if it is stale
+"""
+import os
+import re
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OP = re.compile(r'^OP\(\s*(\w+),\s*"(\w+)",\s*(\d+),\s*(\d+),\s*(\w+),\s*'
+                r'(\w+),\s*(\w+),\s*(?:"(\w+)"|NULL)\)')
+ATTR = re.compile(r'^ATTR\(\s*(\w+),\s*(\w+),\s*"(\w+)",\s*(\w+),\s*'
+                  r'(?:"([^"]*)"|NULL)\)')
+TYPES = {"TY_F32": "f32", "TY_ANY": "any"}
+
+
+def parse(text):
+    """The OP rows in order, each with its attributes and semantics."""
+    ops, comment = [], None
+    for line in text.splitlines():
+        m = OP.match(line)
+        if m:
+            ops.append({"name": m[2], "min": m[3], "max": m[4],
+                        "cls": m[5], "types": TYPES.get(m[6], m[6]),
+                        "shape": m[7], "kernel": m[8], "attrs": [], "doc": []})
+            comment = ops[-1]["doc"]
+            continue
+        m = ATTR.match(line)
+        if m:
+            ops[-1]["attrs"].append((m[3], m[4], m[5]))
+            continue
+        if comment is not None and ops:
+            t = line.strip()
+            if t.startswith("/*") or t.startswith("*"):
+                t = t.lstrip("/*").rstrip("*/").strip()
+                if t:
+                    comment.append(t)
+            else:
+                comment = None
+    return ops
+
+
+def render(ops):
+    out = ["# Ops", "",
+           "Generated from `ir/ops.def` by `scripts/gen-ops-doc.py`; do not "
+           "edit.", "",
+           "Every op has one result. Operands share one dtype; *types* "
+           "says which. An attribute without a default is required.", "",
+           "| op | operands | types | class | shape rule | kernel |",
+           "|---|---|---|---|---|---|"]
+    for o in ops:
+        arity = o["min"] if o["min"] == o["max"] else f'{o["min"]}-{o["max"]}'
+        out.append(f'| [`{o["name"]}`](#{o["name"]}) | {arity} | {o["types"]} '
+                   f'| {o["cls"]} | `{o["shape"]}` | `{o["kernel"]}` |')
+    for o in ops:
+        out += ["", f'## {o["name"]}', "", "```", *o["doc"], "```"]
+        if o["attrs"]:
+            out += ["", "| attribute | kind | default |", "|---|---|---|"]
+            for name, kind, default in o["attrs"]:
+                d = f"`{default}`" if default is not None else "required"
+                out.append(f"| `{name}` | {kind.lower()} | {d} |")
+    return "\n".join(out) + "\n"
+
+
+def main():
+    with open(os.path.join(ROOT, "ir", "ops.def")) as f:
+        text = render(parse(f.read()))
+    path = os.path.join(ROOT, "docs", "ops.md")
+    if "--check" in sys.argv:
+        with open(path) as f:
+            if f.read() != text:
+                sys.exit("docs/ops.md is stale: run scripts/gen-ops-doc.py")
+        return
+    with open(path, "w") as f:
+        f.write(text)
+
+
+if __name__ == "__main__":
+    main()
