@@ -106,7 +106,13 @@ ir_verify(Graph *g)
 			verify_node(g, i);
 	if (g->noutput == 0)
 		diag_error(g->loc, "graph '%s' returns nothing", g->name);
-	for (int i = 0; i < g->noutput; i++)
+	for (int i = 0; i < g->noutput; i++) {
 		if (g->output[i] < 0 || g->output[i] >= g->nval)
 			die("graph output %d out of range", i);
+		for (int k = 0; k < i; k++)
+			if (g->output[k] == g->output[i])
+				diag_error(g->loc, "graph '%s' returns '%s' twice; outputs "
+				           "are named after their values", g->name,
+				           g->val[g->output[i]].name);
+	}
 }
