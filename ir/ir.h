@@ -16,7 +16,7 @@
 #include "util.h"
 
 #define IR_MAXRANK 8    /* equals KILN_MAXRANK in runtime/kiln.h */
-#define IR_MAXIN 8
+#define IR_MAXIN 32   /* operands of one node (concat is variadic) */
 
 /* Element types; the order matches kiln_dtype in runtime/kiln.h. */
 enum DType { DT_F32, DT_F64, DT_I64, DT_I32, DT_I8, DT_U8, DT_BOOL, NDTYPE };
