@@ -216,15 +216,23 @@ ir_set_ints(Graph *g, int node, int id, const int64_t *v, int n)
 	memcpy(a->ints, v, n * sizeof *v);
 }
 
-const char *
-ir_infer(Graph *g, int node)
+/* Index operands (the registry's idx mask) are i64 or i32; the others
+ * have a dtype the op takes, the same as operand 1's. */
+static const char *
+check_dtypes(Graph *g, const Node *n)
 {
-	Node *n = &g->node[node];
 	const OpInfo *o = op_get(n->op);
 	for (int i = 0; i < n->nin; i++) {
 		if (n->in[i] < 0)
 			continue;
 		int dt = g->val[n->in[i]].type.dtype;
+		if (o->idx >> i & 1) {
+			if (dt != DT_I64 && dt != DT_I32)
+				return arena_printf(g->mod->arena, "%s: operand %d is "
+				    "an index and must be i64 or i32, got %s", o->name,
+				    i + 1, dt_name[dt]);
+			continue;
+		}
 		if (!(o->types & (1 << dt)))
 			return arena_printf(g->mod->arena,
 			    "%s: operand %d has dtype %s, which this op does not take",
@@ -235,8 +243,19 @@ ir_infer(Graph *g, int node)
 			    "%s: operand %d has dtype %s but operand 1 has %s",
 			    o->name, i + 1, dt_name[dt], dt_name[dt0]);
 	}
+	return NULL;
+}
+
+const char *
+ir_infer(Graph *g, int node)
+{
+	Node *n = &g->node[node];
+	const OpInfo *o = op_get(n->op);
+	const char *err = check_dtypes(g, n);
+	if (err)
+		return err;
 	Type t = {0};
-	const char *err = o->shape(g, n, &t);
+	err = o->shape(g, n, &t);
 	if (!err && n->out >= 0)
 		g->val[n->out].type = t;
 	return err;
@@ -265,6 +284,7 @@ ir_fill_uses(Graph *g, Arena *a)
 	}
 	for (int i = 0; i < g->noutput; i++)
 		use[g->output[i]]++;
+	cfg_fill_uses(g->train, use);
 	return use;
 }
 
@@ -280,8 +300,8 @@ ir_compact(Graph *g)
 	int nv = 0;
 	for (int i = 0; i < g->nval; i++) {
 		Value *v = &g->val[i];
-		bool keep = v->kind == VK_INPUT || use[i] > 0 ||
-		            (v->def >= 0 && !g->node[v->def].dead);
+		bool keep = v->kind == VK_INPUT || v->kind == VK_LABEL ||
+		            use[i] > 0 || (v->def >= 0 && !g->node[v->def].dead);
 		vmap[i] = keep ? nv : -1;
 		if (keep)
 			g->val[nv++] = *v;
@@ -304,4 +324,5 @@ ir_compact(Graph *g)
 		g->input[i] = vmap[g->input[i]];
 	for (int i = 0; i < g->noutput; i++)
 		g->output[i] = vmap[g->output[i]];
+	cfg_remap(g->train, vmap);
 }

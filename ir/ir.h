@@ -53,6 +53,7 @@ typedef struct Graph Graph;
 typedef struct Module Module;
 typedef struct OpInfo OpInfo;
 typedef struct AttrInfo AttrInfo;
+typedef struct Cfg Cfg;
 
 struct Type {
 	int dtype;                  /* DT_ */
@@ -60,7 +61,8 @@ struct Type {
 	int64_t dim[IR_MAXRANK];
 };
 
-enum ValKind { VK_INPUT, VK_PARAM, VK_CONST, VK_TEMP };
+/* VK_LABEL: a training target, named only by the train section */
+enum ValKind { VK_INPUT, VK_PARAM, VK_CONST, VK_TEMP, VK_LABEL };
 
 /* How a parameter's data is made when it has none (ir/init.c). */
 enum Init { INIT_DATA, INIT_ZEROS, INIT_ONES, INIT_HE_UNIFORM,
@@ -92,6 +94,27 @@ struct Attr {
 	void *data;
 };
 
+/* The train section of a graph, recorded as written (the training
+ * pipeline gives it meaning): a tree of blocks of `key = value` entries,
+ * calls with positional and keyword arguments, lists, scalars and
+ * references to values.  Labels are VK_LABEL values, each named by a
+ * block entry with key "label". */
+enum CfgKind { CFG_INT, CFG_FLOAT, CFG_STR, CFG_BOOL, CFG_IDENT, CFG_VALUE,
+	CFG_LIST, CFG_CALL, CFG_BLOCK };
+
+struct Cfg {
+	int kind;                   /* CFG_ */
+	Loc loc;                    /* where it was written; not printed */
+	int64_t i;                  /* CFG_INT, CFG_BOOL */
+	double f;                   /* CFG_FLOAT */
+	const char *s;              /* STR, IDENT, a CALL's callee, a BLOCK's
+	                             * name (NULL for the section itself) */
+	int v;                      /* CFG_VALUE: the value */
+	int n, cap;                 /* items */
+	const char **key;           /* per item: BLOCK key, CALL keyword or NULL */
+	Cfg **item;
+};
+
 struct Node {
 	int op;                     /* OP_ */
 	Loc loc;
@@ -115,6 +138,7 @@ struct Graph {
 	int *output, noutput, capoutput;    /* returned values, in order */
 	int tempname;               /* counter for %tN names made by passes */
 	int64_t workspace;          /* planned workspace bytes, -1 before */
+	Cfg *train;                 /* the train section (CFG_BLOCK), or NULL */
 };
 
 struct Module {
@@ -133,6 +157,7 @@ struct OpInfo {
 	int minin, maxin;
 	int cls;                    /* OpClass */
 	int types;                  /* TY_ mask of allowed operand dtypes */
+	int idx;                    /* operands that are indices, bit i = in[i] */
 	ShapeFn *shape;
 	const char *kernel;         /* runtime symbol, or NULL */
 	int attr0, nattr;           /* its attributes: attr_info[attr0 ...] */
@@ -178,15 +203,32 @@ int *ir_fill_uses(Graph *g, Arena *a);      /* use count per value */
 void ir_compact(Graph *g);                  /* drops dead nodes and values */
 
 /* ir/shape.c */
-#define OP(id, n, mi, ma, c, t, shape, k) ShapeFn shape;
+#define OP(id, n, mi, ma, c, t, x, shape, k) ShapeFn shape;
 #define ATTR(...)
 #include "ops.def"
 #undef OP
 #undef ATTR
 bool shape_broadcast(const Type *a, const Type *b, Type *out);
+const char *shape_slice_params(Graph *g, const Node *n, int64_t *start,
+                               int64_t *step, int64_t *count);
+/* STRING attribute values, NULL-terminated, in the runtime enums' order */
+extern const char *const shape_pad_mode[], *const shape_resize_mode[],
+	*const shape_resize_coord[], *const shape_nearest_mode[];
+int shape_choice(const char *s, const char *const *names); /* index or -1 */
+/* The dims a reduce_* node reduces, bit d = dim d; or an error message. */
+const char *shape_reduce_mask(Graph *g, const Node *n, unsigned *mask);
 
 /* ir/init.c */
 void ir_materialize(Graph *g, int v);       /* fills data from its init */
+
+/* ir/cfg.c */
+Cfg *cfg_new(Arena *a, int kind, Loc loc);
+void cfg_add(Arena *a, Cfg *c, const char *key, Cfg *item);
+const Cfg *cfg_get(const Cfg *block, const char *key); /* first entry */
+void cfg_fill_uses(const Cfg *c, int *use);
+void cfg_remap(Cfg *c, const int *vmap);
+void cfg_verify(const Graph *g, const Cfg *c);
+void cfg_print(FILE *f, const Graph *g);    /* `train @g {...}`, if any */
 
 /* ir/verify.c */
 void ir_verify(Graph *g);                   /* diag_error on a bad graph */
@@ -201,6 +243,8 @@ void ir_print_graph(FILE *f, const Graph *g, const PrintOpts *o);
 bool ir_bare_name(const char *s);           /* needs no quotes after a sigil */
 void ir_print_name(FILE *f, char sigil, const char *s); /* as .kir spells it */
 void ir_print_float(FILE *f, double x, bool f32);
+void ir_print_string(FILE *f, const char *s);
+void ir_print_type(FILE *f, const Type *t);
 
 /* ir/parse.c */
 Module *ir_parse(Arena *a, const char *file, const char *text);

@@ -17,8 +17,8 @@ const AttrInfo attr_info[NATTRID] = {
 };
 
 static OpInfo op_info[NOP] = {
-#define OP(id, name, minin, maxin, cls, types, shape, kernel) \
-	[OP_##id] = {name, minin, maxin, cls, types, shape, kernel, 0, 0},
+#define OP(id, name, minin, maxin, cls, types, idx, shape, kernel) \
+	[OP_##id] = {name, minin, maxin, cls, types, idx, shape, kernel, 0, 0},
 #define ATTR(...)
 #include "ops.def"
 #undef OP

@@ -930,7 +930,155 @@ parse_graph(void)
 	ir_verify(g);
 }
 
-/* module := {graph}, at least one */
+/* ---- train sections ---- */
+
+static Cfg *parse_cfg(void);
+
+/* Whether the next non-blank character after the current token is c. */
+static bool
+followed_by(int c)
+{
+	const char *p = src;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	return *p == c;
+}
+
+/* items := [item {',' item}] close;  item := [key '='] value in a call */
+static Cfg *
+parse_cfg_items(Cfg *c, int close)
+{
+	next();
+	while (!is(close)) {
+		if (c->n > 0)
+			expect(',');
+		const char *key = NULL;
+		if (close == ')' && tok.kind == TK_IDENT && followed_by('=')) {
+			key = word();
+			next();
+			expect('=');
+		}
+		cfg_add(arena, c, key, parse_cfg());
+	}
+	next();
+	return c;
+}
+
+/* value := int | float | string | 'true' | 'false' | ident | %v | $v
+ *        | ident '(' items ')' | '[' items ']' */
+static Cfg *
+parse_cfg(void)
+{
+	Loc loc = at(&tok);
+	Cfg *c;
+	if (tok.kind == TK_NUM && is_int()) {
+		c = cfg_new(arena, CFG_INT, loc);
+		c->i = parse_int("an integer");
+		return c;
+	}
+	if (tok.kind == TK_NUM) {
+		c = cfg_new(arena, CFG_FLOAT, loc);
+		c->f = parse_float(false);
+		return c;
+	}
+	if (is('['))
+		return parse_cfg_items(cfg_new(arena, CFG_LIST, loc), ']');
+	if (tok.kind == TK_STR || tok.kind == TK_LOCAL || tok.kind == TK_GLOBAL) {
+		c = cfg_new(arena, tok.kind == TK_STR ? CFG_STR : CFG_VALUE, loc);
+		if (tok.kind == TK_STR)
+			c->s = tok.s;
+		else
+			c->v = lookup(&tok);
+		next();
+		return c;
+	}
+	if (tok.kind != TK_IDENT)
+		diag_error(loc, "expected a value, found %s", desc(&tok));
+	bool boolean = is_word("true") || is_word("false");
+	c = cfg_new(arena, boolean ? CFG_BOOL : CFG_IDENT, loc);
+	c->i = is_word("true");
+	c->s = word();
+	next();
+	if (!boolean && is('(')) {
+		c->kind = CFG_CALL;
+		parse_cfg_items(c, ')');
+	}
+	return c;
+}
+
+/* label := 'label' %name ':' type */
+static void
+parse_label(Cfg *b, Loc loc)
+{
+	Token name = tok;
+	check_new(&name);
+	next();
+	expect(':');
+	int v = ir_add_value(g, name.s, VK_LABEL, parse_type(), at(&name));
+	defined(v, &name);
+	Cfg *c = cfg_new(arena, CFG_VALUE, loc);
+	c->v = v;
+	cfg_add(arena, b, "label", c);
+	expect_eol();
+}
+
+/* block := '{' NL {entry} '}' NL
+ * entry := label | key '=' value NL | key [string] block */
+static Cfg *
+parse_cfg_block(Loc loc, const char *name)
+{
+	Cfg *b = cfg_new(arena, CFG_BLOCK, loc);
+	b->s = name;
+	expect('{');
+	expect_eol();
+	for (skip_newlines(); !is('}'); skip_newlines()) {
+		if (tok.kind != TK_IDENT)
+			diag_error(at(&tok), "expected a train entry (key = value), "
+			           "found %s", desc(&tok));
+		Token key = tok;
+		const char *k = word();
+		next();
+		if (strcmp(k, "label") == 0 && tok.kind == TK_LOCAL) {
+			parse_label(b, at(&key));
+		} else if (is('=')) {
+			next();
+			cfg_add(arena, b, k, parse_cfg());
+			expect_eol();
+		} else if (tok.kind == TK_STR || is('{')) {
+			const char *sub = tok.kind == TK_STR ? tok.s : NULL;
+			if (sub)
+				next();
+			cfg_add(arena, b, k, parse_cfg_block(at(&key), sub));
+		} else {
+			diag_error(at(&tok), "expected '=' or '{' after '%s', found %s",
+			           k, desc(&tok));
+		}
+	}
+	next();
+	expect_eol();
+	return b;
+}
+
+/* train := 'train' @name block, right after the graph it belongs to */
+static void
+parse_train(void)
+{
+	Token t = tok;
+	next();
+	if (tok.kind != TK_GRAPH)
+		diag_error(at(&tok), "expected a graph name (@name), found %s",
+		           desc(&tok));
+	if (!g || strcmp(g->name, tok.s) != 0)
+		diag_error(at(&tok), "a train section must follow its graph; the "
+		           "graph before it is %s", g ? g->name : "none");
+	if (g->train)
+		diag_error(at(&tok), "graph @%s has two train sections", g->name);
+	next();
+	g->train = parse_cfg_block(at(&t), NULL);
+	ir_verify(g);
+}
+
+/* module := {graph [train]}, at least one graph */
 Module *
 ir_parse(Arena *a, const char *name, const char *source)
 {
@@ -942,10 +1090,16 @@ ir_parse(Arena *a, const char *name, const char *source)
 	line = 1;
 	depth = 0;
 	mod = ir_new_module(a, file);
+	g = NULL;
 	next();
 	for (skip_newlines(); tok.kind != TK_EOF; skip_newlines()) {
+		if (is_word("train")) {
+			parse_train();
+			continue;
+		}
 		if (!is_word("graph"))
-			diag_error(at(&tok), "expected 'graph', found %s", desc(&tok));
+			diag_error(at(&tok), "expected 'graph' or 'train', found %s",
+			           desc(&tok));
 		parse_graph();
 	}
 	if (mod->ngraph == 0)

@@ -24,8 +24,8 @@ ir_bare_name(const char *s)
 	return true;
 }
 
-static void
-print_string(FILE *f, const char *s)
+void
+ir_print_string(FILE *f, const char *s)
 {
 	fputc('"', f);
 	for (; *s; s++) {
@@ -47,7 +47,7 @@ ir_print_name(FILE *f, char sigil, const char *s)
 	if (ir_bare_name(s))
 		fputs(s, f);
 	else
-		print_string(f, s);
+		ir_print_string(f, s);
 }
 
 /* Shortest %g form that reads back as the same float or double.  f32 is
@@ -80,8 +80,8 @@ ir_print_float(FILE *f, double x, bool f32)
 	fputs(buf, f);
 }
 
-static void
-print_type(FILE *f, const Type *t)
+void
+ir_print_type(FILE *f, const Type *t)
 {
 	fprintf(f, "%s[", dt_name[t->dtype]);
 	for (int i = 0; i < t->rank; i++)
@@ -122,10 +122,10 @@ print_loc(FILE *f, Loc loc)
 	if (!loc.file)
 		return;
 	fputs(" loc(", f);
-	print_string(f, loc.file);
+	ir_print_string(f, loc.file);
 	if (loc.node) {
 		fputc(':', f);
-		print_string(f, loc.node);
+		ir_print_string(f, loc.node);
 	} else {
 		fprintf(f, ":%d:%d", loc.line, loc.col);
 	}
@@ -155,7 +155,7 @@ print_attr(FILE *f, const Attr *a)
 	switch (a->kind) {
 	case AK_INT: fprintf(f, "%lld", (long long)a->i); break;
 	case AK_FLOAT: ir_print_float(f, a->f, false); break;
-	case AK_STRING: print_string(f, a->s); break;
+	case AK_STRING: ir_print_string(f, a->s); break;
 	case AK_INTS:
 	case AK_FLOATS:
 		fputc('[', f);
@@ -170,7 +170,7 @@ print_attr(FILE *f, const Attr *a)
 		break;
 	case AK_TENSOR:
 		fputs("tensor(", f);
-		print_type(f, &a->type);
+		ir_print_type(f, &a->type);
 		fputs(", ", f);
 		print_data(f, &a->type, a->data);
 		fputc(')', f);
@@ -228,7 +228,7 @@ print_decl(FILE *f, const Value *v, const PrintOpts *o)
 	fputs(v->kind == VK_PARAM ? "  param " : "  const ", f);
 	ir_print_name(f, '$', v->name);
 	fputs(": ", f);
-	print_type(f, &v->type);
+	ir_print_type(f, &v->type);
 	fputs(" = ", f);
 	print_init(f, v, o);
 	print_loc(f, v->loc);
@@ -253,7 +253,7 @@ print_node(FILE *f, const Graph *g, const Node *n)
 	}
 	print_attrs(f, g, n);
 	fputs(" : ", f);
-	print_type(f, &g->val[n->out].type);
+	ir_print_type(f, &g->val[n->out].type);
 	print_loc(f, n->loc);
 	fputc('\n', f);
 }
@@ -272,7 +272,7 @@ ir_print_graph(FILE *f, const Graph *g, const PrintOpts *o)
 		fputs(i ? ", " : "", f);
 		ir_print_name(f, '%', v->name);
 		fputs(": ", f);
-		print_type(f, &v->type);
+		ir_print_type(f, &v->type);
 	}
 	fputs(") {\n", f);
 	for (int i = 0; i < g->nval; i++)
@@ -298,5 +298,6 @@ ir_print(FILE *f, const Module *m, const PrintOpts *o)
 		if (i)
 			fputc('\n', f);
 		ir_print_graph(f, m->graph[i], o);
+		cfg_print(f, m->graph[i]);
 	}
 }

@@ -5,6 +5,7 @@
  * what is wrong; the caller adds the source location.  Operand dtypes were
  * already checked against the registry row by ir_infer().
  */
+#include <string.h>
 #include "ir.h"
 
 #define ERR(...) arena_printf(g->mod->arena, __VA_ARGS__)
@@ -272,10 +273,443 @@ const char *
 shape_softmax(Graph *g, const Node *n, Type *out)
 {
 	const Type *x = in(g, n, 0);
-	int64_t axis = ir_attr(g, n, AT_SOFTMAX_AXIS)->i;
+	int id = n->op == OP_SOFTMAX ? AT_SOFTMAX_AXIS : AT_LOG_SOFTMAX_AXIS;
+	int64_t axis = ir_attr(g, n, id)->i;
 	if (axis < -x->rank || axis >= x->rank || x->rank == 0)
-		return ERR("softmax: axis %lld is out of range for %s",
+		return ERR("%s: axis %lld is out of range for %s", name(n),
 		           (long long)axis, tstr(g, x));
 	*out = *x;
+	return NULL;
+}
+
+const char *
+shape_gelu(Graph *g, const Node *n, Type *out)
+{
+	int64_t a = ir_attr(g, n, AT_GELU_APPROXIMATE)->i;
+	if (a != 0 && a != 1)
+		return ERR("gelu: approximate must be 0 (erf) or 1 (tanh), got %lld",
+		           (long long)a);
+	return shape_same(g, n, out);
+}
+
+/* The dims a reduction reduces, as a mask (bit d = dim d): its axes, or
+ * all dims when axes is empty. */
+const char *
+shape_reduce_mask(Graph *g, const Node *n, unsigned *mask)
+{
+	const Type *x = in(g, n, 0);
+	int id = n->op == OP_REDUCE_SUM ? AT_REDUCE_SUM_AXES :
+	         n->op == OP_REDUCE_MEAN ? AT_REDUCE_MEAN_AXES :
+	                                   AT_REDUCE_MAX_AXES;
+	Attr *a = ir_attr(g, n, id);
+	*mask = a->n == 0 ? (1u << x->rank) - 1 : 0;
+	for (int i = 0; i < a->n; i++) {
+		int64_t d = a->ints[i] < 0 ? a->ints[i] + x->rank : a->ints[i];
+		if (d < 0 || d >= x->rank)
+			return ERR("%s: axis %lld is out of range for %s", name(n),
+			           (long long)a->ints[i], tstr(g, x));
+		if (*mask >> d & 1)
+			return ERR("%s: axes name dim %lld twice", name(n),
+			           (long long)d);
+		*mask |= 1u << d;
+	}
+	return NULL;
+}
+
+const char *
+shape_reduce(Graph *g, const Node *n, Type *out)
+{
+	const Type *x = in(g, n, 0);
+	int id = n->op == OP_REDUCE_SUM ? AT_REDUCE_SUM_KEEPDIMS :
+	         n->op == OP_REDUCE_MEAN ? AT_REDUCE_MEAN_KEEPDIMS :
+	                                   AT_REDUCE_MAX_KEEPDIMS;
+	int64_t keep = ir_attr(g, n, id)->i;
+	unsigned mask;
+	const char *err = shape_reduce_mask(g, n, &mask);
+	if (err)
+		return err;
+	if (keep != 0 && keep != 1)
+		return ERR("%s: keepdims must be 0 or 1, got %lld", name(n),
+		           (long long)keep);
+	*out = (Type){.dtype = x->dtype};
+	for (int i = 0; i < x->rank; i++)
+		if (!(mask >> i & 1))
+			out->dim[out->rank++] = x->dim[i];
+		else if (keep)
+			out->dim[out->rank++] = 1;
+	return NULL;
+}
+
+const char *
+shape_dropout(Graph *g, const Node *n, Type *out)
+{
+	double r = ir_attr(g, n, AT_DROPOUT_RATIO)->f;
+	if (!(r >= 0 && r < 1))
+		return ERR("dropout: ratio must be at least 0 and below 1, got %g", r);
+	return shape_same(g, n, out);
+}
+
+/* No operands: the type is f32 of the shape attribute. */
+const char *
+shape_random(Graph *g, const Node *n, Type *out)
+{
+	Attr *a = ir_attr(g, n, AT_RANDOM_NORMAL_SHAPE);
+	if (a->n > IR_MAXRANK)
+		return ERR("%s: rank %d is above the maximum %d", name(n), a->n,
+		           IR_MAXRANK);
+	*out = (Type){.dtype = DT_F32, .rank = a->n};
+	int64_t total = 1;
+	for (int i = 0; i < a->n; i++) {
+		int64_t d = a->ints[i];
+		if (d < 1)
+			return ERR("%s: dimension %lld in shape is not positive",
+			           name(n), (long long)d);
+		if (total > INT64_MAX / 8 / d)
+			return ERR("%s: shape has too many elements", name(n));
+		total *= d;
+		out->dim[i] = d;
+	}
+	return NULL;
+}
+
+/* ---- layout, normalization, transposed convolution ------------------ */
+
+/* Names of the STRING attribute values, in the order of the runtime's
+ * enums (kiln_pad_mode, kiln_resize_mode, kiln_resize_coord, kiln_round). */
+const char *const shape_pad_mode[] = {"constant", "reflect", "edge", NULL};
+const char *const shape_resize_mode[] = {"nearest", "linear", NULL};
+const char *const shape_resize_coord[] = {"half_pixel", "pytorch_half_pixel",
+	"asymmetric", "align_corners", NULL};
+const char *const shape_nearest_mode[] = {"round_prefer_floor",
+	"round_prefer_ceil", "floor", "ceil", NULL};
+
+int
+shape_choice(const char *s, const char *const *names)
+{
+	for (int i = 0; names[i]; i++)
+		if (strcmp(s, names[i]) == 0)
+			return i;
+	return -1;
+}
+
+/* Checks a STRING attribute is one of names. */
+static const char *
+check_choice(Graph *g, const Node *n, int id, const char *const *names)
+{
+	const char *s = ir_attr(g, n, id)->s;
+	if (shape_choice(s, names) >= 0)
+		return NULL;
+	const char *list = "";
+	for (int i = 0; names[i]; i++)
+		list = arena_printf(g->mod->arena, "%s%s%s", list,
+		                    i == 0 ? "" : names[i + 1] ? ", " : " or ",
+		                    names[i]);
+	return ERR("%s: '%s' must be %s, got \"%s\"", name(n), attr_info[id].name,
+	           list, s);
+}
+
+/* axis resolved against rank r (negative counts from the end), or -1. */
+static int
+axis_of(int64_t axis, int r)
+{
+	if (axis < -r || axis >= r)
+		return -1;
+	return (int)(axis < 0 ? axis + r : axis);
+}
+
+const char *
+shape_transpose(Graph *g, const Node *n, Type *out)
+{
+	const Type *x = in(g, n, 0);
+	Attr *p = ir_attr(g, n, AT_TRANSPOSE_PERM);
+	bool seen[IR_MAXRANK] = {0};
+	if (p->n != x->rank)
+		return ERR("transpose: perm has %d entries, input %s has rank %d",
+		           p->n, tstr(g, x), x->rank);
+	*out = (Type){.dtype = x->dtype, .rank = x->rank};
+	for (int d = 0; d < p->n; d++) {
+		int64_t k = p->ints[d];
+		if (k < 0 || k >= x->rank || seen[k])
+			return ERR("transpose: perm must be a permutation of 0..%d",
+			           x->rank - 1);
+		seen[k] = true;
+		out->dim[d] = x->dim[k];
+	}
+	return NULL;
+}
+
+const char *
+shape_concat(Graph *g, const Node *n, Type *out)
+{
+	const Type *x = in(g, n, 0);
+	int64_t a = ir_attr(g, n, AT_CONCAT_AXIS)->i;
+	int axis = axis_of(a, x->rank);
+	if (axis < 0)
+		return ERR("concat: axis %lld is out of range for %s", (long long)a,
+		           tstr(g, x));
+	*out = *x;
+	for (int i = 1; i < n->nin; i++) {
+		const Type *t = in(g, n, i);
+		if (!t)
+			return ERR("concat: operand %d is absent", i + 1);
+		bool same = t->rank == x->rank;
+		for (int d = 0; same && d < x->rank; d++)
+			same = d == axis || t->dim[d] == x->dim[d];
+		if (!same)
+			return ERR("concat: operand %d is %s, which does not match %s "
+			           "outside axis %d", i + 1, tstr(g, t), tstr(g, x), axis);
+		if (out->dim[axis] > INT64_MAX / 8 - t->dim[axis])
+			return ERR("concat: the result is too large");
+		out->dim[axis] += t->dim[axis];
+	}
+	return NULL;
+}
+
+/* A slice bound as Python and ONNX clamp it: negative counts from the
+ * end, then into [0, dim] for a positive step, [-1, dim-1] otherwise. */
+static int64_t
+slice_bound(int64_t i, int64_t dim, int64_t step)
+{
+	int64_t lo = step > 0 ? 0 : -1, hi = step > 0 ? dim : dim - 1;
+	if (i < 0)
+		i = i < -dim ? -1 : i + dim;
+	return i < lo ? lo : i > hi ? hi : i;
+}
+
+/* Fills start, step and count for every dim of the slice node n; dims it
+ * does not slice are whole.  A dim of count 1 gets step 1, so that
+ * start + step stays small. */
+const char *
+shape_slice_params(Graph *g, const Node *n, int64_t *start, int64_t *step,
+                   int64_t *count)
+{
+	const Type *x = in(g, n, 0);
+	Attr *st = ir_attr(g, n, AT_SLICE_STARTS), *en = ir_attr(g, n, AT_SLICE_ENDS);
+	Attr *ax = ir_attr(g, n, AT_SLICE_AXES), *sp = ir_attr(g, n, AT_SLICE_STEPS);
+	bool seen[IR_MAXRANK] = {0};
+	if (en->n != st->n || (ax->n && ax->n != st->n) || (sp->n && sp->n != st->n))
+		return ERR("slice: starts, ends and any axes and steps must have "
+		           "the same length (%d, %d, %d, %d)", st->n, en->n, ax->n,
+		           sp->n);
+	for (int d = 0; d < x->rank; d++)
+		start[d] = 0, step[d] = 1, count[d] = x->dim[d];
+	for (int k = 0; k < st->n; k++) {
+		int64_t a = ax->n ? ax->ints[k] : k, s = sp->n ? sp->ints[k] : 1;
+		int d = axis_of(a, x->rank);
+		if (d < 0)
+			return ERR("slice: axis %lld is out of range for %s",
+			           (long long)a, tstr(g, x));
+		if (seen[d])
+			return ERR("slice: axis %d is sliced twice", d);
+		if (s == 0)
+			return ERR("slice: steps must not be 0");
+		seen[d] = true;
+		int64_t b = slice_bound(st->ints[k], x->dim[d], s);
+		int64_t e = slice_bound(en->ints[k], x->dim[d], s);
+		int64_t c = s > 0 ? (e > b ? (e - b - 1) / s + 1 : 0) :
+		                    (b > e ? 1 - (b - e - 1) / s : 0);
+		if (c < 1)
+			return ERR("slice: axis %d of %s would be empty", d, tstr(g, x));
+		start[d] = b, step[d] = c == 1 ? 1 : s, count[d] = c;
+	}
+	return NULL;
+}
+
+const char *
+shape_slice(Graph *g, const Node *n, Type *out)
+{
+	int64_t start[IR_MAXRANK], step[IR_MAXRANK];
+	const Type *x = in(g, n, 0);
+	*out = (Type){.dtype = x->dtype, .rank = x->rank};
+	return shape_slice_params(g, n, start, step, out->dim);
+}
+
+const char *
+shape_pad(Graph *g, const Node *n, Type *out)
+{
+	const Type *x = in(g, n, 0);
+	Attr *p = ir_attr(g, n, AT_PAD_PADS);
+	const char *err = check_choice(g, n, AT_PAD_MODE, shape_pad_mode);
+	if (err)
+		return err;
+	bool reflect = !strcmp(ir_attr(g, n, AT_PAD_MODE)->s, "reflect");
+	if (p->n != 2 * x->rank)
+		return ERR("pad: 'pads' needs %d values (the start of each dim, "
+		           "then the end), got %d", 2 * x->rank, p->n);
+	*out = *x;
+	for (int d = 0; d < x->rank; d++) {
+		int64_t b = p->ints[d], e = p->ints[x->rank + d], dim = x->dim[d];
+		int64_t kept = b < -dim || e < -dim ? 0 : dim + MIN(b, 0) + MIN(e, 0);
+		if (kept < 1 || b > INT32_MAX || e > INT32_MAX)
+			return ERR("pad: pads %lld and %lld do not fit dim %d of %s",
+			           (long long)b, (long long)e, d, tstr(g, x));
+		if (reflect && (b >= kept || e >= kept))
+			return ERR("pad: reflect pads must be less than the dim (%lld "
+			           "after cropping), got %lld and %lld", (long long)kept,
+			           (long long)b, (long long)e);
+		out->dim[d] = b + e + dim;
+	}
+	return NULL;
+}
+
+const char *
+shape_resize(Graph *g, const Node *n, Type *out)
+{
+	const Type *x = in(g, n, 0);
+	Attr *s = ir_attr(g, n, AT_RESIZE_SIZES);
+	const char *err;
+	if ((err = check_choice(g, n, AT_RESIZE_MODE, shape_resize_mode)) ||
+	    (err = check_choice(g, n, AT_RESIZE_COORD, shape_resize_coord)) ||
+	    (err = check_choice(g, n, AT_RESIZE_NEAREST_MODE, shape_nearest_mode)))
+		return err;
+	if (x->rank < 2)
+		return ERR("resize: input must have rank >= 2, got %s", tstr(g, x));
+	if ((err = check_ints(g, n, AT_RESIZE_SIZES, x->rank, 1)))
+		return err;
+	*out = *x;
+	for (int d = 0; d < x->rank - 2; d++)
+		if (s->ints[d] != x->dim[d])
+			return ERR("resize: only the last two dims can change; dim %d "
+			           "is %lld in %s but %lld in sizes", d,
+			           (long long)x->dim[d], tstr(g, x),
+			           (long long)s->ints[d]);
+	out->dim[x->rank - 2] = s->ints[x->rank - 2];
+	out->dim[x->rank - 1] = s->ints[x->rank - 1];
+	return NULL;
+}
+
+/* Checks the data of a constant index operand v against a dim of len. */
+static const char *
+check_indices(Graph *g, const Value *v, int64_t len)
+{
+	if (v->kind != VK_CONST || !v->data)
+		return NULL;
+	for (int64_t i = 0; i < type_numel(&v->type); i++) {
+		int64_t k;
+		int32_t k32;
+		if (v->type.dtype == DT_I64) {
+			memcpy(&k, (char *)v->data + 8 * i, 8);
+		} else {
+			memcpy(&k32, (char *)v->data + 4 * i, 4);
+			k = k32;
+		}
+		if (k < -len || k >= len)
+			return ERR("gather: index %lld is out of range for a dim of %lld",
+			           (long long)k, (long long)len);
+	}
+	return NULL;
+}
+
+const char *
+shape_gather(Graph *g, const Node *n, Type *out)
+{
+	const Type *x = in(g, n, 0), *idx = in(g, n, 1);
+	int64_t a = ir_attr(g, n, AT_GATHER_AXIS)->i;
+	int axis = axis_of(a, x->rank);
+	if (axis < 0)
+		return ERR("gather: axis %lld is out of range for %s", (long long)a,
+		           tstr(g, x));
+	if (x->rank - 1 + idx->rank > IR_MAXRANK)
+		return ERR("gather: the result would have rank %d, above the "
+		           "maximum %d", x->rank - 1 + idx->rank, IR_MAXRANK);
+	*out = (Type){.dtype = x->dtype};
+	for (int d = 0; d < axis; d++)
+		out->dim[out->rank++] = x->dim[d];
+	for (int d = 0; d < idx->rank; d++)
+		out->dim[out->rank++] = idx->dim[d];
+	for (int d = axis + 1; d < x->rank; d++)
+		out->dim[out->rank++] = x->dim[d];
+	return check_indices(g, &g->val[n->in[1]], x->dim[axis]);
+}
+
+const char *
+shape_batchnorm(Graph *g, const Node *n, Type *out)
+{
+	static const char *const what[] = {"", "scale", "bias", "mean", "var"};
+	const Type *x = in(g, n, 0);
+	if (x->rank < 2)
+		return ERR("batchnorm: input must have rank >= 2 (N, C, ...), got %s",
+		           tstr(g, x));
+	for (int i = 1; i < 5; i++) {
+		const Type *t = in(g, n, i);
+		if (t->rank != 1 || t->dim[0] != x->dim[1])
+			return ERR("batchnorm: %s must be [%lld] (the channels of %s), "
+			           "got %s", what[i], (long long)x->dim[1], tstr(g, x),
+			           tstr(g, t));
+	}
+	*out = *x;
+	return NULL;
+}
+
+const char *
+shape_layernorm(Graph *g, const Node *n, Type *out)
+{
+	const Type *x = in(g, n, 0);
+	int64_t a = ir_attr(g, n, AT_LAYERNORM_AXIS)->i;
+	int axis = axis_of(a, x->rank);
+	if (axis < 0)
+		return ERR("layernorm: axis %lld is out of range for %s",
+		           (long long)a, tstr(g, x));
+	Type want = {.dtype = x->dtype, .rank = x->rank - axis};
+	for (int d = axis; d < x->rank; d++)
+		want.dim[d - axis] = x->dim[d];
+	for (int i = 1; i < 3; i++) {
+		const Type *t = in(g, n, i);
+		if (t && !type_eq(t, &want))
+			return ERR("layernorm: %s must be %s (the dims of %s from axis "
+			           "%d), got %s", i == 1 ? "scale" : "bias",
+			           tstr(g, &want), tstr(g, x), axis, tstr(g, t));
+	}
+	*out = *x;
+	return NULL;
+}
+
+/* Output size of a transposed convolution along one dim (below 1 when
+ * the padding leaves nothing), or -1 when it would be too large. */
+static int64_t
+unwindow(int64_t size, int64_t k, int64_t s, int64_t p0, int64_t p1,
+         int64_t d, int64_t op)
+{
+	if (size - 1 > INT64_MAX / 8 / s || k - 1 > INT64_MAX / 8 / d)
+		return -1;
+	return s * (size - 1) + op + (k - 1) * d + 1 - p0 - p1;
+}
+
+const char *
+shape_conv2d_transpose(Graph *g, const Node *n, Type *out)
+{
+	const Type *x = in(g, n, 0), *w = in(g, n, 1), *b = in(g, n, 2);
+	const char *err;
+	if (x->rank != 4 || w->rank != 4)
+		return ERR("conv2d_transpose: input and weights must have rank 4 "
+		           "(NCHW, CO'HW), got %s and %s", tstr(g, x), tstr(g, w));
+	int64_t group = ir_attr(g, n, AT_CONV2D_TRANSPOSE_GROUP)->i;
+	if (group < 1 || x->dim[1] % group)
+		return ERR("conv2d_transpose: group %lld must divide the input "
+		           "channels (%lld)", (long long)group, (long long)x->dim[1]);
+	if (w->dim[0] != x->dim[1])
+		return ERR("conv2d_transpose: weights %s expect %lld input channels, "
+		           "input %s has %lld", tstr(g, w), (long long)w->dim[0],
+		           tstr(g, x), (long long)x->dim[1]);
+	int64_t oc = w->dim[1] * group;
+	if (b && (b->rank != 1 || b->dim[0] != oc))
+		return ERR("conv2d_transpose: bias must be [%lld], got %s",
+		           (long long)oc, tstr(g, b));
+	if ((err = check_ints(g, n, AT_CONV2D_TRANSPOSE_STRIDES, 2, 1)) ||
+	    (err = check_ints(g, n, AT_CONV2D_TRANSPOSE_PADS, 4, 0)) ||
+	    (err = check_ints(g, n, AT_CONV2D_TRANSPOSE_DILATIONS, 2, 1)) ||
+	    (err = check_ints(g, n, AT_CONV2D_TRANSPOSE_OUTPUT_PADDING, 2, 0)))
+		return err;
+	int64_t *s = ir_attr(g, n, AT_CONV2D_TRANSPOSE_STRIDES)->ints;
+	int64_t *p = ir_attr(g, n, AT_CONV2D_TRANSPOSE_PADS)->ints;
+	int64_t *d = ir_attr(g, n, AT_CONV2D_TRANSPOSE_DILATIONS)->ints;
+	int64_t *op = ir_attr(g, n, AT_CONV2D_TRANSPOSE_OUTPUT_PADDING)->ints;
+	int64_t oh = unwindow(x->dim[2], w->dim[2], s[0], p[0], p[2], d[0], op[0]);
+	int64_t ow = unwindow(x->dim[3], w->dim[3], s[1], p[1], p[3], d[1], op[1]);
+	if (oh < 1 || ow < 1)
+		return ERR("conv2d_transpose: the output for input %s and weights "
+		           "%s would be empty or too large", tstr(g, x), tstr(g, w));
+	*out = (Type){.dtype = x->dtype, .rank = 4,
+	              .dim = {x->dim[0], oc, oh, ow}};
 	return NULL;
 }

@@ -104,6 +104,7 @@ ir_verify(Graph *g)
 	for (int i = 0; i < g->nnode; i++)
 		if (!g->node[i].dead)
 			verify_node(g, i);
+	cfg_verify(g, g->train);
 	if (g->noutput == 0)
 		diag_error(g->loc, "graph '%s' returns nothing", g->name);
 	for (int i = 0; i < g->noutput; i++) {

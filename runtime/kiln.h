@@ -35,6 +35,7 @@ typedef enum kiln_status {
 	KILN_ERR_UNSUPPORTED,/* valid input this runtime does not handle */
 	KILN_ERR_ARG,        /* bad argument */
 	KILN_ERR_NOMEM,      /* out of memory (setup only, never in a run) */
+	KILN_ERR_RANGE,      /* an index tensor holds an out-of-range index */
 } kiln_status;
 
 /* Element types, in the same order as the compiler's DT_ constants. */
@@ -81,6 +82,14 @@ struct kiln_conv2d {
 void kiln_conv2d_f32(float *y, const float *x, const float *w, const float *b,
                      const struct kiln_conv2d *p);
 
+/* Transposed convolution (ONNX ConvTranspose), NCHW, with the same
+ * parameters: x[n,c,h,w], w[c,oc/group,kh,kw], b[oc] or NULL,
+ * y[n,oc,oh,ow]; y starts as b, then for every input element and tap
+ * y[n, g*oc/group + o, i*sh - pt + u*dh, j*sw - pl + v*dw] +=
+ * x[n,c,i,j] * w[c,o,u,v] (c in group g) where that lies inside y. */
+void kiln_conv2d_transpose_f32(float *y, const float *x, const float *w,
+                               const float *b, const struct kiln_conv2d *p);
+
 /* ---- runtime/pool.c ----------------------------------------------------
  * 2-D max and average pooling, NCHW, x[n,c,h,w] -> y[n,c,oh,ow].
  * Max pooling ignores padded taps.  Average pooling divides by kh*kw when
@@ -122,6 +131,122 @@ void kiln_softmax_f32(float *y, const float *x, int64_t outer, int64_t len,
 
 /* Copies nbytes (reshape and flatten); does nothing when y == x. */
 void kiln_copy(void *y, const void *x, size_t nbytes);
+
+/* ---- runtime/act.c, reduce.c, random.c ---------------------------------
+ * More unary ops over n elements, y = f(x); y may equal x.  Formulas as
+ * in ir/ops.def (docs/ops.md); the arguments after n are the op's
+ * attributes in registry order.  gelu: approximate 0 is the exact erf
+ * form, 1 the tanh approximation.  clip: hi wins when lo > hi; NaN stays
+ * NaN. */
+void kiln_exp_f32(float *y, const float *x, int64_t n);
+void kiln_log_f32(float *y, const float *x, int64_t n);
+void kiln_sqrt_f32(float *y, const float *x, int64_t n);
+void kiln_neg_f32(float *y, const float *x, int64_t n);
+void kiln_abs_f32(float *y, const float *x, int64_t n);
+void kiln_leaky_relu_f32(float *y, const float *x, int64_t n, float alpha);
+void kiln_elu_f32(float *y, const float *x, int64_t n, float alpha);
+void kiln_selu_f32(float *y, const float *x, int64_t n, float alpha,
+                   float gamma);
+void kiln_gelu_f32(float *y, const float *x, int64_t n, int approximate);
+void kiln_silu_f32(float *y, const float *x, int64_t n);
+void kiln_hardswish_f32(float *y, const float *x, int64_t n);
+void kiln_hardsigmoid_f32(float *y, const float *x, int64_t n, float alpha,
+                          float beta);
+void kiln_clip_f32(float *y, const float *x, int64_t n, float lo, float hi);
+
+/* Reductions of x[dim[0],...,dim[rank-1]] over the dims d whose bit
+ * (1u << d) is set in mask; y holds one element per index of the kept
+ * dims, in order (keeping reduced dims as size 1 or not does not change
+ * the layout).  mask 0 copies x; rank may be 0.  Sums are taken in
+ * double.  max is NaN when any reduced element is.  y must not overlap x. */
+void kiln_reduce_sum_f32(float *y, const float *x, int rank,
+                         const int64_t *dim, unsigned mask);
+void kiln_reduce_mean_f32(float *y, const float *x, int rank,
+                          const int64_t *dim, unsigned mask);
+void kiln_reduce_max_f32(float *y, const float *x, int rank,
+                         const int64_t *dim, unsigned mask);
+
+/* Log-softmax over the middle axis of x[outer,len,inner]:
+ * y = x - max - ln(sum e^(x - max)); y may equal x. */
+void kiln_log_softmax_f32(float *y, const float *x, int64_t outer,
+                          int64_t len, int64_t inner);
+
+/* Fills y[0..n) with mean + scale * z, z standard normal: splitmix64 from
+ * seed and Box-Muller (runtime/random.c gives the exact recipe).  Element
+ * i depends only on seed and i; every call gives the same values. */
+void kiln_random_normal_f32(float *y, int64_t n, float mean, float scale,
+                            uint64_t seed);
+
+/* ---- runtime/layout.c --------------------------------------------------
+ * Element moves for any dtype, on esize-byte elements.
+ *
+ * Strided copy (transpose, slice): y is dense with rank dims ydim[]; the
+ * element at index vector i is x[xoff + sum_d i[d]*xst[d]] (offset and
+ * strides in elements; strides may be negative).  rank may be 0. */
+void kiln_strided_copy(void *y, const void *x, size_t esize, int rank,
+                       const int64_t *ydim, const int64_t *xst, int64_t xoff);
+
+/* Concatenation along the middle axis: x[k] is [outer, len[k], inner] for
+ * k < nx, y is [outer, sum len, inner]. */
+void kiln_concat(void *y, const void *const *x, int nx, const int64_t *len,
+                 int64_t outer, int64_t inner, size_t esize);
+
+/* y[o,j,i] = x[o, idx[j], i] for x[outer,len,inner], y[outer,nidx,inner];
+ * idx holds nidx indices of idx_dtype (KILN_I64 or KILN_I32), and one in
+ * [-len, 0) counts from the end.  If an index lies outside [-len, len),
+ * returns KILN_ERR_RANGE before writing anything. */
+kiln_status kiln_gather(void *y, const void *x, const void *idx,
+                        kiln_dtype idx_dtype, int64_t outer, int64_t len,
+                        int64_t nidx, int64_t inner, size_t esize);
+
+/* Padding, f32: y.dim[d] = before[d] + xdim[d] + after[d].  Negative
+ * pads crop x first; then the new elements are value (constant), the
+ * mirror image of the cropped x without its edge element (reflect; pads
+ * less than the cropped dim) or its nearest edge element (edge). */
+enum kiln_pad_mode { KILN_PAD_CONSTANT, KILN_PAD_REFLECT, KILN_PAD_EDGE };
+struct kiln_pad {
+	int rank;
+	int64_t xdim[KILN_MAXRANK];
+	int64_t before[KILN_MAXRANK], after[KILN_MAXRANK];  /* signed pads */
+	int mode;                      /* kiln_pad_mode */
+	float value;                   /* constant mode */
+};
+void kiln_pad_f32(float *y, const float *x, const struct kiln_pad *p);
+
+/* Resizing of the last two dims, f32, as ONNX Resize: x[planes,h,w] ->
+ * y[planes,oh,ow].  Output index o along a dim of n -> m elements reads
+ * input coordinate (o + 0.5)*n/m - 0.5 (half_pixel; pytorch_half_pixel
+ * gives -0.5 when m = 1), o*n/m (asymmetric) or o*(n-1)/(m-1)
+ * (align_corners; 0 when m = 1).  Nearest mode rounds it (nearest), linear
+ * mode interpolates between its two neighbours; indices clamp to the
+ * edge. */
+enum kiln_resize_mode { KILN_RESIZE_NEAREST, KILN_RESIZE_LINEAR };
+enum kiln_resize_coord { KILN_COORD_HALF_PIXEL, KILN_COORD_PYTORCH_HALF_PIXEL,
+	KILN_COORD_ASYMMETRIC, KILN_COORD_ALIGN_CORNERS };
+enum kiln_round { KILN_ROUND_PREFER_FLOOR, KILN_ROUND_PREFER_CEIL,
+	KILN_ROUND_FLOOR, KILN_ROUND_CEIL };
+struct kiln_resize {
+	int64_t planes, h, w, oh, ow;
+	int mode;                      /* kiln_resize_mode */
+	int coord;                     /* kiln_resize_coord */
+	int nearest;                   /* kiln_round, nearest mode */
+};
+void kiln_resize_f32(float *y, const float *x, const struct kiln_resize *p);
+
+/* ---- runtime/norm.c ----------------------------------------------------
+ * Batch normalization, inference form, x[n,c,inner]:
+ * y = (x - mean[c]) / sqrt(var[c] + eps) * scale[c] + bias[c]. */
+void kiln_batchnorm_f32(float *y, const float *x, const float *scale,
+                        const float *bias, const float *mean,
+                        const float *var, int64_t n, int64_t c, int64_t inner,
+                        float eps);
+
+/* Layer normalization of each row of x[outer,len]: y = (x - mean) /
+ * sqrt(var + eps) * scale + bias, mean and biased variance over the row;
+ * scale[len], bias[len] or NULL. */
+void kiln_layernorm_f32(float *y, const float *x, const float *scale,
+                        const float *bias, int64_t outer, int64_t len,
+                        float eps);
 
 /* ---- runtime/npy.c -----------------------------------------------------
  * NumPy .npy files, format versions 1.0, 2.0 and 3.0, little-endian,
@@ -171,7 +296,8 @@ struct kiln_model_desc {
 	size_t workspace_bytes;
 	/* Runs the model: in[i] and out[i] point at tensor i's data, in the
 	 * order of inputs/outputs; workspace holds workspace_bytes, aligned to
-	 * KILN_ALIGN.  Returns KILN_OK. */
+	 * KILN_ALIGN.  Returns KILN_OK, or the failing kernel's status
+	 * (KILN_ERR_RANGE: a gather index out of range). */
 	kiln_status (*run)(const void *const *in, void *const *out,
 	                   void *workspace);
 };

@@ -29,6 +29,7 @@ static const char *const statuses[] = {
 	[KILN_ERR_UNSUPPORTED] = "unsupported",
 	[KILN_ERR_ARG] = "bad argument",
 	[KILN_ERR_NOMEM] = "out of memory",
+	[KILN_ERR_RANGE] = "index out of range",
 };
 
 const char *

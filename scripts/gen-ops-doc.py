@@ -10,10 +10,19 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OP = re.compile(r'^OP\(\s*(\w+),\s*"(\w+)",\s*(\d+),\s*(\d+),\s*(\w+),\s*'
-                r'(\w+),\s*(\w+),\s*(?:"(\w+)"|NULL)\)')
+                r'(\w+),\s*(\d+),\s*(\w+),\s*(?:"(\w+)"|NULL)\)')
 ATTR = re.compile(r'^ATTR\(\s*(\w+),\s*(\w+),\s*"(\w+)",\s*(\w+),\s*'
                   r'(?:"([^"]*)"|NULL)\)')
 TYPES = {"TY_F32": "f32", "TY_ANY": "any"}
+
+
+def types(mask, idx):
+    """The types column: the dtype mask, then each index operand."""
+    t = TYPES.get(mask, mask)
+    for i in range(32):
+        if idx >> i & 1:
+            t += f"; operand {i + 1}: i64/i32"
+    return t
 
 
 def parse(text):
@@ -23,8 +32,8 @@ def parse(text):
         m = OP.match(line)
         if m:
             ops.append({"name": m[2], "min": m[3], "max": m[4],
-                        "cls": m[5], "types": TYPES.get(m[6], m[6]),
-                        "shape": m[7], "kernel": m[8], "attrs": [], "doc": []})
+                        "cls": m[5], "types": types(m[6], int(m[7])),
+                        "shape": m[8], "kernel": m[9], "attrs": [], "doc": []})
             comment = ops[-1]["doc"]
             continue
         m = ATTR.match(line)
@@ -47,7 +56,8 @@ def render(ops):
            "Generated from `ir/ops.def` by `scripts/gen-ops-doc.py`; do not "
            "edit.", "",
            "Every op has one result. Operands share one dtype; *types* "
-           "says which. An attribute without a default is required.", "",
+           "says which, and names any index operand, which is i64 or i32 "
+           "instead. An attribute without a default is required.", "",
            "| op | operands | types | class | shape rule | kernel |",
            "|---|---|---|---|---|---|"]
     for o in ops:
@@ -59,7 +69,8 @@ def render(ops):
         if o["attrs"]:
             out += ["", "| attribute | kind | default |", "|---|---|---|"]
             for name, kind, default in o["attrs"]:
-                d = f"`{default}`" if default is not None else "required"
+                d = (f"`{default}`" if default else
+                     "empty" if default == "" else "required")
                 out.append(f"| `{name}` | {kind.lower()} | {d} |")
     return "\n".join(out) + "\n"
 

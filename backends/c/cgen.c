@@ -8,6 +8,7 @@
  * The output is deterministic: the same graph gives the same bytes.
  */
 #include <ctype.h>
+#include <math.h>
 #include <string.h>
 #include "backend.h"
 
@@ -286,7 +287,8 @@ static void
 emit_softmax(Gen *s, const Node *n)
 {
 	const Type *x = ty(s, n->in[0]);
-	int64_t axis = ival(s, n, AT_SOFTMAX_AXIS);
+	int64_t axis = ival(s, n, n->op == OP_SOFTMAX ? AT_SOFTMAX_AXIS :
+	                                                AT_LOG_SOFTMAX_AXIS);
 	if (axis < 0)
 		axis += x->rank;
 	int64_t outer = 1, inner = 1;
@@ -298,6 +300,273 @@ emit_softmax(Gen *s, const Node *n)
 	fprintf(s->f, "\t%s(%s, %s, %lld, %lld, %lld);\n", op_get(n->op)->kernel,
 	        ptr(s, n->out), ptr(s, n->in[0]), (long long)outer,
 	        (long long)x->dim[axis], (long long)inner);
+}
+
+/* A C expression for x as a float argument (NAN and INFINITY are in the
+ * generated file's <math.h>). */
+static void
+emit_float(FILE *f, double x)
+{
+	if (isnan(x))
+		fputs("NAN", f);
+	else if (isinf(x))
+		fputs(x < 0 ? "-INFINITY" : "INFINITY", f);
+	else if (x == 0)
+		fputs(signbit(x) ? "-0.0f" : "0.0f", f);
+	else
+		fprintf(f, "(float)%.17g", x);
+}
+
+/* A one-operand ELTWISE op: kernel(y, x, n, then each INT and FLOAT
+ * attribute in registry order), so a new one needs no code here. */
+static void
+emit_unary(Gen *s, const Node *n)
+{
+	const OpInfo *o = op_get(n->op);
+	fprintf(s->f, "\t%s(%s, %s, %lld", o->kernel, ptr(s, n->out),
+	        ptr(s, n->in[0]), (long long)type_numel(ty(s, n->out)));
+	for (int i = 0; i < o->nattr; i++) {
+		const Attr *a = &s->g->attr[n->attr + i];
+		fputs(", ", s->f);
+		if (a->kind == AK_INT)
+			fprintf(s->f, "%lld", (long long)a->i);
+		else if (a->kind == AK_FLOAT)
+			emit_float(s->f, a->f);
+		else
+			die("%s: a unary op's attributes must be INT or FLOAT", o->name);
+	}
+	fputs(");\n", s->f);
+}
+
+static void
+emit_reduce(Gen *s, const Node *n)
+{
+	const Type *x = ty(s, n->in[0]);
+	unsigned mask;
+	const char *err = shape_reduce_mask(s->g, n, &mask);
+	if (err)
+		die("%s", err);
+	fputs("\t{\n", s->f);
+	emit_array(s->f, "xd", x->dim, x->rank);
+	fprintf(s->f, "\t\t%s(%s, %s, %d, xd, 0x%xu);\n\t}\n",
+	        op_get(n->op)->kernel, ptr(s, n->out), ptr(s, n->in[0]), x->rank,
+	        mask);
+}
+
+static void
+emit_random(Gen *s, const Node *n)
+{
+	fprintf(s->f, "\t%s(%s, %lld, ", op_get(n->op)->kernel, ptr(s, n->out),
+	        (long long)type_numel(ty(s, n->out)));
+	emit_float(s->f, ir_attr(s->g, n, AT_RANDOM_NORMAL_MEAN)->f);
+	fputs(", ", s->f);
+	emit_float(s->f, ir_attr(s->g, n, AT_RANDOM_NORMAL_SCALE)->f);
+	fprintf(s->f, ", %lluu);\n",
+	        (unsigned long long)ival(s, n, AT_RANDOM_NORMAL_SEED));
+}
+
+/* Dense strides of type t, in elements. */
+static void
+dense_strides(const Type *t, int64_t *st)
+{
+	int64_t step = 1;
+	for (int i = t->rank - 1; i >= 0; i--) {
+		st[i] = step;
+		step *= t->dim[i];
+	}
+}
+
+/* Products of t's dims before and after axis. */
+static void
+outer_inner(const Type *t, int axis, int64_t *outer, int64_t *inner)
+{
+	*outer = *inner = 1;
+	for (int i = 0; i < t->rank; i++)
+		if (i < axis)
+			*outer *= t->dim[i];
+		else if (i > axis)
+			*inner *= t->dim[i];
+}
+
+static int
+axis_arg(Gen *s, const Node *n, int id, int rank)
+{
+	int64_t axis = ival(s, n, id);
+	return (int)(axis < 0 ? axis + rank : axis);
+}
+
+/* Transpose and slice: a copy of x through strides st from offset off. */
+static void
+emit_strided(Gen *s, const Node *n, const int64_t *st, int64_t off)
+{
+	const Type *y = ty(s, n->out);
+	fputs("\t{\n", s->f);
+	emit_array(s->f, "yd", y->dim, y->rank);
+	emit_array(s->f, "xs", st, y->rank);
+	fprintf(s->f, "\t\t%s(%s, %s, %d, %d, yd, xs, %lld);\n\t}\n",
+	        op_get(n->op)->kernel, ptr(s, n->out), ptr(s, n->in[0]),
+	        dt_size[y->dtype], y->rank, (long long)off);
+}
+
+static void
+emit_transpose(Gen *s, const Node *n)
+{
+	int64_t xs[IR_MAXRANK], st[IR_MAXRANK];
+	const int64_t *perm = ints(s, n, AT_TRANSPOSE_PERM);
+	const Type *x = ty(s, n->in[0]);
+	dense_strides(x, xs);
+	for (int d = 0; d < x->rank; d++)
+		st[d] = xs[perm[d]];
+	emit_strided(s, n, st, 0);
+}
+
+static void
+emit_slice(Gen *s, const Node *n)
+{
+	int64_t start[IR_MAXRANK], step[IR_MAXRANK], count[IR_MAXRANK];
+	int64_t xs[IR_MAXRANK], off = 0;
+	const Type *x = ty(s, n->in[0]);
+	const char *err = shape_slice_params(s->g, n, start, step, count);
+	if (err)
+		die("%s", err);
+	dense_strides(x, xs);
+	for (int d = 0; d < x->rank; d++) {
+		off += start[d] * xs[d];
+		xs[d] *= step[d];
+	}
+	emit_strided(s, n, xs, off);
+}
+
+static void
+emit_concat(Gen *s, const Node *n)
+{
+	const Type *y = ty(s, n->out);
+	int axis = axis_arg(s, n, AT_CONCAT_AXIS, y->rank);
+	int64_t outer, inner, len[IR_MAXIN];
+	outer_inner(y, axis, &outer, &inner);
+	fputs("\t{\n\t\tconst void *const xs[] = {", s->f);
+	for (int k = 0; k < n->nin; k++) {
+		fprintf(s->f, "%s%s", k ? ", " : "", ptr(s, n->in[k]));
+		len[k] = ty(s, n->in[k])->dim[axis];
+	}
+	fputs("};\n", s->f);
+	emit_array(s->f, "len", len, n->nin);
+	fprintf(s->f, "\t\t%s(%s, xs, %d, len, %lld, %lld, %d);\n\t}\n",
+	        op_get(n->op)->kernel, ptr(s, n->out), n->nin, (long long)outer,
+	        (long long)inner, dt_size[y->dtype]);
+}
+
+/* The run stops with the kernel's status when an index is out of range. */
+static void
+emit_gather(Gen *s, const Node *n)
+{
+	const Type *x = ty(s, n->in[0]), *idx = ty(s, n->in[1]);
+	int axis = axis_arg(s, n, AT_GATHER_AXIS, x->rank);
+	int64_t outer, inner;
+	outer_inner(x, axis, &outer, &inner);
+	fprintf(s->f, "\t{\n\t\tkiln_status st = %s(%s, %s, %s, %s, %lld, %lld, "
+	        "%lld, %lld, %d);\n\t\tif (st != KILN_OK)\n\t\t\treturn st;\n\t}\n",
+	        op_get(n->op)->kernel, ptr(s, n->out), ptr(s, n->in[0]),
+	        ptr(s, n->in[1]), kdtype[idx->dtype], (long long)outer,
+	        (long long)x->dim[axis], (long long)type_numel(idx),
+	        (long long)inner, dt_size[x->dtype]);
+}
+
+/* Writes "{v[0], v[1], ...}" (at least one element). */
+static void
+emit_list(FILE *f, const int64_t *v, int n)
+{
+	fputc('{', f);
+	for (int i = 0; i < MAX(n, 1); i++)
+		fprintf(f, "%s%lld", i ? ", " : "", n ? (long long)v[i] : 0LL);
+	fputc('}', f);
+}
+
+static void
+emit_pad(Gen *s, const Node *n)
+{
+	const Type *x = ty(s, n->in[0]);
+	const int64_t *pads = ints(s, n, AT_PAD_PADS);
+	fprintf(s->f, "\t{\n\t\tstatic const struct kiln_pad p = {%d, ", x->rank);
+	emit_list(s->f, x->dim, x->rank);
+	fputs(", ", s->f);
+	emit_list(s->f, pads, x->rank);
+	fputs(", ", s->f);
+	emit_list(s->f, pads + x->rank, x->rank);
+	fprintf(s->f, ", %d, ", shape_choice(ir_attr(s->g, n, AT_PAD_MODE)->s,
+	                                     shape_pad_mode));
+	emit_float(s->f, ir_attr(s->g, n, AT_PAD_VALUE)->f);
+	fprintf(s->f, "};\n\t\t%s(%s, %s, &p);\n\t}\n", op_get(n->op)->kernel,
+	        ptr(s, n->out), ptr(s, n->in[0]));
+}
+
+static void
+emit_resize(Gen *s, const Node *n)
+{
+	const Type *x = ty(s, n->in[0]), *y = ty(s, n->out);
+	int r = x->rank;
+	fprintf(s->f, "\t{\n\t\tstatic const struct kiln_resize p = {%lld, %lld, "
+	        "%lld, %lld, %lld, %d, %d, %d};\n",
+	        (long long)(type_numel(x) / (x->dim[r - 2] * x->dim[r - 1])),
+	        (long long)x->dim[r - 2], (long long)x->dim[r - 1],
+	        (long long)y->dim[r - 2], (long long)y->dim[r - 1],
+	        shape_choice(ir_attr(s->g, n, AT_RESIZE_MODE)->s,
+	                     shape_resize_mode),
+	        shape_choice(ir_attr(s->g, n, AT_RESIZE_COORD)->s,
+	                     shape_resize_coord),
+	        shape_choice(ir_attr(s->g, n, AT_RESIZE_NEAREST_MODE)->s,
+	                     shape_nearest_mode));
+	fprintf(s->f, "\t\t%s(%s, %s, &p);\n\t}\n", op_get(n->op)->kernel,
+	        ptr(s, n->out), ptr(s, n->in[0]));
+}
+
+static void
+emit_batchnorm(Gen *s, const Node *n)
+{
+	const Type *x = ty(s, n->in[0]);
+	fprintf(s->f, "\t%s(%s, %s, %s, %s, %s, %s, %lld, %lld, %lld, ",
+	        op_get(n->op)->kernel, ptr(s, n->out), ptr(s, n->in[0]),
+	        ptr(s, n->in[1]), ptr(s, n->in[2]), ptr(s, n->in[3]),
+	        ptr(s, n->in[4]), (long long)x->dim[0], (long long)x->dim[1],
+	        (long long)(type_numel(x) / (x->dim[0] * x->dim[1])));
+	emit_float(s->f, ir_attr(s->g, n, AT_BATCHNORM_EPSILON)->f);
+	fputs(");\n", s->f);
+}
+
+static void
+emit_layernorm(Gen *s, const Node *n)
+{
+	const Type *x = ty(s, n->in[0]);
+	int axis = axis_arg(s, n, AT_LAYERNORM_AXIS, x->rank);
+	int64_t outer, inner;
+	outer_inner(x, axis, &outer, &inner);
+	fprintf(s->f, "\t%s(%s, %s, %s, %s, %lld, %lld, ", op_get(n->op)->kernel,
+	        ptr(s, n->out), ptr(s, n->in[0]), ptr(s, n->in[1]),
+	        ptr(s, n->nin > 2 ? n->in[2] : -1), (long long)outer,
+	        (long long)(x->dim[axis] * inner));
+	emit_float(s->f, ir_attr(s->g, n, AT_LAYERNORM_EPSILON)->f);
+	fputs(");\n", s->f);
+}
+
+static void
+emit_conv_transpose(Gen *s, const Node *n)
+{
+	const Type *x = ty(s, n->in[0]), *w = ty(s, n->in[1]), *y = ty(s, n->out);
+	int64_t *st = ints(s, n, AT_CONV2D_TRANSPOSE_STRIDES);
+	int64_t *p = ints(s, n, AT_CONV2D_TRANSPOSE_PADS);
+	int64_t *d = ints(s, n, AT_CONV2D_TRANSPOSE_DILATIONS);
+	fprintf(s->f, "\t{\n\t\tstatic const struct kiln_conv2d p = {"
+	        "%lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, "
+	        "%lld, %lld, %lld, %lld, %lld, %lld, %lld};\n",
+	        (long long)x->dim[0], (long long)x->dim[1], (long long)x->dim[2],
+	        (long long)x->dim[3], (long long)y->dim[1], (long long)w->dim[2],
+	        (long long)w->dim[3], (long long)y->dim[2], (long long)y->dim[3],
+	        (long long)st[0], (long long)st[1], (long long)p[0],
+	        (long long)p[1], (long long)d[0], (long long)d[1],
+	        (long long)ival(s, n, AT_CONV2D_TRANSPOSE_GROUP));
+	fprintf(s->f, "\t\t%s(%s, %s, %s, %s, &p);\n\t}\n", op_get(n->op)->kernel,
+	        ptr(s, n->out), ptr(s, n->in[0]), ptr(s, n->in[1]),
+	        ptr(s, n->nin > 2 ? n->in[2] : -1));
 }
 
 /* The one switch over op kinds. */
@@ -319,19 +588,32 @@ emit_node(Gen *s, const Node *n)
 	case OP_SUB:
 	case OP_MUL:
 	case OP_DIV: emit_binary(s, n); break;
-	case OP_RELU:
-	case OP_SIGMOID:
-	case OP_TANH:
-		fprintf(s->f, "\t%s(%s, %s, %lld);\n", kernel, ptr(s, n->out),
-		        ptr(s, n->in[0]), (long long)type_numel(ty(s, n->out)));
-		break;
-	case OP_SOFTMAX: emit_softmax(s, n); break;
+	case OP_SOFTMAX:
+	case OP_LOG_SOFTMAX: emit_softmax(s, n); break;
+	case OP_REDUCE_SUM:
+	case OP_REDUCE_MEAN:
+	case OP_REDUCE_MAX: emit_reduce(s, n); break;
+	case OP_RANDOM_NORMAL: emit_random(s, n); break;
+	case OP_DROPOUT:        /* the identity at inference */
 	case OP_RESHAPE:
 	case OP_FLATTEN:
 		fprintf(s->f, "\t%s(%s, %s, %lld);\n", kernel, ptr(s, n->out),
 		        ptr(s, n->in[0]), (long long)type_bytes(ty(s, n->out)));
 		break;
+	case OP_TRANSPOSE: emit_transpose(s, n); break;
+	case OP_SLICE: emit_slice(s, n); break;
+	case OP_CONCAT: emit_concat(s, n); break;
+	case OP_GATHER: emit_gather(s, n); break;
+	case OP_PAD: emit_pad(s, n); break;
+	case OP_RESIZE: emit_resize(s, n); break;
+	case OP_BATCHNORM: emit_batchnorm(s, n); break;
+	case OP_LAYERNORM: emit_layernorm(s, n); break;
+	case OP_CONV2D_TRANSPOSE: emit_conv_transpose(s, n); break;
 	default:
+		if (op_get(n->op)->cls == ELTWISE && op_get(n->op)->maxin == 1) {
+			emit_unary(s, n);
+			break;
+		}
 		diag_error(n->loc, "%s: the C backend has no code for this op",
 		           op_get(n->op)->name);
 	}
@@ -391,6 +673,8 @@ emit_header(Gen *s, FILE *h)
 		fprintf(h, "\tconst %s *%s;  /* %s */\n", ctype[v->type.dtype],
 		        s->infield[g->input[i]], type_str(g->mod->arena, &v->type));
 	}
+	if (g->ninput == 0)     /* a sampler; C has no empty structs */
+		fputs("\tchar none;\n", h);
 	fprintf(h, "};\n\nstruct %s_outputs {\n", p);
 	for (int i = 0; i < g->noutput; i++) {
 		const Value *v = &g->val[g->output[i]];
@@ -424,7 +708,8 @@ emit_run(Gen *s)
 	fprintf(s->f, "kiln_status\n%s_run(const struct %s_inputs *in, "
 	        "struct %s_outputs *out,\n\tvoid *workspace)\n{\n", p, p, p);
 	fprintf(s->f, "\tunsigned char *ws = workspace ? workspace : %s_ws;\n"
-	        "\tconst unsigned char *wt = %s_weights;\n\t(void)ws;\n\t(void)wt;\n\n",
+	        "\tconst unsigned char *wt = %s_weights;\n"
+	        "\t(void)in;\n\t(void)ws;\n\t(void)wt;\n\n",
 	        p, p);
 	for (int i = 0; i < g->nnode; i++)
 		if (!g->node[i].dead)
@@ -450,7 +735,7 @@ emit_glue(Gen *s)
 	        "void *const *out, void *ws)\n{\n\tstruct %s_inputs i = {", p);
 	for (int k = 0; k < g->ninput; k++)
 		fprintf(s->f, "%sin[%d]", k ? ", " : "", k);
-	fprintf(s->f, "};\n\tstruct %s_outputs o = {", p);
+	fprintf(s->f, "%s};\n\tstruct %s_outputs o = {", g->ninput ? "" : "0", p);
 	for (int k = 0; k < g->noutput; k++)
 		fprintf(s->f, "%sout[%d]", k ? ", " : "", k);
 	fprintf(s->f, "};\n\t(void)in;\n\treturn %s_run(&i, &o, ws);\n}\n\n", p);
@@ -474,7 +759,8 @@ cgen_emit(Graph *g, const CgenOpts *o, FILE *c, FILE *h)
 	name_fields(&s);
 	emit_header(&s, h);
 	fprintf(c, "/* %s.c: model '%s' compiled by kiln from %s.  Generated; "
-	        "do not edit. */\n#include <stddef.h>\n#include <stdint.h>\n"
+	        "do not edit. */\n#include <math.h>\n#include <stddef.h>\n"
+	        "#include <stdint.h>\n"
 	        "#include \"%s\"\n\n", o->prefix, g->name, o->source, o->header);
 	emit_weights_link(&s);
 	emit_run(&s);

@@ -772,7 +772,7 @@ test_util(void)
 	}
 	expect(!strcmp(kiln_dtype_name(KILN_NDTYPE), "?"), "bad dtype name");
 	expect(kiln_dtype_size(KILN_NDTYPE) == 0, "bad dtype size");
-	for (int s = KILN_OK; s <= KILN_ERR_NOMEM; s++)
+	for (int s = KILN_OK; s <= KILN_ERR_RANGE; s++)
 		for (int r = KILN_OK; r < s; r++)
 			expect(strcmp(kiln_status_str((kiln_status)s),
 			              kiln_status_str((kiln_status)r)) != 0,

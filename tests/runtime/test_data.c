@@ -1,0 +1,732 @@
+/* test_data.c: tests of the layout, normalization and transposed
+ * convolution kernels (runtime/layout.c, norm.c, conv.c).
+ *
+ * Each kernel is compared with a naive reference written here another
+ * way: element by element with unravelled indices where the kernel walks
+ * rows, a gather-form transposed convolution where the kernel scatters,
+ * resize separably in double from the ONNX coordinate formula.  Byte
+ * kernels run for every element size and must match exactly; float ones
+ * within TOL, printing the first elements with OK/NOT OK on a mismatch.
+ *
+ *   test_data        all checks; exit status 1 on any failure
+ */
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kiln.h"
+
+#define TOL 1e-5
+#define countof(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+static int nfail, ncheck;
+static uint64_t rng_state = 0x2545f4914f6cdd1du;
+
+/* ---- helpers ------------------------------------------------------ */
+
+static void *
+xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+
+	if (!p) {
+		fprintf(stderr, "test_data: out of memory\n");
+		exit(1);
+	}
+	return p;
+}
+
+/* splitmix64 */
+static uint64_t
+next_u64(void)
+{
+	uint64_t z = (rng_state += 0x9e3779b97f4a7c15u);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+	return z ^ (z >> 31);
+}
+
+static int64_t
+irand(int64_t n)
+{
+	return (int64_t)(next_u64() % (uint64_t)n);
+}
+
+/* Uniform in [-1, 1). */
+static float
+frand(void)
+{
+	return (float)((double)(next_u64() >> 40) / (1 << 23) - 1.0);
+}
+
+static float *
+randf(int64_t n)
+{
+	float *p = xmalloc((size_t)n * sizeof *p);
+
+	for (int64_t i = 0; i < n; i++)
+		p[i] = frand();
+	return p;
+}
+
+static unsigned char *
+randb(int64_t n)
+{
+	unsigned char *p = xmalloc((size_t)n);
+
+	for (int64_t i = 0; i < n; i++)
+		p[i] = (unsigned char)next_u64();
+	return p;
+}
+
+static int64_t
+numel(int rank, const int64_t *dim)
+{
+	int64_t n = 1;
+
+	for (int d = 0; d < rank; d++)
+		n *= dim[d];
+	return n;
+}
+
+/* The index vector of flat index f in a tensor of dims dim. */
+static void
+unravel(int64_t f, int rank, const int64_t *dim, int64_t *idx)
+{
+	for (int d = rank - 1; d >= 0; d--) {
+		idx[d] = f % dim[d];
+		f /= dim[d];
+	}
+}
+
+static int64_t
+ravel(const int64_t *idx, int rank, const int64_t *dim)
+{
+	int64_t f = 0;
+
+	for (int d = 0; d < rank; d++)
+		f = f * dim[d] + idx[d];
+	return f;
+}
+
+static bool
+close_enough(float got, double ref)
+{
+	return got == ref || fabs(got - ref) <= TOL * (1 + fabs(ref));
+}
+
+/* Compares got[n] with ref[n] within TOL. */
+static void
+check(const char *what, const float *got, const double *ref, int64_t n)
+{
+	int64_t nbad = 0, first = -1;
+	double maxabs = 0;
+
+	ncheck++;
+	for (int64_t i = 0; i < n; i++) {
+		if (close_enough(got[i], ref[i]))
+			continue;
+		if (nbad++ == 0)
+			first = i;
+		maxabs = isnan(got[i]) ? INFINITY : fmax(maxabs, fabs(got[i] - ref[i]));
+	}
+	if (nbad == 0)
+		return;
+	nfail++;
+	printf("FAIL %s: %lld of %lld differ, max abs diff %g\n", what,
+	       (long long)nbad, (long long)n, maxabs);
+	for (int64_t i = first; i < n && i < first + 5; i++)
+		printf("  [%lld] got %.9g want %.9g %s\n", (long long)i, got[i],
+		       ref[i], close_enough(got[i], ref[i]) ? "OK" : "NOT OK");
+}
+
+/* Compares n bytes exactly. */
+static void
+check_bytes(const char *what, const void *got, const void *ref, size_t n)
+{
+	ncheck++;
+	if (memcmp(got, ref, n) == 0)
+		return;
+	nfail++;
+	for (size_t i = 0; i < n; i++)
+		if (((const unsigned char *)got)[i] != ((const unsigned char *)ref)[i]) {
+			printf("FAIL %s: byte %zu of %zu differs\n", what, i, n);
+			return;
+		}
+}
+
+static void
+expect(bool ok, const char *what)
+{
+	ncheck++;
+	if (!ok) {
+		nfail++;
+		printf("FAIL %s\n", what);
+	}
+}
+
+static const size_t esizes[] = {1, 2, 4, 8};
+
+/* ---- transpose and slice (kiln_strided_copy) --------------------------- */
+
+static void
+transpose_case(int rank, const int64_t *xdim, const int *perm, size_t es)
+{
+	int64_t ydim[KILN_MAXRANK], xs[KILN_MAXRANK], st[KILN_MAXRANK];
+	int64_t yi[KILN_MAXRANK], xi[KILN_MAXRANK], n = numel(rank, xdim);
+	unsigned char *x = randb(n * (int64_t)es), *y = randb(n * (int64_t)es);
+	unsigned char *ref = xmalloc((size_t)n * es);
+	char what[80];
+
+	for (int d = rank - 1, step = 1; d >= 0; d--) {
+		xs[d] = step;
+		step *= (int)xdim[d];
+	}
+	for (int d = 0; d < rank; d++) {
+		ydim[d] = xdim[perm[d]];
+		st[d] = xs[perm[d]];
+	}
+	for (int64_t f = 0; f < n; f++) {
+		unravel(f, rank, ydim, yi);
+		for (int d = 0; d < rank; d++)
+			xi[perm[d]] = yi[d];
+		memcpy(ref + f * (int64_t)es, x + ravel(xi, rank, xdim) * (int64_t)es,
+		       es);
+	}
+	kiln_strided_copy(y, x, es, rank, ydim, st, 0);
+	snprintf(what, sizeof what, "transpose rank %d esize %zu perm %d%d%d%d",
+	         rank, es, perm[0], rank > 1 ? perm[1] : 0, rank > 2 ? perm[2] : 0,
+	         rank > 3 ? perm[3] : 0);
+	check_bytes(what, y, ref, (size_t)n * es);
+	free(x), free(y), free(ref);
+}
+
+static void
+test_transpose(void)
+{
+	static const int64_t d4[] = {2, 3, 4, 5}, d3[] = {3, 1, 7};
+	static const int64_t d8[] = {2, 1, 3, 2, 1, 2, 3, 2};
+	static const int p4[][4] = {{0, 1, 2, 3}, {3, 2, 1, 0}, {0, 2, 3, 1},
+	                            {1, 0, 3, 2}, {2, 3, 0, 1}};
+	static const int p3[][3] = {{2, 0, 1}, {1, 2, 0}};
+	static const int p8[] = {7, 0, 6, 1, 5, 2, 4, 3};
+	static const int p1[] = {0};
+	static const int64_t d1[] = {9};
+
+	for (int e = 0; e < countof(esizes); e++) {
+		for (int i = 0; i < countof(p4); i++)
+			transpose_case(4, d4, p4[i], esizes[e]);
+		for (int i = 0; i < countof(p3); i++)
+			transpose_case(3, d3, p3[i], esizes[e]);
+		transpose_case(8, d8, p8, esizes[e]);
+		transpose_case(1, d1, p1, esizes[e]);
+		transpose_case(0, d1, p1, esizes[e]);
+	}
+}
+
+/* Slices dim d of x from start[d] by step[d] for count[d] elements. */
+static void
+slice_case(int rank, const int64_t *xdim, const int64_t *start,
+           const int64_t *step, const int64_t *count, size_t es)
+{
+	int64_t st[KILN_MAXRANK], yi[KILN_MAXRANK], xi[KILN_MAXRANK];
+	int64_t nx = numel(rank, xdim), ny = numel(rank, count), off = 0;
+	unsigned char *x = randb(nx * (int64_t)es), *y = randb(ny * (int64_t)es);
+	unsigned char *ref = xmalloc((size_t)ny * es);
+	char what[80];
+
+	for (int d = rank - 1, size = 1; d >= 0; d--) {
+		off += start[d] * size;
+		st[d] = step[d] * size;
+		size *= (int)xdim[d];
+	}
+	for (int64_t f = 0; f < ny; f++) {
+		unravel(f, rank, count, yi);
+		for (int d = 0; d < rank; d++)
+			xi[d] = start[d] + yi[d] * step[d];
+		memcpy(ref + f * (int64_t)es, x + ravel(xi, rank, xdim) * (int64_t)es,
+		       es);
+	}
+	kiln_strided_copy(y, x, es, rank, count, st, off);
+	snprintf(what, sizeof what, "slice rank %d esize %zu", rank, es);
+	check_bytes(what, y, ref, (size_t)ny * es);
+	free(x), free(y), free(ref);
+}
+
+/* Random slices of a random rank-1..5 tensor, steps in [-3, 3]. */
+static void
+test_slice(void)
+{
+	for (int t = 0; t < 60; t++) {
+		int rank = 1 + (int)irand(5);
+		int64_t xdim[5], start[5], step[5], count[5];
+		for (int d = 0; d < rank; d++) {
+			xdim[d] = 1 + irand(6);
+			step[d] = 1 + irand(3);
+			if (irand(2))
+				step[d] = -step[d];
+			start[d] = irand(xdim[d]);
+			/* elements start, start+step, ... that stay inside */
+			int64_t room = step[d] > 0 ? (xdim[d] - 1 - start[d]) / step[d] :
+			                             start[d] / -step[d];
+			count[d] = 1 + irand(room + 1);
+		}
+		slice_case(rank, xdim, start, step, count, esizes[t % 4]);
+	}
+}
+
+/* ---- concat ------------------------------------------------------------ */
+
+static void
+concat_case(int64_t outer, int64_t inner, int nx, const int64_t *len,
+            size_t es)
+{
+	int64_t total = 0, k, i;
+	const void *xs[8];
+	unsigned char *x[8], *y, *ref;
+	char what[64];
+
+	for (k = 0; k < nx; k++) {
+		x[k] = randb(outer * len[k] * inner * (int64_t)es);
+		xs[k] = x[k];
+		total += len[k];
+	}
+	y = randb(outer * total * inner * (int64_t)es);
+	ref = xmalloc((size_t)(outer * total * inner) * es);
+	/* output [o, a, i]: find the operand k that axis index a falls in */
+	for (int64_t f = 0; f < outer * total * inner; f++) {
+		int64_t o = f / (total * inner), a = f / inner % total;
+		i = f % inner;
+		for (k = 0; a >= len[k]; k++)
+			a -= len[k];
+		memcpy(ref + f * (int64_t)es,
+		       x[k] + ((o * len[k] + a) * inner + i) * (int64_t)es, es);
+	}
+	kiln_concat(y, xs, nx, len, outer, inner, es);
+	snprintf(what, sizeof what, "concat of %d, outer %lld inner %lld esize "
+	         "%zu", nx, (long long)outer, (long long)inner, es);
+	check_bytes(what, y, ref, (size_t)(outer * total * inner) * es);
+	for (k = 0; k < nx; k++)
+		free(x[k]);
+	free(y), free(ref);
+}
+
+static void
+test_concat(void)
+{
+	static const int64_t l3[] = {2, 1, 3}, l1[] = {4}, l8[] = {1, 2, 1, 3,
+	                                                           1, 1, 2, 5};
+
+	for (int e = 0; e < countof(esizes); e++) {
+		concat_case(3, 5, 3, l3, esizes[e]);
+		concat_case(1, 1, 3, l3, esizes[e]);
+		concat_case(4, 1, 1, l1, esizes[e]);
+		concat_case(2, 3, 8, l8, esizes[e]);
+	}
+}
+
+/* ---- gather ------------------------------------------------------------ */
+
+static void
+gather_case(int64_t outer, int64_t len, int64_t nidx, int64_t inner,
+            kiln_dtype it, size_t es)
+{
+	int64_t ny = outer * nidx * inner, *i64 = xmalloc((size_t)nidx * 8);
+	int32_t *i32 = xmalloc((size_t)nidx * 4);
+	unsigned char *x = randb(outer * len * inner * (int64_t)es);
+	unsigned char *y = randb(ny * (int64_t)es), *ref = xmalloc((size_t)ny * es);
+	char what[80];
+
+	for (int64_t j = 0; j < nidx; j++) {
+		i64[j] = irand(2 * len) - len;   /* [-len, len) */
+		i32[j] = (int32_t)i64[j];
+	}
+	for (int64_t f = 0; f < ny; f++) {
+		int64_t o = f / (nidx * inner), j = f / inner % nidx, i = f % inner;
+		int64_t k = i64[j] < 0 ? len + i64[j] : i64[j];
+		memcpy(ref + f * (int64_t)es, x + ((o * len + k) * inner + i) *
+		       (int64_t)es, es);
+	}
+	snprintf(what, sizeof what, "gather %s outer %lld len %lld nidx %lld "
+	         "inner %lld esize %zu", kiln_dtype_name(it), (long long)outer,
+	         (long long)len, (long long)nidx, (long long)inner, es);
+	expect(kiln_gather(y, x, it == KILN_I32 ? (void *)i32 : (void *)i64, it,
+	                   outer, len, nidx, inner, es) == KILN_OK, what);
+	check_bytes(what, y, ref, (size_t)ny * es);
+	free(i64), free(i32), free(x), free(y), free(ref);
+}
+
+/* An index outside [-len, len) fails the call before anything is written. */
+static void
+gather_range(void)
+{
+	float x[6] = {1, 2, 3, 4, 5, 6}, y[4] = {-1, -1, -1, -1};
+	int64_t bad_hi[2] = {0, 3}, bad_lo[2] = {-4, 0}, ok[2] = {-3, 2};
+	int32_t bad32[2] = {1, 7};
+
+	expect(kiln_gather(y, x, bad_hi, KILN_I64, 2, 3, 2, 1, 4) ==
+	       KILN_ERR_RANGE, "gather index len is out of range");
+	expect(kiln_gather(y, x, bad_lo, KILN_I64, 2, 3, 2, 1, 4) ==
+	       KILN_ERR_RANGE, "gather index -len-1 is out of range");
+	expect(kiln_gather(y, x, bad32, KILN_I32, 2, 3, 2, 1, 4) ==
+	       KILN_ERR_RANGE, "gather i32 index out of range");
+	expect(y[0] == -1 && y[3] == -1, "gather writes nothing on error");
+	expect(kiln_gather(y, x, ok, KILN_F32, 2, 3, 2, 1, 4) == KILN_ERR_DTYPE,
+	       "gather f32 indices");
+	expect(kiln_gather(y, x, ok, KILN_I64, 2, 3, 2, 1, 4) == KILN_OK &&
+	       y[0] == 1 && y[1] == 3 && y[2] == 4 && y[3] == 6,
+	       "gather -len and len-1");
+}
+
+static void
+test_gather(void)
+{
+	for (int e = 0; e < countof(esizes); e++) {
+		for (int t = 0; t < 2; t++) {
+			kiln_dtype it = t ? KILN_I32 : KILN_I64;
+			gather_case(1, 5, 7, 1, it, esizes[e]);
+			gather_case(3, 4, 2, 5, it, esizes[e]);
+			gather_case(2, 1, 3, 2, it, esizes[e]);
+			gather_case(1, 6, 1, 3, it, esizes[e]);
+		}
+	}
+	gather_range();
+}
+
+/* ---- pad --------------------------------------------------------------- */
+
+/* The index read by padded position i along a dim of n elements,
+ * mirroring or clamping step by step; -1 for the constant. */
+static int64_t
+pad_ref_index(int64_t i, int64_t n, int mode)
+{
+	if (mode == KILN_PAD_CONSTANT)
+		return i >= 0 && i < n ? i : -1;
+	if (mode == KILN_PAD_EDGE)
+		return i < 0 ? 0 : i >= n ? n - 1 : i;
+	while (i < 0 || i >= n)
+		i = i < 0 ? -i : 2 * (n - 1) - i;
+	return i;
+}
+
+/* pads as ONNX orders them: the start of every dim, then the end.  The
+ * reference crops x into c by the negative pads, then pads c. */
+static void
+pad_case(int rank, const int64_t *xdim, const int64_t *pads, int mode)
+{
+	static const char *const modes[] = {"constant", "reflect", "edge"};
+	struct kiln_pad p = {.rank = rank, .mode = mode, .value = 0.25f};
+	int64_t cdim[KILN_MAXRANK], lo[KILN_MAXRANK], ydim[KILN_MAXRANK];
+	int64_t yi[KILN_MAXRANK], ci[KILN_MAXRANK];
+	char what[80];
+
+	for (int d = 0; d < rank; d++) {
+		int64_t b = pads[d], e = pads[rank + d];
+		p.xdim[d] = xdim[d];
+		p.before[d] = b;
+		p.after[d] = e;
+		lo[d] = b < 0 ? -b : 0;
+		cdim[d] = xdim[d] - lo[d] - (e < 0 ? -e : 0);
+		ydim[d] = b + xdim[d] + e;
+	}
+	int64_t nx = numel(rank, xdim), nc = numel(rank, cdim);
+	int64_t ny = numel(rank, ydim);
+	float *x = randf(nx), *y = randf(ny), *c = randf(nc);
+	double *ref = xmalloc((size_t)ny * sizeof *ref);
+	for (int64_t f = 0; f < nc; f++) {
+		unravel(f, rank, cdim, ci);
+		for (int d = 0; d < rank; d++)
+			yi[d] = ci[d] + lo[d];
+		c[f] = x[ravel(yi, rank, xdim)];
+	}
+	for (int64_t f = 0; f < ny; f++) {
+		bool inside = true;
+		unravel(f, rank, ydim, yi);
+		for (int d = 0; d < rank; d++) {
+			ci[d] = pad_ref_index(yi[d] - (pads[d] > 0 ? pads[d] : 0),
+			                      cdim[d], mode);
+			inside = inside && ci[d] >= 0;
+		}
+		ref[f] = inside ? c[ravel(ci, rank, cdim)] : 0.25;
+	}
+	kiln_pad_f32(y, x, &p);
+	snprintf(what, sizeof what, "pad %s rank %d", modes[mode], rank);
+	check(what, y, ref, ny);
+	free(x), free(y), free(c), free(ref);
+}
+
+static void
+test_pad(void)
+{
+	static const int64_t d4[] = {2, 3, 4, 5}, d2[] = {5, 4}, d1[] = {6};
+	static const int64_t p4[] = {0, 1, 2, 3, 1, 0, 3, 4};
+	static const int64_t p2[] = {-1, 1, 3, -2};   /* crops too */
+	static const int64_t p2b[] = {-3, 2, 1, -1};  /* reflects the crop */
+	static const int64_t p1[] = {5, 5}, p0[] = {0, 0};
+
+	for (int m = KILN_PAD_CONSTANT; m <= KILN_PAD_EDGE; m++) {
+		pad_case(4, d4, p4, m);
+		pad_case(2, d2, p2, m);
+		pad_case(2, d2, p2b, m);
+		pad_case(1, d1, p0, m);
+		pad_case(0, d1, p0, m);
+		pad_case(1, d1, p1, m);
+	}
+}
+
+/* ---- resize ------------------------------------------------------------ */
+
+/* ONNX's input coordinate of output index o, dim n -> m. */
+static double
+onnx_coord(int64_t o, int64_t n, int64_t m, int coord)
+{
+	double scale = (double)m / n;
+
+	switch (coord) {
+	case KILN_COORD_HALF_PIXEL: return (o + 0.5) / scale - 0.5;
+	case KILN_COORD_PYTORCH_HALF_PIXEL:
+		return m > 1 ? (o + 0.5) / scale - 0.5 : -0.5;
+	case KILN_COORD_ASYMMETRIC: return o / scale;
+	default: return m == 1 ? 0 : o * (n - 1.0) / (m - 1.0);
+	}
+}
+
+/* The value of row v[n] at coordinate c: ONNX picks the two neighbours
+ * of c from v padded with its edge values, weighted by distance, or the
+ * one nearest by the rounding rule. */
+static double
+interp1(const double *v, int64_t stride, int64_t n, double c, int mode,
+        int round)
+{
+	double lo = floor(c), r = c - lo, pick;
+	int64_t a = (int64_t)lo, b = a + 1;
+
+	a = a < 0 ? 0 : a >= n ? n - 1 : a;
+	b = b < 0 ? 0 : b >= n ? n - 1 : b;
+	if (mode == KILN_RESIZE_LINEAR)
+		return v[a * stride] * (1 - r) + v[b * stride] * r;
+	switch (round) {
+	case KILN_ROUND_PREFER_FLOOR: pick = r > 0.5; break;
+	case KILN_ROUND_PREFER_CEIL: pick = r >= 0.5; break;
+	case KILN_ROUND_FLOOR: pick = 0; break;
+	default: pick = r > 0; break;
+	}
+	return pick ? v[b * stride] : v[a * stride];
+}
+
+static void
+resize_case(int64_t planes, int64_t h, int64_t w, int64_t oh, int64_t ow,
+            int mode, int coord, int round)
+{
+	struct kiln_resize p = {planes, h, w, oh, ow, mode, coord, round};
+	float *x = randf(planes * h * w), *y = randf(planes * oh * ow);
+	double *xd = xmalloc((size_t)(planes * h * w) * sizeof *xd);
+	double *tmp = xmalloc((size_t)(planes * h * ow) * sizeof *tmp);
+	double *ref = xmalloc((size_t)(planes * oh * ow) * sizeof *ref);
+	char what[120];
+
+	for (int64_t i = 0; i < planes * h * w; i++)
+		xd[i] = x[i];
+	/* along w for every input row, then along h for every column */
+	for (int64_t r = 0; r < planes * h; r++)
+		for (int64_t j = 0; j < ow; j++)
+			tmp[r * ow + j] = interp1(xd + r * w, 1, w,
+			    onnx_coord(j, w, ow, coord), mode, round);
+	for (int64_t q = 0; q < planes; q++)
+		for (int64_t i = 0; i < oh; i++)
+			for (int64_t j = 0; j < ow; j++)
+				ref[(q * oh + i) * ow + j] = interp1(tmp + q * h * ow + j,
+				    ow, h, onnx_coord(i, h, oh, coord), mode, round);
+	kiln_resize_f32(y, x, &p);
+	snprintf(what, sizeof what, "resize %lldx%lld -> %lldx%lld mode %d "
+	         "coord %d round %d", (long long)h, (long long)w, (long long)oh,
+	         (long long)ow, mode, coord, round);
+	check(what, y, ref, planes * oh * ow);
+	free(x), free(y), free(xd), free(tmp), free(ref);
+}
+
+static void
+test_resize(void)
+{
+	static const int64_t sz[][4] = {
+		{4, 4, 8, 8}, {4, 6, 2, 3}, {3, 5, 7, 2}, {5, 3, 1, 1},
+		{1, 4, 3, 9}, {2, 2, 5, 5}, {6, 6, 6, 6},
+	};
+
+	for (int s = 0; s < countof(sz); s++) {
+		for (int c = KILN_COORD_HALF_PIXEL; c <= KILN_COORD_ALIGN_CORNERS; c++) {
+			resize_case(3, sz[s][0], sz[s][1], sz[s][2], sz[s][3],
+			            KILN_RESIZE_LINEAR, c, 0);
+			for (int r = KILN_ROUND_PREFER_FLOOR; r <= KILN_ROUND_CEIL; r++)
+				resize_case(2, sz[s][0], sz[s][1], sz[s][2], sz[s][3],
+				            KILN_RESIZE_NEAREST, c, r);
+		}
+	}
+}
+
+/* ---- batchnorm and layernorm ------------------------------------------- */
+
+static void
+test_batchnorm(void)
+{
+	static const int64_t shapes[][3] = {{2, 3, 5}, {1, 4, 1}, {3, 1, 7}};
+
+	for (int s = 0; s < countof(shapes); s++) {
+		int64_t n = shapes[s][0], c = shapes[s][1], in = shapes[s][2];
+		float *x = randf(n * c * in), *y = randf(n * c * in);
+		float *sc = randf(c), *b = randf(c), *m = randf(c), *v = randf(c);
+		double *ref = xmalloc((size_t)(n * c * in) * sizeof *ref);
+		for (int64_t k = 0; k < c; k++)
+			v[k] = v[k] * v[k];     /* a variance, possibly 0 */
+		for (int64_t f = 0; f < n * c * in; f++) {
+			int64_t k = f / in % c;
+			ref[f] = (x[f] - (double)m[k]) / sqrt((double)v[k] + 1e-3f) *
+			         sc[k] + b[k];
+		}
+		kiln_batchnorm_f32(y, x, sc, b, m, v, n, c, in, 1e-3f);
+		check("batchnorm", y, ref, n * c * in);
+		free(x), free(y), free(sc), free(b), free(m), free(v), free(ref);
+	}
+}
+
+static void
+layernorm_case(int64_t outer, int64_t len, bool bias, float shift)
+{
+	float *x = randf(outer * len), *y = randf(outer * len);
+	float *sc = randf(len), *b = randf(len);
+	double *ref = xmalloc((size_t)(outer * len) * sizeof *ref);
+	char what[64];
+
+	for (int64_t i = 0; i < outer * len; i++)
+		x[i] += shift;
+	for (int64_t o = 0; o < outer; o++) {
+		double mean = 0, var = 0;
+		for (int64_t i = 0; i < len; i++)
+			mean += x[o * len + i] / (double)len;
+		for (int64_t i = 0; i < len; i++)
+			var += pow(x[o * len + i] - mean, 2) / (double)len;
+		for (int64_t i = 0; i < len; i++)
+			ref[o * len + i] = (x[o * len + i] - mean) / sqrt(var + 1e-5f) *
+			                   sc[i] + (bias ? b[i] : 0);
+	}
+	kiln_layernorm_f32(y, x, sc, bias ? b : NULL, outer, len, 1e-5f);
+	snprintf(what, sizeof what, "layernorm %lldx%lld%s shift %g",
+	         (long long)outer, (long long)len, bias ? " bias" : "", shift);
+	check(what, y, ref, outer * len);
+	free(x), free(y), free(sc), free(b), free(ref);
+}
+
+static void
+test_layernorm(void)
+{
+	layernorm_case(3, 10, true, 0);
+	layernorm_case(1, 1, true, 0);
+	layernorm_case(4, 257, false, 0);
+	layernorm_case(2, 64, true, 100);
+}
+
+/* ---- conv2d_transpose -------------------------------------------------- */
+
+struct convt_case {
+	int64_t n, c, h, w, oc, kh, kw, sh, sw, pt, pb, pl, pr, dh, dw, oph, opw;
+	int64_t group;
+	int bias;
+};
+
+/* Gather form: output (i,j) sums the taps (u,v) whose input position
+ * (i + pt - u*dh) / sh lands exactly on an input row, likewise columns. */
+static double
+convt_at(const float *x, const float *w, const struct convt_case *t,
+         int64_t n, int64_t o, int64_t i, int64_t j)
+{
+	int64_t cg = t->c / t->group, og = t->oc / t->group, g = o / og;
+	double s = 0;
+
+	for (int64_t c = g * cg; c < (g + 1) * cg; c++)
+	for (int64_t u = 0; u < t->kh; u++)
+	for (int64_t v = 0; v < t->kw; v++) {
+		int64_t a = i + t->pt - u * t->dh, b = j + t->pl - v * t->dw;
+		if (a < 0 || b < 0 || a % t->sh || b % t->sw ||
+		    a / t->sh >= t->h || b / t->sw >= t->w)
+			continue;
+		s += (double)x[((n * t->c + c) * t->h + a / t->sh) * t->w + b / t->sw] *
+		     w[((c * og + o % og) * t->kh + u) * t->kw + v];
+	}
+	return s;
+}
+
+static void
+convt_case(const struct convt_case *t)
+{
+	int64_t oh = t->sh * (t->h - 1) + t->oph + (t->kh - 1) * t->dh + 1 -
+	             t->pt - t->pb;
+	int64_t ow = t->sw * (t->w - 1) + t->opw + (t->kw - 1) * t->dw + 1 -
+	             t->pl - t->pr;
+	int64_t ny = t->n * t->oc * oh * ow;
+	float *x = randf(t->n * t->c * t->h * t->w);
+	float *w = randf(t->c * (t->oc / t->group) * t->kh * t->kw);
+	float *b = t->bias ? randf(t->oc) : NULL, *y = randf(ny);
+	double *ref = xmalloc((size_t)ny * sizeof *ref);
+	struct kiln_conv2d p = {
+		.n = t->n, .c = t->c, .h = t->h, .w = t->w, .oc = t->oc,
+		.kh = t->kh, .kw = t->kw, .oh = oh, .ow = ow, .sh = t->sh,
+		.sw = t->sw, .pt = t->pt, .pl = t->pl, .dh = t->dh, .dw = t->dw,
+		.group = t->group,
+	};
+	char what[160];
+
+	for (int64_t f = 0; f < ny; f++) {
+		int64_t idx[4], dim[4] = {t->n, t->oc, oh, ow};
+		unravel(f, 4, dim, idx);
+		ref[f] = (b ? b[idx[1]] : 0) +
+		         convt_at(x, w, t, idx[0], idx[1], idx[2], idx[3]);
+	}
+	kiln_conv2d_transpose_f32(y, x, w, b, &p);
+	snprintf(what, sizeof what, "conv2d_transpose x[%lld,%lld,%lld,%lld] "
+	         "oc %lld k %lldx%lld s %lldx%lld d %lldx%lld group %lld -> "
+	         "%lldx%lld", (long long)t->n, (long long)t->c, (long long)t->h,
+	         (long long)t->w, (long long)t->oc, (long long)t->kh,
+	         (long long)t->kw, (long long)t->sh, (long long)t->sw,
+	         (long long)t->dh, (long long)t->dw, (long long)t->group,
+	         (long long)oh, (long long)ow);
+	check(what, y, ref, ny);
+	free(x), free(w), free(b), free(y), free(ref);
+}
+
+static void
+test_conv_transpose(void)
+{
+	/* n c h w oc kh kw sh sw pt pb pl pr dh dw oph opw group bias */
+	static const struct convt_case cases[] = {
+		{1, 1, 3, 3, 1, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 0, 0, 1, 0},
+		{2, 3, 4, 5, 2, 3, 3, 2, 2, 0, 0, 0, 0, 1, 1, 0, 0, 1, 1},
+		{1, 2, 5, 4, 3, 3, 2, 2, 3, 1, 1, 0, 1, 1, 1, 1, 2, 1, 1},
+		{1, 4, 3, 3, 6, 3, 3, 2, 2, 1, 2, 2, 1, 2, 2, 1, 0, 2, 1},
+		{2, 3, 4, 4, 3, 2, 2, 1, 1, 0, 0, 0, 0, 3, 2, 0, 0, 3, 0},
+		{1, 2, 1, 1, 2, 4, 4, 3, 3, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1},
+		{1, 1, 6, 2, 1, 1, 1, 3, 2, 0, 0, 0, 0, 1, 1, 2, 1, 1, 1},
+		{1, 2, 3, 3, 2, 5, 5, 1, 1, 2, 2, 3, 1, 1, 1, 0, 0, 1, 1},
+	};
+
+	for (int i = 0; i < countof(cases); i++)
+		convt_case(&cases[i]);
+}
+
+int
+main(void)
+{
+	test_transpose();
+	test_slice();
+	test_concat();
+	test_gather();
+	test_pad();
+	test_resize();
+	test_batchnorm();
+	test_layernorm();
+	test_conv_transpose();
+	printf("data kernels: %d checks, %d failed\n", ncheck, nfail);
+	return nfail != 0;
+}
