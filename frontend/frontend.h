@@ -10,11 +10,17 @@
 
 #include "ir.h"
 
+/* What the command line decides about how a model is read. */
+typedef struct {
+	int64_t batch;              /* the batch size N of .kiln inputs (--batch) */
+} FeOpts;
+
 /* frontend/load.c */
-Module *fe_load(Arena *a, const char *path);
+Module *fe_load(Arena *a, const char *path, const FeOpts *o);
 
 /* frontend/kiln/: the .kiln model language (docs/language.md) */
-Module *kl_parse(Arena *a, const char *file, const char *text);
+Module *kl_parse(Arena *a, const char *file, const char *text,
+                 const FeOpts *o);
 
 /* frontend/weights.c: safetensors weight files (docs/weights.md) */
 void weights_load(Module *m, const char *path);  /* diag_error on failure */

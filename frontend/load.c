@@ -1,7 +1,9 @@
 /* load.c: reads a model file with the frontend its name calls for.
  *
  * `.kiln` goes to the model language, `.kir` (and `-`, standard input) to
- * the IR parser.  Every graph that comes back has been verified.
+ * the IR parser.  Every graph that comes back has been verified.  The
+ * options (the batch size) apply to .kiln only: a .kir file has its
+ * shapes written out.
  */
 #include <errno.h>
 #include <string.h>
@@ -15,7 +17,7 @@ ends_with(const char *s, const char *suffix)
 }
 
 Module *
-fe_load(Arena *a, const char *path)
+fe_load(Arena *a, const char *path, const FeOpts *o)
 {
 	bool is_stdin = strcmp(path, "-") == 0;
 	if (!is_stdin && !ends_with(path, ".kiln") && !ends_with(path, ".kir"))
@@ -29,6 +31,6 @@ fe_load(Arena *a, const char *path)
 		fatal("%s: file contains a NUL byte", is_stdin ? "<stdin>" : path);
 	const char *file = is_stdin ? "<stdin>" : arena_strdup(a, path);
 	if (ends_with(path, ".kiln"))
-		return kl_parse(a, file, text);
+		return kl_parse(a, file, text, o);
 	return ir_parse(a, file, text);
 }

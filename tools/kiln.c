@@ -39,6 +39,7 @@ typedef struct {
 	int emit;
 	bool stats, print_memplan;
 	PassOpts po;
+	FeOpts fo;                  /* --batch */
 } Opts;
 
 static Arena *arena;
@@ -69,6 +70,8 @@ usage(FILE *f)
 	      "common:\n"
 	      "  --weights FILE      parameter data from a safetensors file\n"
 	      "  --model NAME        the model to use when a file has several\n"
+	      "  --batch N           the batch size N of a .kiln model's inputs\n"
+	      "                      (default 1)\n"
 	      "  --print-constants   print all parameter data in IR dumps\n"
 	      "  --print-ir-after-all, --print-ir-after=PASS, "
 	      "--print-ir-before=PASS\n"
@@ -96,12 +99,29 @@ need_pass(const char *name)
 	return id;
 }
 
+static int64_t
+batch_size(const char *s)
+{
+	char *end;
+	errno = 0;
+	long long n = strtoll(s, &end, 10);
+	if (!*s || *end || errno || n < 1 || n > INT32_MAX)
+		fatal("--batch needs a positive integer, got '%s'", s);
+	return n;
+}
+
 /* Flags every command takes; returns false when arg is not one. */
 static bool
 common_flag(Opts *o, char **argv, int *i)
 {
 	const char *arg = argv[*i], *v;
-	if (strcmp(arg, "-o") == 0 || strcmp(arg, "--weights") == 0 ||
+	if (strcmp(arg, "--batch") == 0) {
+		if (!argv[*i + 1])
+			fatal("%s needs a value", arg);
+		o->fo.batch = batch_size(argv[++*i]);
+	} else if ((v = value_of(arg, "--batch")))
+		o->fo.batch = batch_size(v);
+	else if (strcmp(arg, "-o") == 0 || strcmp(arg, "--weights") == 0 ||
 	    strcmp(arg, "--model") == 0) {
 		if (!argv[*i + 1])
 			fatal("%s needs a value", arg);
@@ -173,7 +193,7 @@ parse_args(Opts *o, int argc, char **argv)
 static Module *
 load(const Opts *o)
 {
-	Module *m = fe_load(arena, o->model);
+	Module *m = fe_load(arena, o->model, &o->fo);
 	if (o->weights)
 		weights_load(m, o->weights);
 	return m;
@@ -491,7 +511,7 @@ main(int argc, char **argv)
 	}
 	arena = arena_new();
 	diag_atexit(cleanup);
-	Opts o = {0};
+	Opts o = {.fo.batch = 1};
 #ifndef NDEBUG
 	o.po.verify_each = true;    /* as MLIR: verify after each pass */
 #endif

@@ -2,6 +2,9 @@
  *
  * diag_error() prints `file:line:col: error: message`, the source line and
  * a caret under the column, runs the registered cleanup and exits with 1.
+ * It is diag_error_begin() then diag_exit(), which a caller splits to put
+ * `note:` lines (diag_note) after the error; diag_exit() first prints the
+ * notes of the registered context (where a frontend is in the source).
  * Source text comes from diag_source(), which the frontends and the .kir
  * parser call for every buffer they read.  Files are also read here, and
  * written atomically (temporary file, then rename) so a failure never
@@ -24,6 +27,13 @@ typedef struct {
 static Source *sources;
 static int nsource, capsource;
 static void (*cleanup)(void);
+static void (*context)(void);
+
+void
+diag_set_context(void (*fn)(void))
+{
+	context = fn;
+}
 
 void
 diag_atexit(void (*fn)(void))
@@ -101,13 +111,32 @@ quit(int status)
 }
 
 void
+diag_error_begin(Loc loc, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	diag_verror(loc, "error", fmt, ap);
+	va_end(ap);
+}
+
+void
+diag_exit(void)
+{
+	void (*fn)(void) = context;
+	context = NULL;             /* an error inside fn cannot loop */
+	if (fn)
+		fn();
+	quit(1);
+}
+
+void
 diag_error(Loc loc, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
 	diag_verror(loc, "error", fmt, ap);
 	va_end(ap);
-	quit(1);
+	diag_exit();
 }
 
 void

@@ -58,6 +58,14 @@ void diag_source(const char *file, const char *text);
 void diag_verror(Loc loc, const char *kind, const char *fmt, va_list ap);
 _Noreturn void diag_error(Loc loc, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* diag_error() in two halves, for notes in between: the error and its
+ * caret, then (after any diag_note) the context's notes and the exit. */
+void diag_error_begin(Loc loc, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+_Noreturn void diag_exit(void);
+/* fn prints notes (diag_note) on where an error happened, e.g. the block
+ * calls a frontend is inside; called by diag_exit.  NULL: none. */
+void diag_set_context(void (*fn)(void));
 void diag_warn(Loc loc, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void diag_note(Loc loc, const char *fmt, ...)

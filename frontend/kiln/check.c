@@ -1,43 +1,81 @@
 /* check.c: the checks of a parsed .kiln program that need no shapes.
  *
  * Runs over the whole AST in source order before anything is lowered, so
- * an error in a block is found even when no model calls it: each name is
- * defined once and before its use, each callee exists and its arguments
- * bind to its parameters, every model has an output, and no block calls
- * itself.  Callee lookup and argument binding are shared with lower.c.
- * Messages suggest the closest name when one is near enough to be a typo.
+ * an error in a block is found even when no model calls it: models and
+ * blocks are defined once, each name is defined before its use (a name
+ * may be assigned again: later uses see the newest value), each callee
+ * exists and its arguments bind to its parameters, every model has an
+ * output and uses each input, and no block or model calls itself.
+ * Callee lookup and argument binding are shared with lower.c.  Where a
+ * name looks like a typo, a note after the error suggests the closest one.
  */
 #include <string.h>
 #include "kiln.h"
 
-/* The names defined so far in a model or block. */
+/* A name visible at some point of a model or block. */
 typedef struct {
 	const char *name;
-	Loc loc;
+	Loc loc;                    /* where its current value was assigned */
+	int input;                  /* index in Check.in while it is still the
+	                               model's input, else -1 */
 } Def;
 
 typedef struct {
-	Def *d;
-	int n, cap;
-} Scope;
+	const Stmt *s;              /* the input statement */
+	bool used;
+} Input;
 
-static const Def *
-scope_find(const Scope *s, const char *name)
+/* The state of checking one model or block. */
+typedef struct {
+	Lower *L;
+	const Decl *decl;
+	Def *d;                     /* visible names; loop bodies push and pop */
+	int n, cap;
+	Input *in;                  /* a model's inputs */
+	int nin, capin;
+	Def *out;                   /* outputs so far */
+	int nout, capout;
+	const Stmt *seed;
+} Check;
+
+static Def *
+find(Def *d, int n, const char *name)
 {
-	for (int i = 0; i < s->n; i++)
-		if (strcmp(s->d[i].name, name) == 0)
-			return &s->d[i];
+	for (int i = n - 1; i >= 0; i--)
+		if (strcmp(d[i].name, name) == 0)
+			return &d[i];
 	return NULL;
 }
 
-static void
-define(Lower *L, Scope *s, const char *name, Loc loc)
+static _Noreturn void
+duplicate(Loc loc, const char *what, const char *name, Loc prev)
 {
-	const Def *d = scope_find(s, name);
+	diag_error_begin(loc, "duplicate definition of %s '%s'", what, name);
+	diag_note(prev, "previous definition is here");
+	diag_exit();
+}
+
+/* An input, parameter or loop variable: a new name.  The first two may
+ * not repeat a visible one; a loop variable shadows it in the body. */
+static void
+define(Check *C, const char *name, Loc loc, const char *what, int input)
+{
+	const Def *d = find(C->d, C->n, name);
+	if (d && what)
+		duplicate(loc, what, name, d->loc);
+	APUSH(C->L->a, C->d, C->n, C->cap, ((Def){name, loc, input}));
+}
+
+/* `name = ...`: a visible name takes the new value (in a loop body, also
+ * after the loop); another is new, and local to the innermost loop. */
+static void
+assign(Check *C, const char *name, Loc loc)
+{
+	Def *d = find(C->d, C->n, name);
 	if (d)
-		diag_error(loc, "'%s' is already defined (line %d); a name is "
-		           "assigned only once", name, d->loc.line);
-	APUSH(L->a, s->d, s->n, s->cap, ((Def){name, loc}));
+		*d = (Def){name, loc, -1};
+	else
+		APUSH(C->L->a, C->d, C->n, C->cap, ((Def){name, loc, -1}));
 }
 
 /* ---- suggestions ---- */
@@ -65,38 +103,40 @@ distance(const char *a, const char *b)
 	return d[n][m];
 }
 
-/* Index of the candidate closest to s, if close enough to be a typo. */
-static int
+/* The candidate closest to s, if close enough to be a typo, or NULL. */
+static const char *
 closest(const char *s, const char *const *cand, int n)
 {
-	int best = -1, bestd = ((int)strlen(s) + 1) / 3 + 1;
+	const char *best = NULL;
+	int bestd = ((int)strlen(s) + 1) / 3 + 1;
 	for (int i = 0; i < n; i++) {
 		int d = cand[i] ? distance(s, cand[i]) : 1000;
 		if (d < bestd) {
-			best = i;
+			best = cand[i];
 			bestd = d;
 		}
 	}
 	return best;
 }
 
-static const char *
-did_you_mean(Lower *L, const char *s, const char *const *cand, int n)
+/* Ends an error begun with diag_error_begin: the suggestion, if any, as a
+ * note at the same place. */
+static _Noreturn void
+suggest(Loc loc, const char *cand)
 {
-	int k = closest(s, cand, n);
-	return k < 0 ? "" : arena_printf(L->a, "; did you mean '%s'?", cand[k]);
+	if (cand)
+		diag_note(loc, "did you mean '%s'?", cand);
+	diag_exit();
 }
 
 /* ---- callees and argument binding ---- */
 
 static const Decl *
-find_block(const Lower *L, const char *name)
+find_decl(const Lower *L, const char *name)
 {
-	for (int i = 0; i < L->prog->ndecl; i++) {
-		const Decl *d = &L->prog->decl[i];
-		if (d->kind == DECL_BLOCK && strcmp(d->name, name) == 0)
-			return d;
-	}
+	for (int i = 0; i < L->prog->ndecl; i++)
+		if (strcmp(L->prog->decl[i].name, name) == 0)
+			return &L->prog->decl[i];
 	return NULL;
 }
 
@@ -117,26 +157,46 @@ op_slots(Lower *L, Callee *c)
 	c->nslot = o->maxin + o->nattr;
 }
 
-static void
-block_slots(Lower *L, Callee *c)
+/* The input statements of a model, in order. */
+const Stmt **
+kl_inputs(Lower *L, const Decl *model, int *n)
 {
-	Slot *s = arena_alloc(L->a, (c->block->nparam + 1) * sizeof *s);
-	for (int i = 0; i < c->block->nparam; i++)
-		s[i] = (Slot){c->block->param[i].name, !c->block->param[i].def};
-	c->slot = s;
-	c->nslot = c->block->nparam;
+	const Stmt **in = arena_alloc(L->a, (model->nstmt + 1) * sizeof *in);
+	*n = 0;
+	for (int i = 0; i < model->nstmt; i++)
+		if (model->stmt[i].kind == ST_INPUT)
+			in[(*n)++] = &model->stmt[i];
+	return in;
 }
 
-/* Blocks first, then built-ins, then registry ops; a block may not take
- * the name of either of the others (check_decl). */
+/* A block's slots are its parameters, a model's its inputs. */
+static void
+decl_slots(Lower *L, Callee *c)
+{
+	const Decl *d = c->decl;
+	Slot *s = arena_alloc(L->a, (d->nparam + d->nstmt + 1) * sizeof *s);
+	if (d->kind == DECL_BLOCK) {
+		for (int i = 0; i < d->nparam; i++)
+			s[i] = (Slot){d->param[i].name, !d->param[i].def};
+		c->nslot = d->nparam;
+	} else {
+		const Stmt **in = kl_inputs(L, d, &c->nslot);
+		for (int i = 0; i < c->nslot; i++)
+			s[i] = (Slot){in[i]->name, true};
+	}
+	c->slot = s;
+}
+
+/* Blocks and models first, then built-ins, then registry ops; a block or
+ * model may not take the name of either of the others (check_names). */
 bool
 kl_callee(Lower *L, const char *name, Callee *c)
 {
-	*c = (Callee){.name = name, .block = find_block(L, name),
+	*c = (Callee){.name = name, .decl = find_decl(L, name),
 	              .builtin = kl_builtin(name), .op = op_lookup(name)};
-	if (c->block) {
-		c->kind = CALL_BLOCK;
-		block_slots(L, c);
+	if (c->decl) {
+		c->kind = c->decl->kind == DECL_BLOCK ? CALL_BLOCK : CALL_MODEL;
+		decl_slots(L, c);
 	} else if (c->builtin) {
 		c->kind = CALL_BUILTIN;
 		c->slot = c->builtin->slot;
@@ -157,8 +217,8 @@ unknown_keyword(Lower *L, const Callee *c, const Arg *a)
 	const char **cand = arena_alloc(L->a, c->nslot * sizeof *cand);
 	for (int i = 0; i < c->nslot; i++)
 		cand[i] = c->slot[i].name;
-	diag_error(a->loc, "%s: unknown argument '%s'%s", c->name, a->key,
-	           did_you_mean(L, a->key, cand, c->nslot));
+	diag_error_begin(a->loc, "%s: unknown argument '%s'", c->name, a->key);
+	suggest(a->loc, closest(a->key, cand, c->nslot));
 }
 
 static int
@@ -202,45 +262,85 @@ kl_bind(Lower *L, const Callee *c, const Expr *call)
 	return slot;
 }
 
-/* ---- the check ---- */
+/* ---- names in a model or block ---- */
 
-static const char **
-scope_names(Lower *L, const Scope *sc)
+static bool
+after(Loc a, Loc b)
 {
-	const char **s = arena_alloc(L->a, (sc->n + 1) * sizeof *s);
-	for (int i = 0; i < sc->n; i++)
-		s[i] = sc->d[i].name;
-	return s;
+	return a.line > b.line || (a.line == b.line && a.col > b.col);
 }
 
-/* The statement after the one being checked that defines name, if any. */
-static const Stmt *
-defined_later(const Lower *L, const char *name)
+static bool
+defines(const Stmt *s, const char *name)
 {
-	const Decl *d = L->decl;
-	for (int i = L->at + 1; d && i < d->nstmt; i++) {
-		const Stmt *s = &d->stmt[i];
-		bool defines = s->kind == ST_INPUT || s->kind == ST_ASSIGN ||
-		               (s->kind == ST_OUTPUT && s->e);
-		if (defines && strcmp(s->name, name) == 0)
-			return s;
+	bool def = s->kind == ST_INPUT || s->kind == ST_ASSIGN ||
+	           (s->kind == ST_OUTPUT && s->e);
+	return def && strcmp(s->name, name) == 0;
+}
+
+/* The first statement after loc that defines name, at any depth. */
+static const Stmt *
+defined_after(const Stmt *s, int n, const char *name, Loc loc)
+{
+	for (int i = 0; i < n; i++) {
+		const Stmt *t = &s[i];
+		if (defines(t, name) && after(t->loc, loc))
+			return t;
+		t = defined_after(t->body, t->nbody, name, loc);
+		if (t)
+			return t;
+	}
+	return NULL;
+}
+
+/* The outermost loop whose body defines name. */
+static const Stmt *
+loop_defining(const Stmt *s, int n, const char *name)
+{
+	for (int i = 0; i < n; i++) {
+		const Stmt *t = &s[i];
+		if (t->nbody && (defined_after(t->body, t->nbody, name,
+		                               (Loc){0}) ||
+		                 loop_defining(t->body, t->nbody, name)))
+			return t;
 	}
 	return NULL;
 }
 
 static _Noreturn void
-undefined_name(Lower *L, const Scope *sc, const Expr *e, bool keyword_value)
+undefined_name(Check *C, const char *name, Loc loc, bool keyword_value)
 {
-	const Stmt *later = defined_later(L, e->s);
+	const Decl *d = C->decl;
+	const Stmt *later = defined_after(d->stmt, d->nstmt, name, loc);
 	if (later)
-		diag_error(e->loc, "'%s' is used before its definition (line %d)",
-		           e->s, later->loc.line);
-	const char *hint = did_you_mean(L, e->s, scope_names(L, sc), sc->n);
-	if (!*hint && keyword_value)
-		hint = arena_printf(L->a, "; string values are quoted: \"%s\"", e->s);
-	diag_error(e->loc, "undefined name '%s'%s", e->s, hint);
+		diag_error(loc, "'%s' is used before its definition (line %d)",
+		           name, later->loc.line);
+	const Stmt *loop = loop_defining(d->stmt, d->nstmt, name);
+	if (loop)
+		diag_error(loc, "'%s' is defined only inside the loop at line %d; "
+		           "assign it before the loop to use it after", name,
+		           loop->loc.line);
+	const char **cand = arena_alloc(C->L->a, (C->n + 1) * sizeof *cand);
+	for (int i = 0; i < C->n; i++)
+		cand[i] = C->d[i].name;
+	const char *near = closest(name, cand, C->n);
+	diag_error_begin(loc, "undefined name '%s'", name);
+	if (!near && keyword_value)
+		diag_note(loc, "string values are quoted: \"%s\"", name);
+	suggest(loc, near);
 }
 
+static void
+use(Check *C, const char *name, Loc loc, bool keyword_value)
+{
+	Def *d = find(C->d, C->n, name);
+	if (!d)
+		undefined_name(C, name, loc, keyword_value);
+	if (d->input >= 0)
+		C->in[d->input].used = true;
+}
+
+/* Candidates for an unknown function: blocks, models, built-ins, ops. */
 static _Noreturn void
 unknown_function(Lower *L, const Expr *e)
 {
@@ -251,140 +351,197 @@ unknown_function(Lower *L, const Expr *e)
 	                                sizeof *cand);
 	int n = 0;
 	for (int i = 0; i < L->prog->ndecl; i++)
-		if (L->prog->decl[i].kind == DECL_BLOCK)
-			cand[n++] = L->prog->decl[i].name;
+		cand[n++] = L->prog->decl[i].name;
 	for (int i = 0; i < nb; i++)
 		cand[n++] = kl_builtin_at(i)->name;
 	for (int i = 0; i < NOP; i++)
 		cand[n++] = op_get(i)->name;
-	diag_error(e->loc, "unknown function '%s'%s", e->s,
-	           did_you_mean(L, e->s, cand, n));
+	diag_error_begin(e->loc, "unknown function '%s'", e->s);
+	suggest(e->loc, closest(e->s, cand, n));
+}
+
+static int
+count_outputs(const Decl *model)
+{
+	int n = 0;
+	for (int i = 0; i < model->nstmt; i++)
+		n += model->stmt[i].kind == ST_OUTPUT;
+	return n;
 }
 
 /* keyword_value: e is the value of a keyword argument, where a bare word
  * is most likely a string that lacks its quotes. */
 static void
-check_expr(Lower *L, Scope *sc, const Expr *e, bool keyword_value)
+check_expr(Check *C, const Expr *e, bool keyword_value)
 {
 	Callee c;
 	switch (e->kind) {
 	case EX_NAME:
-		if (!scope_find(sc, e->s))
-			undefined_name(L, sc, e, keyword_value);
+		use(C, e->s, e->loc, keyword_value);
 		return;
 	case EX_CALL:
-		if (!kl_callee(L, e->s, &c))
-			unknown_function(L, e);
-		kl_bind(L, &c, e);
+		if (!kl_callee(C->L, e->s, &c))
+			unknown_function(C->L, e);
+		kl_bind(C->L, &c, e);
+		if (c.kind == CALL_MODEL && count_outputs(c.decl) != 1)
+			diag_error(e->loc, "model '%s' has %d outputs; only a model "
+			           "with one output can be called", e->s,
+			           count_outputs(c.decl));
 		break;
 	default:
 		break;
 	}
 	for (int i = 0; i < e->narg; i++)
-		check_expr(L, sc, e->arg[i].e, e->arg[i].key != NULL);
+		check_expr(C, e->arg[i].e, e->arg[i].key != NULL);
 }
 
+static void check_stmts(Check *C, const Stmt *s, int n);
+
 static void
-check_output(Lower *L, Scope *outs, const Stmt *s)
+check_output(Check *C, const Stmt *s)
 {
-	if (scope_find(outs, s->name))
+	if (find(C->out, C->nout, s->name))
 		diag_error(s->loc, "'%s' is already an output", s->name);
-	define(L, outs, s->name, s->loc);
+	APUSH(C->L->a, C->out, C->nout, C->capout, ((Def){s->name, s->loc, -1}));
+}
+
+/* A loop body's new names are gone after each pass through it. */
+static void
+check_loop(Check *C, const Stmt *s)
+{
+	check_expr(C, s->e, false);
+	int mark = C->n;
+	if (s->kind == ST_FOR)
+		define(C, s->name, s->loc, NULL, -1);
+	check_stmts(C, s->body, s->nbody);
+	C->n = mark;
 }
 
 static void
-check_stmt(Lower *L, Scope *sc, Scope *outs, const Stmt *s, const Stmt **seed)
+check_stmt(Check *C, const Stmt *s)
 {
-	bool bare_output = s->kind == ST_OUTPUT && !s->e;
-	if (s->kind == ST_SEED) {
-		if (*seed)
+	switch (s->kind) {
+	case ST_SEED:
+		if (C->seed)
 			diag_error(s->loc, "the seed is already set (line %d)",
-			           (*seed)->loc.line);
-		*seed = s;
+			           C->seed->loc.line);
+		C->seed = s;
 		return;
+	case ST_INPUT:
+		define(C, s->name, s->loc, "input", C->nin);
+		APUSH(C->L->a, C->in, C->nin, C->capin, ((Input){s, false}));
+		return;
+	case ST_REPEAT:
+	case ST_FOR:
+		check_loop(C, s);
+		return;
+	case ST_OUTPUT:
+		if (!s->e)
+			use(C, s->name, s->loc, false);
+		check_output(C, s);
+		break;
+	default:
+		break;
 	}
-	if (bare_output && !scope_find(sc, s->name))
-		undefined_name(L, sc, &(Expr){.s = s->name, .loc = s->loc}, false);
-	if (s->kind == ST_OUTPUT)
-		check_output(L, outs, s);
 	if (s->e)
-		check_expr(L, sc, s->e, false);
-	if (s->name && !bare_output)
-		define(L, sc, s->name, s->loc);
+		check_expr(C, s->e, false);
+	if (s->e && s->name)
+		assign(C, s->name, s->loc);
+}
+
+static void
+check_stmts(Check *C, const Stmt *s, int n)
+{
+	for (int i = 0; i < n; i++)
+		check_stmt(C, &s[i]);
 }
 
 static void
 check_decl(Lower *L, const Decl *d)
 {
-	Scope sc = {0}, outs = {0};
-	const Stmt *seed = NULL;
-	for (const Decl *e = L->prog->decl; e < d; e++)
-		if (e->kind == d->kind && strcmp(e->name, d->name) == 0)
-			diag_error(d->loc, "%s '%s' is already defined (line %d)",
-			           tok_text[d->kind == DECL_MODEL ? TK_MODEL : TK_BLOCK],
-			           d->name, e->loc.line);
-	bool builtin = kl_builtin(d->name) || op_lookup(d->name) >= 0;
-	if (d->kind == DECL_BLOCK && builtin)
-		diag_error(d->loc, "block '%s' has the name of a built-in function",
-		           d->name);
-	L->decl = d;
-	L->at = -1;
+	Check C = {.L = L, .decl = d};
 	for (int i = 0; i < d->nparam; i++) {
 		if (d->param[i].def)
-			check_expr(L, &sc, d->param[i].def, false);
-		define(L, &sc, d->param[i].name, d->param[i].loc);
+			check_expr(&C, d->param[i].def, false);
+		define(&C, d->param[i].name, d->param[i].loc, "parameter", -1);
 	}
-	for (L->at = 0; L->at < d->nstmt; L->at++)
-		check_stmt(L, &sc, &outs, &d->stmt[L->at], &seed);
-	if (d->kind == DECL_MODEL && outs.n == 0)
+	check_stmts(&C, d->stmt, d->nstmt);
+	if (d->kind == DECL_MODEL && C.nout == 0)
 		diag_error(d->loc, "model '%s' has no output; mark its result with "
 		           "'output NAME = ...'", d->name);
+	for (int i = 0; i < C.nin; i++)
+		if (!C.in[i].used)
+			diag_error(C.in[i].s->loc, "input '%s' is never used",
+			           C.in[i].s->name);
 }
 
-/* Depth-first over the block call graph: state 1 = on the path being
- * walked, 2 = done.  path[] holds the blocks on it, for the message. */
+/* Models and blocks share one namespace with the built-in functions. */
+static void
+check_names(Lower *L, const Decl *d)
+{
+	const char *kind = tok_text[d->kind == DECL_MODEL ? TK_MODEL : TK_BLOCK];
+	for (const Decl *e = L->prog->decl; e < d; e++)
+		if (strcmp(e->name, d->name) == 0)
+			duplicate(d->loc, kind, d->name, e->loc);
+	if (kl_builtin(d->name) || op_lookup(d->name) >= 0)
+		diag_error(d->loc, "%s '%s' has the name of a built-in function",
+		           kind, d->name);
+}
+
+/* ---- cycles ---- */
+
+/* Depth-first over the call graph of blocks and models: state 1 = on the
+ * path being walked, 2 = done.  path[] holds the names on it. */
 typedef struct {
 	int *state;
 	const char **path;
 	int depth;
 } Walk;
 
-static void visit_block(Lower *L, Walk *w, const Decl *b);
+static void visit_decl(Lower *L, Walk *w, const Decl *d);
 
 static void
 visit_expr(Lower *L, Walk *w, const Expr *e)
 {
-	const Decl *b = e->kind == EX_CALL ? find_block(L, e->s) : NULL;
-	if (b && w->state[b - L->prog->decl] == 1) {
+	const Decl *d = e->kind == EX_CALL ? find_decl(L, e->s) : NULL;
+	if (d && w->state[d - L->prog->decl] == 1) {
 		const char *cycle = "";
 		int i = w->depth - 1;
-		while (strcmp(w->path[i], b->name) != 0)
+		while (strcmp(w->path[i], d->name) != 0)
 			i--;
 		for (; i < w->depth; i++)
 			cycle = arena_printf(L->a, "%s%s -> ", cycle, w->path[i]);
-		diag_error(e->loc, "block '%s' is recursive (%s%s)", b->name, cycle,
-		           b->name);
+		diag_error(e->loc, "cycle of calls: %s%s; a block or model cannot "
+		           "call itself", cycle, d->name);
 	}
-	if (b)
-		visit_block(L, w, b);
+	if (d)
+		visit_decl(L, w, d);
 	for (int i = 0; i < e->narg; i++)
 		visit_expr(L, w, e->arg[i].e);
 }
 
 static void
-visit_block(Lower *L, Walk *w, const Decl *b)
+visit_stmts(Lower *L, Walk *w, const Stmt *s, int n)
 {
-	int *st = &w->state[b - L->prog->decl];
+	for (int i = 0; i < n; i++) {
+		if (s[i].e)
+			visit_expr(L, w, s[i].e);
+		visit_stmts(L, w, s[i].body, s[i].nbody);
+	}
+}
+
+static void
+visit_decl(Lower *L, Walk *w, const Decl *d)
+{
+	int *st = &w->state[d - L->prog->decl];
 	if (*st)
 		return;
 	*st = 1;
-	w->path[w->depth++] = b->name;
-	for (int i = 0; i < b->nparam; i++)
-		if (b->param[i].def)
-			visit_expr(L, w, b->param[i].def);
-	for (int i = 0; i < b->nstmt; i++)
-		if (b->stmt[i].e)
-			visit_expr(L, w, b->stmt[i].e);
+	w->path[w->depth++] = d->name;
+	for (int i = 0; i < d->nparam; i++)
+		if (d->param[i].def)
+			visit_expr(L, w, d->param[i].def);
+	visit_stmts(L, w, d->stmt, d->nstmt);
 	w->depth--;
 	*st = 2;
 }
@@ -393,13 +550,13 @@ void
 kl_check(Lower *L)
 {
 	for (int i = 0; i < L->prog->ndecl; i++)
+		check_names(L, &L->prog->decl[i]);
+	for (int i = 0; i < L->prog->ndecl; i++)
 		check_decl(L, &L->prog->decl[i]);
 	Walk w = {
 		.state = arena_alloc(L->a, (L->prog->ndecl + 1) * sizeof *w.state),
 		.path = arena_alloc(L->a, (L->prog->ndecl + 1) * sizeof *w.path),
 	};
 	for (int i = 0; i < L->prog->ndecl; i++)
-		if (L->prog->decl[i].kind == DECL_BLOCK)
-			visit_block(L, &w, &L->prog->decl[i]);
+		visit_decl(L, &w, &L->prog->decl[i]);
 }
-

@@ -1,11 +1,13 @@
 /* kiln.h: the .kiln model language frontend, the map of frontend/kiln/.
  *
  * lex.c turns the text into tokens with locations, parse.c builds the AST
- * below (one Decl per model or block), check.c checks its names, callees
- * and arguments, lower.c expands every model into one Graph, inlining
- * each block call, and layers.c holds the built-in layers (dense, conv2d,
- * the pools).  Every other callable is a registry op (ir/ops.def) or a
- * block.  The language is described in docs/language.md.
+ * below (one Decl per model or block, from the file and the files it
+ * includes), check.c checks its names, callees and arguments, lower.c
+ * expands every model into one Graph, inlining each block or model call
+ * and unrolling loops, and layers.c holds the built-in functions (dense,
+ * conv2d, the pools, range).  Every other callable is a registry op
+ * (ir/ops.def), a block or a model.  The language is described in
+ * docs/language.md.
  */
 #ifndef KILN_KL_H
 #define KILN_KL_H
@@ -19,10 +21,11 @@
 	T(FLOAT, "number") T(STR, "string") \
 	T(LPAREN, "(") T(RPAREN, ")") T(LBRACK, "[") T(RBRACK, "]") \
 	T(LBRACE, "{") T(RBRACE, "}") T(COMMA, ",") T(EQ, "=") T(COLON, ":") \
-	T(PLUS, "+") T(MINUS, "-") T(STAR, "*") T(SLASH, "/") \
+	T(PLUS, "+") T(MINUS, "-") T(STAR, "*") T(SLASH, "/") T(AT, "@") \
 	T(MODEL, "model") T(BLOCK, "block") T(INPUT, "input") \
 	T(OUTPUT, "output") T(RETURN, "return") T(SEED, "seed") \
-	T(TRUE, "true") T(FALSE, "false")
+	T(TRUE, "true") T(FALSE, "false") T(REPEAT, "repeat") T(FOR, "for") \
+	T(IN, "in") T(INCLUDE, "include")
 
 enum TokKind {
 #define T(id, s) TK_##id,
@@ -74,15 +77,20 @@ struct Arg {
 	Expr *e;
 };
 
-enum StmtKind { ST_INPUT, ST_ASSIGN, ST_OUTPUT, ST_SEED, ST_RETURN };
+enum StmtKind { ST_INPUT, ST_ASSIGN, ST_OUTPUT, ST_SEED, ST_RETURN,
+	ST_REPEAT, ST_FOR };
 
 struct Stmt {
 	int kind;                   /* ST_ */
 	Loc loc;                    /* the defined name, or the keyword */
-	const char *name;           /* NULL for return and seed */
-	Type type;                  /* ST_INPUT */
+	const char *name;           /* NULL for return, seed and repeat; the
+	                               loop variable of for */
+	Type type;                  /* ST_INPUT, with N already the batch */
 	int64_t seed;               /* ST_SEED */
-	Expr *e;                    /* NULL for input, seed and `output NAME` */
+	Expr *e;                    /* NULL for input, seed and `output NAME`;
+	                               the count of repeat, the list of for */
+	Stmt *body;                 /* ST_REPEAT, ST_FOR */
+	int nbody;
 };
 
 struct Param {
@@ -104,9 +112,12 @@ struct Decl {
 };
 
 struct Program {
-	const char *file;
-	Decl *decl;                 /* in file order */
-	int ndecl;
+	const char *file;           /* the file given to kiln */
+	Decl *decl;                 /* in file order, an include's in place */
+	int ndecl, capdecl;
+	const char **files;         /* every file read, as a normalized path
+	                               relative to the directory of file */
+	int nfiles, capfiles;
 };
 
 /* What lowering an expression gives: a tensor or a compile-time value. */
@@ -132,6 +143,13 @@ typedef struct {
 	bool own;                   /* ns belongs to this expression alone */
 } Name;
 
+/* Where lowering is, for the notes after an error: a block or model
+ * call, or a loop iteration. */
+typedef struct {
+	Loc loc;                    /* the call, or the loop's keyword */
+	const char *what;           /* "in block 'b' called here" */
+} Frame;
+
 /* The state of checking and lowering a program (check.c, lower.c);
  * layers.c uses g and a. */
 typedef struct {
@@ -139,11 +157,18 @@ typedef struct {
 	Program *prog;
 	Module *m;
 	Graph *g;                   /* the model being lowered */
-	uint64_t seed;              /* its `seed = N`, or 0 */
+	uint64_t seed;              /* its `seed = N`, or 0; in a model call,
+	                               the called model's */
 	const char **taken;         /* every name handed out in g */
 	int ntaken, captaken;
-	const Decl *decl;           /* while checking: the declaration */
-	int at;                     /* and the index of the statement */
+	struct Count *count;        /* numbering of assigned names (lower.c) */
+	int ncount, capcount;
+	const char *inst;           /* innermost model call: its namespace, */
+	const char *callee;         /*   and the model (its params' prefix) */
+	int *shared;                /* params made by model calls, in g */
+	int nshared, capshared;
+	Frame *frame;               /* calls and iterations being lowered */
+	int nframe, capframe;
 } Lower;
 
 /* A parameter slot of a callable; name NULL = positional only. */
@@ -153,23 +178,27 @@ typedef struct {
 } Slot;
 
 enum { KL_MAXSLOT = 12 };
+enum { KL_MAXLOOP = 10000 };    /* iterations of a loop, values of range() */
 
 /* A built-in function: lower() gets the bound arguments (VAL_NONE when
- * absent) and returns the result's value index. */
+ * absent) and returns the result's value index; a compile-time function
+ * has value() instead, which returns the value itself. */
 typedef struct {
 	const char *name;
 	int (*lower)(Lower *L, const Expr *call, Val *arg, Name nm);
+	Val (*value)(Lower *L, const Expr *call, Val *arg);
 	bool layer;                 /* creates parameters ns.w and ns.b */
 	Slot slot[KL_MAXSLOT];      /* ends at the first NULL name */
 } Builtin;
 
-enum { CALL_BLOCK, CALL_BUILTIN, CALL_OP };
+enum { CALL_BLOCK, CALL_MODEL, CALL_BUILTIN, CALL_OP };
 
-/* What a name in call position refers to, with its parameter slots. */
+/* What a name in call position refers to, with its parameter slots (a
+ * model's are its inputs). */
 typedef struct {
 	int kind;                   /* CALL_ */
 	const char *name;
-	const Decl *block;
+	const Decl *decl;           /* CALL_BLOCK, CALL_MODEL */
 	const Builtin *builtin;
 	int op;
 	const Slot *slot;           /* parameters, in positional order */
@@ -184,6 +213,7 @@ Token *kl_lex(Arena *a, const char *file, const char *text);
 void kl_check(Lower *L);                       /* diag_error on a problem */
 bool kl_callee(Lower *L, const char *name, Callee *c); /* false if unknown */
 const Arg **kl_bind(Lower *L, const Callee *c, const Expr *call);
+const Stmt **kl_inputs(Lower *L, const Decl *model, int *n);
 
 /* lower.c */
 Module *kl_lower(Arena *a, Program *p);

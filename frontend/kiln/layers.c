@@ -1,7 +1,8 @@
 /* layers.c: the built-in functions of .kiln that are not plain registry
- * ops: the layers that make parameters (dense, conv2d) and the pools with
- * Keras-style arguments.  Each lowers to registry ops (docs/language.md,
- * "Built-in functions"); every other callable is looked up in ops.def.
+ * ops: the layers that make parameters (dense, conv2d), the pools with
+ * Keras-style arguments, and range(), which makes a list at compile time.
+ * Each layer lowers to registry ops (docs/language.md, "Built-in layers");
+ * every other callable is looked up in ops.def.
  *
  * Legend: x is NCHW for conv2d and the pools, [batch, features] for dense;
  * pads are [top, left, bottom, right] as in the conv2d op.
@@ -12,19 +13,22 @@
 static int lower_dense(Lower *L, const Expr *call, Val *arg, Name nm);
 static int lower_conv2d(Lower *L, const Expr *call, Val *arg, Name nm);
 static int lower_pool(Lower *L, const Expr *call, Val *arg, Name nm);
+static Val range_value(Lower *L, const Expr *call, Val *arg);
 
 /* The argument order of each row is its positional order; lower() reads
  * arg[] by these positions. */
 static const Builtin builtins[] = {
-	{"dense", lower_dense, true,
+	{"dense", lower_dense, NULL, true,
 	 {{"x", 1}, {"units", 1}, {"activation", 0}, {"bias", 0}}},
-	{"conv2d", lower_conv2d, true,
+	{"conv2d", lower_conv2d, NULL, true,
 	 {{"x", 1}, {"filters", 1}, {"kernel", 0}, {"stride", 0}, {"padding", 0},
 	  {"dilation", 0}, {"groups", 0}, {"activation", 0}, {"bias", 0}}},
-	{"maxpool2d", lower_pool, false,
+	{"maxpool2d", lower_pool, NULL, false,
 	 {{"x", 1}, {"size", 0}, {"stride", 0}, {"padding", 0}}},
-	{"avgpool2d", lower_pool, false,
+	{"avgpool2d", lower_pool, NULL, false,
 	 {{"x", 1}, {"size", 0}, {"stride", 0}, {"padding", 0}}},
+	{"range", NULL, range_value, false,
+	 {{"start", 1}, {"stop", 0}, {"step", 0}}},
 };
 
 const Builtin *
@@ -282,4 +286,34 @@ lower_pool(Lower *L, const Expr *call, Val *arg, Name nm)
 	ir_set_ints(g, n, op_attr_lookup(op, "strides"), s, 2);
 	ir_set_ints(g, n, op_attr_lookup(op, "pads"), pads, 4);
 	return kl_result(L, n, nm.result);
+}
+
+/* ---- compile-time functions ---- */
+
+/* range(stop), range(start, stop), range(start, stop, step): the list of
+ * integers Python's range gives. */
+static Val
+range_value(Lower *L, const Expr *call, Val *arg)
+{
+	int64_t a = kl_int(&arg[0], "range", "start", 0), b = a;
+	if (arg[1].kind == VAL_NONE)
+		a = 0;
+	else
+		b = kl_int(&arg[1], "range", "stop", 0);
+	int64_t step = kl_int(&arg[2], "range", "step", 1);
+	if (step == 0)
+		diag_error(arg[2].loc, "range: 'step' must not be zero");
+	Val v = {.kind = VAL_LIST, .loc = call->loc};
+	int cap = 0;
+	/* Stops when x would pass the int64_t range: it has passed b then. */
+	for (int64_t x = a; step > 0 ? x < b : x > b;) {
+		if (v.n == KL_MAXLOOP)
+			diag_error(call->loc, "range: more than the %d values allowed",
+			           KL_MAXLOOP);
+		APUSH(L->a, v.elem, v.n, cap,
+		      ((Val){.kind = VAL_INT, .loc = call->loc, .i = x}));
+		if (__builtin_add_overflow(x, step, &x))
+			break;
+	}
+	return v;
 }

@@ -2,10 +2,12 @@
  *
  * Statements are lowered in order, each expression to a tensor (a value
  * of the graph) or a compile-time number, string, boolean or list.  A
- * block call is expanded inline under the instance's names (docs/
- * language.md, "Names"), layers make parameters (layers.c), and every
- * other call is the registry op of that name.  Each node's shape is
- * inferred as soon as it is made, so shape errors point at the call.
+ * block or model call is expanded inline under the instance's names, a
+ * loop is unrolled, and a name assigned again gets a numbered graph name
+ * (docs/language.md, "Names"); layers make parameters (layers.c), and
+ * every other call is the registry op of that name.  Each node's shape is
+ * inferred as soon as it is made, so shape errors point at the call, and
+ * the notes after an error list the calls and loop iterations it is in.
  * check.c has already made sure that names, callees and arguments are
  * right, so only kinds, values and shapes can still be wrong here.
  */
@@ -19,29 +21,47 @@ typedef struct {
 	Val val;
 } Binding;
 
+/* The names visible where a model or block is being lowered; a loop body
+ * adds its own on top and drops them after each iteration. */
 typedef struct {
-	const char *prefix;         /* block instance path; NULL in a model */
-	Binding *b;
+	const char *prefix;         /* instance path; NULL in a model */
+	const Decl *decl;           /* the model or block being expanded */
+	Binding *b;                 /* newest last */
 	int n, cap;
+	bool inlined;               /* a called model: outputs are results */
+	Val result;                 /* its output */
 } Env;
 
 static Val eval(Lower *L, Env *env, const Expr *e, Name nm);
+static void lower_stmts(Lower *L, Env *env, const Stmt *s, int n);
 
 /* ---- names ---- */
 
 static Binding *
 env_find(Env *env, const char *name)
 {
-	for (int i = 0; i < env->n; i++)
+	for (int i = env->n - 1; i >= 0; i--)
 		if (strcmp(env->b[i].name, name) == 0)
 			return &env->b[i];
 	return NULL;
 }
 
+/* A new name: a parameter, an input or a loop variable. */
 static void
-env_define(Lower *L, Env *env, const char *name, Val val)
+env_bind(Lower *L, Env *env, const char *name, Val val)
 {
 	APUSH(L->a, env->b, env->n, env->cap, ((Binding){name, val}));
+}
+
+/* An assignment: a visible name takes the new value, as in check.c. */
+static void
+env_assign(Lower *L, Env *env, const char *name, Val val)
+{
+	Binding *b = env_find(env, name);
+	if (b)
+		b->val = val;
+	else
+		env_bind(L, env, name, val);
 }
 
 /* A linear search: a model has hundreds of names, not millions. */
@@ -55,7 +75,9 @@ is_taken(const Lower *L, const char *name)
 }
 
 /* Claims a name the source decides.  The naming scheme makes clashes
- * impossible short of a bug, but say so plainly if one happens. */
+ * impossible but for one case: a value named like a model it also calls
+ * (`generator = b(z)` and `generator(...)`) may make a parameter name
+ * twice.  Say so plainly. */
 static void
 take(Lower *L, const char *name, Loc loc)
 {
@@ -69,6 +91,70 @@ static const char *
 qualify(Lower *L, const char *prefix, const char *name)
 {
 	return prefix ? arena_printf(L->a, "%s.%s", prefix, name) : name;
+}
+
+/* Does the model or block assign name itself, or take it as an input or
+ * a parameter?  Such a name is never handed out as another's version. */
+static bool
+writes(const Stmt *s, int n, const char *name)
+{
+	for (int i = 0; i < n; i++) {
+		bool def = s[i].kind == ST_INPUT || s[i].kind == ST_ASSIGN ||
+		           s[i].kind == ST_OUTPUT;
+		if ((def && strcmp(s[i].name, name) == 0) ||
+		    writes(s[i].body, s[i].nbody, name))
+			return true;
+	}
+	return false;
+}
+
+static bool
+is_param(const Decl *d, const char *name)
+{
+	for (int i = 0; i < d->nparam; i++)
+		if (strcmp(d->param[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+/* Where the numbering of an assigned name goes on (version). */
+typedef struct Count {
+	const char *name;           /* qualified, as the first assignment */
+	int next;                   /* the k of the next NAME_k to try */
+} Count;
+
+/* Claims the graph name of an assignment to name: the first assignment
+ * in a model or block instance is name, later ones (also those in later
+ * loop iterations) are name_2, name_3, ..., skipping any that is taken
+ * or that the source writes itself. */
+static const char *
+version(Lower *L, const Env *env, const char *name)
+{
+	const char *q = qualify(L, env->prefix, name);
+	Count *c = NULL;
+	for (int i = L->ncount - 1; i >= 0 && !c; i--)
+		if (strcmp(L->count[i].name, q) == 0)
+			c = &L->count[i];
+	if (!c && !is_taken(L, q)) {
+		APUSH(L->a, L->count, L->ncount, L->capcount, ((Count){q, 2}));
+		APUSH(L->a, L->taken, L->ntaken, L->captaken, q);
+		return q;
+	}
+	if (!c) {                   /* an input or parameter was the first */
+		APUSH(L->a, L->count, L->ncount, L->capcount, ((Count){q, 2}));
+		c = &L->count[L->ncount - 1];
+	}
+	const Decl *d = env->decl;
+	for (;; c->next++) {
+		const char *v = arena_printf(L->a, "%s_%d", name, c->next);
+		const char *qv = qualify(L, env->prefix, v);
+		if (!writes(d->stmt, d->nstmt, v) && !is_param(d, v) &&
+		    !is_taken(L, qv)) {
+			c->next++;
+			APUSH(L->a, L->taken, L->ntaken, L->captaken, qv);
+			return qv;
+		}
+	}
 }
 
 /* Claims the first free name of ns.base, ns.base_2, ns.base_3, ... */
@@ -214,30 +300,104 @@ param_seed(uint64_t seed, const char *name)
 	return h;
 }
 
+/* A parameter made by a model call, if one of that name exists. */
+static int
+shared_param(const Lower *L, const char *name)
+{
+	for (int i = 0; i < L->nshared; i++)
+		if (strcmp(L->g->val[L->shared[i]].name, name) == 0)
+			return L->shared[i];
+	return -1;
+}
+
+/* Makes the parameter ns.suffix.  Inside a model call it is named as in
+ * the called model's own graph, with the model's name in front, and made
+ * once per graph: every call of the model shares it. */
 int
 kl_param(Lower *L, const char *ns, const char *suffix, Type t, Loc loc,
          int init, int64_t fan_in, int64_t fan_out)
 {
-	const char *name = qualify(L, ns, suffix);
+	const char *name = qualify(L, ns, suffix), *local = name;
+	if (L->inst) {
+		size_t k = strlen(L->inst);
+		if (strncmp(name, L->inst, k) != 0 || name[k] != '.')
+			die("parameter '%s' outside its model call '%s'", name, L->inst);
+		local = name + k + 1;
+		name = arena_printf(L->a, "%s.%s", L->callee, local);
+		int p = shared_param(L, name);
+		if (p >= 0) {
+			if (!type_eq(&L->g->val[p].type, &t))
+				die("shared parameter '%s' changes its type", name);
+			return p;
+		}
+		take(L, name, loc);
+	}
 	int p = ir_add_value(L->g, name, VK_PARAM, t, loc);
 	Value *v = &L->g->val[p];
 	v->init = init;
 	v->fan_in = fan_in;
 	v->fan_out = fan_out;
-	v->seed = param_seed(L->seed, name);
+	v->seed = param_seed(L->seed, local);
+	if (L->inst)
+		APUSH(L->a, L->shared, L->nshared, L->capshared, p);
 	return p;
 }
 
+/* "; the operands are f32[2,3] and f32[4,3]", unless msg shows any of
+ * them (then the shape rule chose what to show). */
+static const char *
+operand_types(Lower *L, const Node *n, const char *msg)
+{
+	const char *t[IR_MAXIN];
+	bool shown = false;
+	int k = 0;
+	for (int i = 0; i < n->nin; i++) {
+		if (n->in[i] < 0)
+			continue;
+		t[k] = type_str(L->a, &L->g->val[n->in[i]].type);
+		shown = shown || strstr(msg, t[k]);
+		k++;
+	}
+	if (shown || k == 0)
+		return "";
+	const char *list = t[0];
+	for (int i = 1; i < k; i++)
+		list = arena_printf(L->a, "%s%s%s", list, i < k - 1 ? ", " : " and ",
+		                    t[i]);
+	return arena_printf(L->a, "; the operand%s %s", k > 1 ? "s are" : " is",
+	                    list);
+}
+
 /* Names the node's result and infers its type; shape errors point at the
- * node's location, the call in the source. */
+ * node's location, the call in the source, and show the operands. */
 int
 kl_result(Lower *L, int node, const char *name)
 {
 	int v = ir_add_result(L->g, node, name);
 	const char *err = ir_infer(L->g, node);
+	const Node *n = &L->g->node[node];
 	if (err)
-		diag_error(L->g->node[node].loc, "%s", err);
+		diag_error(n->loc, "%s%s", err, operand_types(L, n, err));
 	return v;
+}
+
+/* ---- where lowering is ---- */
+
+static Lower *context;          /* for show_frames */
+
+/* The notes after an error: the calls and iterations it is in, the
+ * innermost first. */
+static void
+show_frames(void)
+{
+	for (int i = context->nframe - 1; i >= 0; i--)
+		diag_note(context->frame[i].loc, "%s", context->frame[i].what);
+}
+
+static void
+push_frame(Lower *L, Loc loc, const char *what)
+{
+	APUSH(L->a, L->frame, L->nframe, L->capframe, ((Frame){loc, what}));
 }
 
 /* ---- expressions ---- */
@@ -259,7 +419,7 @@ is_const(Env *env, const Expr *e)
 	case EX_NAME: return (b = env_find(env, e->s)) && is_number(&b->val);
 	case EX_NEG: return is_const(env, e->arg[0].e);
 	case EX_CALL:
-		return e->op && is_const(env, e->arg[0].e) &&
+		return e->op && e->op != TK_AT && is_const(env, e->arg[0].e) &&
 		       is_const(env, e->arg[1].e);
 	default:
 		return false;
@@ -415,6 +575,13 @@ call_builtin(Lower *L, Env *env, const Callee *c, const Expr *e,
              const Arg **slot, Name nm)
 {
 	const Builtin *b = c->builtin;
+	Val arg[KL_MAXSLOT] = {0};
+	if (b->value) {
+		for (int k = 0; k < c->nslot; k++)
+			if (slot[k])
+				arg[k] = eval(L, env, slot[k]->e, child(nm));
+		return b->value(L, e, arg);
+	}
 	nm = settle(L, nm, c->name, b->layer);
 	/* Claimed before the arguments are lowered, so that a call among them
 	 * that would be named w or b (a block called w) takes w_2 instead. */
@@ -422,14 +589,11 @@ call_builtin(Lower *L, Env *env, const Callee *c, const Expr *e,
 		take(L, qualify(L, nm.ns, "w"), e->loc);
 		take(L, qualify(L, nm.ns, "b"), e->loc);
 	}
-	Val arg[KL_MAXSLOT] = {0};
 	for (int k = 0; k < c->nslot; k++)
 		if (slot[k])
 			arg[k] = eval(L, env, slot[k]->e, child(nm));
 	return tensor_val(b->lower(L, e, arg, nm), e->loc);
 }
-
-static void lower_stmt(Lower *L, Env *env, const Stmt *s);
 
 /* `return c` of a tensor made in the instance: the tensor takes the
  * instance's name, as it would for `return conv2d(...)`. */
@@ -445,30 +609,97 @@ adopt(Lower *L, const Val *v, Name nm)
 		t->name = nm.result;
 }
 
-/* Expands a block inline.  Arguments are evaluated in the caller's scope
- * and named after the parameter they bind; defaults in the block's. */
-static Val
-call_block(Lower *L, Env *env, const Callee *c, const Arg **slot, Name nm)
+/* A block's arguments are evaluated in the caller's scope and named after
+ * the parameter they bind; defaults in the block's.  A parameter's name
+ * is claimed even when its argument is only a name or a number: the
+ * block's own names can then never meet it. */
+static void
+bind_params(Lower *L, Env *env, Env *inner, const Arg **slot)
 {
-	const Decl *b = c->block;
-	nm = settle(L, nm, c->name, true);
-	/* A parameter's name is claimed even when its argument is only a
-	 * name or a number: the block's own names can then never meet it. */
-	Env inner = {.prefix = nm.ns};
+	const Decl *b = inner->decl;
 	for (int k = 0; k < b->nparam; k++) {
 		const Param *p = &b->param[k];
-		const char *name = qualify(L, nm.ns, p->name);
+		const char *name = qualify(L, inner->prefix, p->name);
 		take(L, name, slot[k] ? slot[k]->loc : p->loc);
 		Name pn = {name, name, true};
 		Val v = slot[k] ? eval(L, env, slot[k]->e, pn) :
-		                  eval(L, &inner, p->def, pn);
-		env_define(L, &inner, p->name, v);
+		                  eval(L, inner, p->def, pn);
+		env_bind(L, inner, p->name, v);
 	}
-	for (int i = 0; i < b->nstmt - 1; i++)
-		lower_stmt(L, &inner, &b->stmt[i]);
-	const Stmt *ret = &b->stmt[b->nstmt - 1];
-	Val v = eval(L, &inner, ret->e, (Name){nm.ns, nm.result, false});
+}
+
+/* A model's inputs take the arguments, which must have the inputs' types. */
+static void
+bind_inputs(Lower *L, Env *env, Env *inner, const Arg **slot)
+{
+	int nin;
+	const Stmt **in = kl_inputs(L, inner->decl, &nin);
+	const char *fn = inner->decl->name;
+	for (int k = 0; k < nin; k++) {
+		const char *name = qualify(L, inner->prefix, in[k]->name);
+		take(L, name, slot[k]->loc);
+		Val v = eval(L, env, slot[k]->e, (Name){name, name, true});
+		const Type *want = &in[k]->type;
+		if (v.kind != VAL_TENSOR)
+			diag_error(v.loc, "%s: input '%s' must be a tensor %s, got %s",
+			           fn, in[k]->name, type_str(L->a, want), kl_kind(&v));
+		const Type *got = &L->g->val[v.v].type;
+		if (!type_eq(got, want))
+			diag_error(v.loc, "%s: input '%s' must be %s, got %s", fn,
+			           in[k]->name, type_str(L->a, want),
+			           type_str(L->a, got));
+		env_bind(L, inner, in[k]->name, v);
+	}
+}
+
+static uint64_t
+model_seed(const Decl *d)
+{
+	for (int i = 0; i < d->nstmt; i++)
+		if (d->stmt[i].kind == ST_SEED)
+			return (uint64_t)d->stmt[i].seed;
+	return 0;
+}
+
+/* Expands a block or a model inline, under the instance's namespace.  In
+ * a model the parameters are the model's own (kl_param), made with its
+ * seed. */
+static Val
+call_decl(Lower *L, Env *env, const Callee *c, const Expr *e,
+          const Arg **slot, Name nm)
+{
+	const Decl *d = c->decl;
+	bool model = d->kind == DECL_MODEL;
+	nm = settle(L, nm, c->name, true);
+	Env inner = {.prefix = nm.ns, .decl = d, .inlined = model};
+	if (model)
+		bind_inputs(L, env, &inner, slot);
+	else
+		bind_params(L, env, &inner, slot);
+	push_frame(L, e->loc, arena_printf(L->a, "in %s '%s' called here",
+	                                   tok_text[model ? TK_MODEL : TK_BLOCK],
+	                                   d->name));
+	const char *inst = L->inst, *callee = L->callee;
+	uint64_t seed = L->seed;
+	if (model) {
+		L->inst = nm.ns;
+		L->callee = d->name;
+		L->seed = model_seed(d);
+	}
+	Val v;
+	if (model) {
+		lower_stmts(L, &inner, d->stmt, d->nstmt);
+		v = inner.result;
+	} else {
+		lower_stmts(L, &inner, d->stmt, d->nstmt - 1);
+		const Stmt *ret = &d->stmt[d->nstmt - 1];
+		v = eval(L, &inner, ret->e, (Name){nm.ns, nm.result, false});
+	}
 	adopt(L, &v, nm);
+	L->inst = inst;
+	L->callee = callee;
+	L->seed = seed;
+	L->nframe--;
 	return v;
 }
 
@@ -482,7 +713,8 @@ eval_call(Lower *L, Env *env, const Expr *e, Name nm)
 		die("callee '%s' passed the check", e->s);
 	const Arg **slot = kl_bind(L, &c, e);
 	switch (c.kind) {
-	case CALL_BLOCK: return call_block(L, env, &c, slot, nm);
+	case CALL_BLOCK:
+	case CALL_MODEL: return call_decl(L, env, &c, e, slot, nm);
 	case CALL_BUILTIN: return call_builtin(L, env, &c, e, slot, nm);
 	default: return call_op(L, env, &c, e, slot, nm);
 	}
@@ -523,51 +755,134 @@ eval(Lower *L, Env *env, const Expr *e, Name nm)
 
 /* ---- statements and models ---- */
 
+/* An output is called by its value's graph name, so the value is renamed
+ * to the output's name: `output y = h` makes h's tensor y.  That name must
+ * be free, and inputs and parameters keep theirs. */
 static void
-lower_output(Lower *L, Env *env, const Stmt *s, const char *name)
+lower_output(Lower *L, Env *env, const Stmt *s)
 {
 	Graph *g = L->g;
 	Val v = env_find(env, s->name)->val;
 	if (v.kind != VAL_TENSOR)
 		diag_error(s->loc, "output '%s' is %s, not a tensor", s->name,
 		           kl_kind(&v));
-	if (strcmp(g->val[v.v].name, name) != 0)
+	if (env->inlined) {
+		env->result = v;
+		return;
+	}
+	Value *t = &g->val[v.v];
+	for (int i = 0; i < g->noutput; i++)
+		if (g->output[i] == v.v)
+			diag_error(s->loc, "output '%s' is the same tensor as output "
+			           "'%s'", s->name, t->name);
+	if (strcmp(t->name, s->name) != 0 && t->kind != VK_TEMP)
 		diag_error(s->loc, "output '%s' is another name for '%s'; write "
-		           "'output %s'", s->name, g->val[v.v].name,
-		           g->val[v.v].name);
+		           "'output %s'", s->name, t->name, t->name);
+	if (strcmp(t->name, s->name) != 0 && ir_find_value(g, s->name) >= 0)
+		diag_error(s->loc, "output '%s' needs the graph name '%s', but an "
+		           "earlier '%s' has it; give the output a name of its own "
+		           "(output NAME = ...)", s->name, s->name, s->name);
+	t->name = s->name;
 	ir_add_output(g, v.v);
+}
+
+/* How a frame shows a loop variable's value. */
+static const char *
+show(Lower *L, const Val *v)
+{
+	switch (v->kind) {
+	case VAL_INT: return arena_printf(L->a, "%lld", (long long)v->i);
+	case VAL_FLOAT: return arena_printf(L->a, "%g", v->f);
+	case VAL_STR: return arena_printf(L->a, "\"%s\"", v->s);
+	case VAL_BOOL: return v->i ? "true" : "false";
+	case VAL_TENSOR: return L->g->val[v->v].name;
+	default: return "a list";
+	}
+}
+
+/* repeat COUNT { ... } and for NAME in LIST { ... }, unrolled.  What a
+ * call in COUNT or LIST makes is named for.callee ("for" is a keyword,
+ * so no other name can meet it). */
+static void
+lower_loop(Lower *L, Env *env, const Stmt *s)
+{
+	bool rep = s->kind == ST_REPEAT;
+	const char *ns = qualify(L, env->prefix, rep ? "repeat" : "for");
+	Val it = eval(L, env, s->e, (Name){ns, NULL, false});
+	if (rep && it.kind != VAL_INT)
+		diag_error(it.loc, "repeat: the count must be an integer, got %s",
+		           kl_kind(&it));
+	if (rep && (it.i < 1 || it.i > KL_MAXLOOP))
+		diag_error(it.loc, "repeat: the count must be from 1 to %d, got "
+		           "%lld", KL_MAXLOOP, (long long)it.i);
+	if (!rep && it.kind != VAL_LIST)
+		diag_error(it.loc, "for: expected a list to iterate over, got %s%s",
+		           kl_kind(&it), it.kind == VAL_INT ?
+		           arena_printf(L->a, "; write range(%lld) for 0, 1, ...",
+		                        (long long)it.i) : "");
+	int n = rep ? (int)it.i : it.n;
+	for (int i = 0; i < n; i++) {
+		int mark = env->n;
+		const char *what = rep ?
+		    arena_printf(L->a, "in repetition %d of %d", i + 1, n) :
+		    arena_printf(L->a, "in iteration %d of %d, where %s = %s",
+		                 i + 1, n, s->name, show(L, &it.elem[i]));
+		push_frame(L, s->loc, what);
+		if (!rep)
+			env_bind(L, env, s->name, it.elem[i]);
+		lower_stmts(L, env, s->body, s->nbody);
+		env->n = mark;
+		L->nframe--;
+	}
 }
 
 static void
 lower_stmt(Lower *L, Env *env, const Stmt *s)
 {
-	const char *name = s->name ? qualify(L, env->prefix, s->name) : NULL;
-	if (s->kind == ST_INPUT) {
-		take(L, name, s->loc);
-		int v = ir_add_input(L->g, name, s->type, s->loc);
-		env_define(L, env, s->name, tensor_val(v, s->loc));
-	} else if (s->kind == ST_ASSIGN || (s->kind == ST_OUTPUT && s->e)) {
-		take(L, name, s->loc);
+	switch (s->kind) {
+	case ST_INPUT:
+		if (env->inlined)
+			return;             /* bound to the call's argument */
+		take(L, s->name, s->loc);
+		env_bind(L, env, s->name, tensor_val(ir_add_input(L->g, s->name,
+		         s->type, s->loc), s->loc));
+		return;
+	case ST_REPEAT:
+	case ST_FOR:
+		lower_loop(L, env, s);
+		return;
+	case ST_ASSIGN:
+	case ST_OUTPUT:
+		break;
+	default:
+		return;
+	}
+	if (s->e) {
+		const char *name = version(L, env, s->name);
 		Val v = eval(L, env, s->e, (Name){name, name, true});
-		env_define(L, env, s->name, v);
+		env_assign(L, env, s->name, v);
 	}
 	if (s->kind == ST_OUTPUT)
-		lower_output(L, env, s, name);
+		lower_output(L, env, s);
+}
+
+static void
+lower_stmts(Lower *L, Env *env, const Stmt *s, int n)
+{
+	for (int i = 0; i < n; i++)
+		lower_stmt(L, env, &s[i]);
 }
 
 static void
 lower_model(Lower *L, const Decl *d)
 {
 	L->g = ir_new_graph(L->m, d->name, d->loc);
-	L->seed = 0;
+	L->seed = model_seed(d);    /* wherever the seed is written */
 	L->ntaken = 0;
-	/* The seed holds for the whole model, wherever it is written. */
-	for (int i = 0; i < d->nstmt; i++)
-		if (d->stmt[i].kind == ST_SEED)
-			L->seed = (uint64_t)d->stmt[i].seed;
-	Env env = {0};
-	for (int i = 0; i < d->nstmt; i++)
-		lower_stmt(L, &env, &d->stmt[i]);
+	L->ncount = 0;
+	L->nshared = 0;
+	Env env = {.decl = d};
+	lower_stmts(L, &env, d->stmt, d->nstmt);
 	ir_verify(L->g);
 }
 
@@ -576,9 +891,13 @@ kl_lower(Arena *a, Program *p)
 {
 	Lower L = {.a = a, .prog = p, .m = ir_new_module(a, p->file)};
 	kl_check(&L);
+	context = &L;
+	diag_set_context(show_frames);
 	for (int i = 0; i < p->ndecl; i++)
 		if (p->decl[i].kind == DECL_MODEL)
 			lower_model(&L, &p->decl[i]);
+	diag_set_context(NULL);
+	context = NULL;
 	if (L.m->ngraph == 0)
 		diag_error((Loc){.file = p->file}, "no model in this file; "
 		           "write one as 'model NAME { ... }'");

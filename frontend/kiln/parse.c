@@ -4,17 +4,26 @@
  * Builds the AST of kiln.h from the tokens; the grammar rule of each
  * function is in the comment above it (the whole grammar is in
  * docs/language.md).  The parser checks only syntax and where statements
- * may appear; names, arguments and shapes are checked by lower.c.
+ * may appear; names, arguments and shapes are checked by check.c and
+ * lower.c.  An include is parsed where it stands, by a parser for the
+ * included file that adds its declarations to the same Program.  The
+ * batch symbol N of input types is replaced by the batch size here.
  */
+#include <errno.h>
 #include <string.h>
 #include "frontend.h"
 #include "kiln.h"
 
-typedef struct {
+typedef struct Parser Parser;
+struct Parser {
 	Arena *a;
-	const char *file;
+	const char *path;           /* relative to the first file's directory,
+	                               normalized: one name per file */
 	Token *tok;                 /* the current token */
-} Parser;
+	int64_t batch;              /* what N stands for */
+	Program *prog;              /* the declarations of all files */
+	const Parser *includer;     /* the parser of the including file */
+};
 
 static Expr *expr(Parser *P);
 
@@ -70,8 +79,8 @@ expect(Parser *P, int kind)
 {
 	if (!at(P, kind)) {
 		const char *what = kind < TK_PUNCT0 ?
-		    arena_printf(P->a, "%s %s", kind == TK_INT ? "an" : "a",
-		                 tok_text[kind]) :
+		    arena_printf(P->a, "%s %s", strchr("aeiou", tok_text[kind][0]) ?
+		                 "an" : "a", tok_text[kind]) :
 		    arena_printf(P->a, "'%s'", tok_text[kind]);
 		error_expected(P, what);
 	}
@@ -176,7 +185,7 @@ infix(Parser *P, Token *op, Expr *lhs, Expr *rhs)
 {
 	static const char *const name[NTOK] = {
 		[TK_PLUS] = "add", [TK_MINUS] = "sub", [TK_STAR] = "mul",
-		[TK_SLASH] = "div",
+		[TK_SLASH] = "div", [TK_AT] = "matmul",
 	};
 	Expr *e = new_expr(P, EX_CALL, op->loc);
 	e->s = name[op->kind];
@@ -188,12 +197,12 @@ infix(Parser *P, Token *op, Expr *lhs, Expr *rhs)
 	return e;
 }
 
-/* term = unary { ( "*" | "/" ) unary } */
+/* term = unary { ( "*" | "/" | "@" ) unary } */
 static Expr *
 term(Parser *P)
 {
 	Expr *e = unary(P);
-	while (at(P, TK_STAR) || at(P, TK_SLASH)) {
+	while (at(P, TK_STAR) || at(P, TK_SLASH) || at(P, TK_AT)) {
 		Token *op = next(P);
 		e = infix(P, op, e, unary(P));
 	}
@@ -212,7 +221,23 @@ expr(Parser *P)
 	return e;
 }
 
-/* type = IDENT "[" [ INT { "," INT } ] "]" */
+/* dim = INT | "N"   (N: the batch size) */
+static int64_t
+dim(Parser *P)
+{
+	Token *d = P->tok;
+	if (accept(P, TK_IDENT)) {
+		if (strcmp(d->s, "N") != 0)
+			diag_error(d->loc, "unknown dimension '%s'; the only named "
+			           "dimension is N, the batch size", d->s);
+		return P->batch;
+	}
+	if (!accept(P, TK_INT) || d->i < 1)
+		diag_error(d->loc, "a dimension must be a positive integer or N");
+	return d->i;
+}
+
+/* type = IDENT "[" [ dim { "," dim } [ "," ] ] "]" */
 static Type
 type(Parser *P)
 {
@@ -223,12 +248,10 @@ type(Parser *P)
 		           "i64, i32, i8, u8 or bool)", dt->s);
 	expect(P, TK_LBRACK);
 	while (!at(P, TK_RBRACK)) {
-		Token *d = P->tok;
-		if (!accept(P, TK_INT) || d->i < 1)
-			diag_error(d->loc, "a dimension must be a positive integer");
 		if (t.rank == IR_MAXRANK)
-			diag_error(d->loc, "rank is above the maximum %d", IR_MAXRANK);
-		t.dim[t.rank++] = d->i;
+			diag_error(P->tok->loc, "rank is above the maximum %d",
+			           IR_MAXRANK);
+		t.dim[t.rank++] = dim(P);
 		if (!accept(P, TK_COMMA) && !at(P, TK_RBRACK))
 			error_expected(P, "',' or ']'");
 	}
@@ -236,13 +259,32 @@ type(Parser *P)
 	return t;
 }
 
+static void stmts(Parser *P, const Decl *d, Stmt **out, int *n, bool loop);
+
+/* loop = "repeat" expr "{" { stmt } "}"
+ *      | "for" IDENT "in" expr "{" { stmt } "}"
+ * (the keyword is already read) */
+static void
+loop(Parser *P, const Decl *d, Stmt *s)
+{
+	if (s->kind == ST_FOR) {
+		s->name = expect(P, TK_IDENT)->s;
+		expect(P, TK_IN);
+	}
+	s->e = expr(P);
+	expect(P, TK_LBRACE);
+	stmts(P, d, &s->body, &s->nbody, true);
+	expect(P, TK_RBRACE);
+}
+
 /* stmt = "input" IDENT ":" type
  *      | "output" IDENT [ "=" expr ]
  *      | "seed" "=" INT
  *      | "return" expr
+ *      | loop
  *      | IDENT "=" expr */
 static Stmt
-stmt(Parser *P)
+stmt(Parser *P, const Decl *d)
 {
 	Stmt s = {.loc = P->tok->loc};
 	if (accept(P, TK_INPUT)) {
@@ -264,11 +306,17 @@ stmt(Parser *P)
 	} else if (accept(P, TK_RETURN)) {
 		s.kind = ST_RETURN;
 		s.e = expr(P);
+	} else if (at(P, TK_REPEAT) || at(P, TK_FOR)) {
+		s.kind = next(P)->kind == TK_FOR ? ST_FOR : ST_REPEAT;
+		loop(P, d, &s);
 	} else if (at(P, TK_IDENT)) {
 		s.kind = ST_ASSIGN;
 		s.name = next(P)->s;
 		expect(P, TK_EQ);
 		s.e = expr(P);
+	} else if (at(P, TK_INCLUDE)) {
+		diag_error(s.loc, "'include' is only allowed at the top level of a "
+		           "file, outside models and blocks");
 	} else {
 		error_expected(P, "a statement");
 	}
@@ -278,35 +326,47 @@ stmt(Parser *P)
 /* Where each statement kind may appear, and why not elsewhere; loc is
  * the statement's first token. */
 static void
-check_place(const Decl *d, const Stmt *s, Loc loc, bool last)
+check_place(const Decl *d, const Stmt *s, Loc loc, bool last, bool in_loop)
 {
-	static const char *const model_only[] = {
+	static const char *const word[] = {
 		[ST_INPUT] = "input", [ST_OUTPUT] = "output", [ST_SEED] = "seed",
+		[ST_RETURN] = "return",
 	};
 	bool block = d->kind == DECL_BLOCK;
-	if (block && s->kind < countof(model_only) && model_only[s->kind])
+	bool model_only = s->kind == ST_INPUT || s->kind == ST_OUTPUT ||
+	                  s->kind == ST_SEED;
+	if (block && model_only)
 		diag_error(loc, "'%s' is only allowed in a model; a block takes "
 		           "its inputs as parameters and returns its result",
-		           model_only[s->kind]);
+		           word[s->kind]);
 	if (!block && s->kind == ST_RETURN)
 		diag_error(loc, "'return' is only allowed in a block; a model "
 		           "marks its results with 'output'");
+	if (in_loop && (model_only || s->kind == ST_RETURN))
+		diag_error(loc, "'%s' is not allowed inside a loop", word[s->kind]);
 	if (block && s->kind == ST_RETURN && !last)
 		diag_error(loc, "'return' must be the last statement of a block");
 }
 
-/* body = "{" { stmt } "}" */
+/* stmts = { stmt }, up to the closing "}" */
+static void
+stmts(Parser *P, const Decl *d, Stmt **out, int *n, bool in_loop)
+{
+	int cap = 0;
+	while (!at(P, TK_RBRACE) && !at(P, TK_EOF)) {
+		Loc loc = P->tok->loc;
+		Stmt s = stmt(P, d);
+		check_place(d, &s, loc, at(P, TK_RBRACE), in_loop);
+		APUSH(P->a, *out, *n, cap, s);
+	}
+}
+
+/* body = "{" stmts "}" */
 static void
 body(Parser *P, Decl *d)
 {
-	int cap = 0;
 	expect(P, TK_LBRACE);
-	while (!at(P, TK_RBRACE) && !at(P, TK_EOF)) {
-		Loc loc = P->tok->loc;
-		Stmt s = stmt(P);
-		check_place(d, &s, loc, at(P, TK_RBRACE));
-		APUSH(P->a, d->stmt, d->nstmt, cap, s);
-	}
+	stmts(P, d, &d->stmt, &d->nstmt, false);
 	Token *close = expect(P, TK_RBRACE);
 	bool ret = d->nstmt > 0 && d->stmt[d->nstmt - 1].kind == ST_RETURN;
 	if (d->kind == DECL_BLOCK && !ret)
@@ -353,7 +413,7 @@ decl(Parser *P)
 	else if (accept(P, TK_BLOCK))
 		d.kind = DECL_BLOCK;
 	else
-		error_expected(P, "'model' or 'block'");
+		error_expected(P, "'model', 'block' or 'include'");
 	Token *name = expect(P, TK_IDENT);
 	d.name = name->s;
 	d.loc = name->loc;
@@ -363,22 +423,134 @@ decl(Parser *P)
 	return d;
 }
 
-/* program = { decl } EOF */
-static Program *
-program(Parser *P)
+/* ---- include ---- */
+
+/* path without "." parts and with "dir/.." dropped; ".." parts that
+ * climb above the start are kept ("../a"), except at the root. */
+static char *
+normalize(Arena *a, const char *path)
 {
-	Program *prog = arena_alloc(P->a, sizeof *prog);
-	int cap = 0;
-	prog->file = P->file;
-	while (!at(P, TK_EOF))
-		APUSH(P->a, prog->decl, prog->ndecl, cap, decl(P));
-	return prog;
+	size_t len = strlen(path);
+	bool abs = path[0] == '/';
+	char *out = arena_alloc(a, len + 2), *o = out;
+	int *mark = arena_alloc(a, (len + 1) * sizeof *mark);
+	int n = 0, ndots = 0;       /* parts kept, of which leading ".." */
+	for (const char *p = path; *p; p += *p == '/') {
+		size_t k = strcspn(p, "/");
+		bool dot = k == 1 && p[0] == '.';
+		bool dots = k == 2 && p[0] == '.' && p[1] == '.';
+		if (dots && n > ndots) {
+			o = out + mark[--n];
+		} else if (k && !dot && !(dots && abs)) {
+			ndots += dots;
+			mark[n++] = (int)(o - out);
+			if (o > out || abs)
+				*o++ = '/';
+			memcpy(o, p, k);
+			o += k;
+		}
+		p += k;
+	}
+	if (o == out)
+		*o++ = abs ? '/' : '.';
+	*o = '\0';
+	return out;
+}
+
+static bool
+ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+	return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* The directory part of path with its '/', or "" when it has none. */
+static const char *
+dir_of(Arena *a, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	return slash ? arena_strndup(a, path, slash - path + 1) : "";
+}
+
+static _Noreturn void
+include_cycle(Parser *P, const Token *t, const char *rel)
+{
+	const char *chain = rel;
+	for (const Parser *q = P; q; q = q->includer) {
+		chain = arena_printf(P->a, "%s -> %s", q->path, chain);
+		if (strcmp(q->path, rel) == 0)
+			break;
+	}
+	diag_error(t->loc, "include cycle: %s", chain);
+}
+
+static void decls(Parser *P);
+
+/* include = "include" STRING
+ * The path is relative to the including file's directory and may not
+ * leave it.  P->path is relative to the directory of the file given to
+ * kiln, so it names every file the same way, whoever includes it. */
+static void
+include(Parser *P)
+{
+	next(P);
+	Token *t = expect(P, TK_STR);
+	const char *norm = normalize(P->a, t->s);
+	if (!t->s[0] || t->s[0] == '/')
+		diag_error(t->loc, "include path \"%s\" must be relative to the "
+		           "directory of this file", t->s);
+	if (strcmp(norm, "..") == 0 || strncmp(norm, "../", 3) == 0)
+		diag_error(t->loc, "include path \"%s\" leaves the directory of "
+		           "this file", t->s);
+	if (!ends_with(norm, ".kiln"))
+		diag_error(t->loc, "include path \"%s\" is not a .kiln file", t->s);
+	const char *rel = arena_printf(P->a, "%s%s", dir_of(P->a, P->path), norm);
+	for (const Parser *q = P; q; q = q->includer)
+		if (strcmp(q->path, rel) == 0)
+			include_cycle(P, t, rel);
+	for (int i = 0; i < P->prog->nfiles; i++)
+		if (strcmp(P->prog->files[i], rel) == 0)
+			return;             /* read once: its declarations are in */
+	Program *prog = P->prog;
+	APUSH(P->a, prog->files, prog->nfiles, prog->capfiles, rel);
+	const char *file = arena_printf(P->a, "%s%s", dir_of(P->a, prog->file),
+	                                rel);
+	size_t len;
+	char *text = read_file(P->a, file, &len);
+	if (!text)
+		diag_error(t->loc, "cannot read '%s': %s", file, strerror(errno));
+	if (strlen(text) != len)
+		diag_error(t->loc, "%s: file contains a NUL byte", file);
+	diag_source(file, text);
+	Parser sub = {.a = P->a, .path = rel, .batch = P->batch,
+	              .tok = kl_lex(P->a, file, text), .prog = prog,
+	              .includer = P};
+	decls(&sub);
+}
+
+/* file = { decl | include } EOF */
+static void
+decls(Parser *P)
+{
+	Program *prog = P->prog;
+	while (!at(P, TK_EOF)) {
+		if (at(P, TK_INCLUDE))
+			include(P);
+		else
+			APUSH(P->a, prog->decl, prog->ndecl, prog->capdecl, decl(P));
+	}
 }
 
 Module *
-kl_parse(Arena *a, const char *file, const char *text)
+kl_parse(Arena *a, const char *file, const char *text, const FeOpts *o)
 {
 	diag_source(file, text);
-	Parser P = {.a = a, .file = file, .tok = kl_lex(a, file, text)};
-	return kl_lower(a, program(&P));
+	Program *prog = arena_alloc(a, sizeof *prog);
+	prog->file = file;
+	const char *base = strrchr(file, '/') ? strrchr(file, '/') + 1 : file;
+	APUSH(a, prog->files, prog->nfiles, prog->capfiles, base);
+	Parser P = {.a = a, .path = base, .batch = o->batch,
+	            .tok = kl_lex(a, file, text), .prog = prog};
+	decls(&P);
+	return kl_lower(a, prog);
 }
