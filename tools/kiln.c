@@ -190,12 +190,41 @@ parse_args(Opts *o, int argc, char **argv)
 		fatal("kiln %s: no model file given", o->cmd);
 }
 
+static Graph *
+pick_graph(Module *m, const char *name)
+{
+	if (name) {
+		for (int i = 0; i < m->ngraph; i++)
+			if (strcmp(m->graph[i]->name, name) == 0)
+				return m->graph[i];
+		fatal("%s has no model '%s'", m->file, name);
+	}
+	if (m->ngraph != 1) {
+		fprintf(stderr, "%s: error: %s has %d models; choose one with "
+		        "--model NAME:", prog_name, m->file, m->ngraph);
+		for (int i = 0; i < m->ngraph; i++)
+			fprintf(stderr, " %s", m->graph[i]->name);
+		fputc('\n', stderr);
+		cleanup();
+		exit(1);
+	}
+	return m->graph[0];
+}
+
 static Module *
 load(const Opts *o)
 {
 	Module *m = fe_load(arena, o->model, &o->fo);
-	if (o->weights)
-		weights_load(m, o->weights);
+	if (!o->weights)
+		return m;
+	/* With --model, the file need hold only that model's tensors. */
+	Module one = *m;
+	if (o->graph) {
+		one.graph = arena_alloc(arena, sizeof *one.graph);
+		one.graph[0] = pick_graph(m, o->graph);
+		one.ngraph = one.capgraph = 1;
+	}
+	weights_load(&one, o->weights);
 	return m;
 }
 
@@ -271,27 +300,6 @@ cmd_opt(Opts *o)
 	pass_run(m, ids, n, &o->po);
 	write_text(o->out, emit_ir, &(PrintArg){m, o});
 	return 0;
-}
-
-static Graph *
-pick_graph(Module *m, const char *name)
-{
-	if (name) {
-		for (int i = 0; i < m->ngraph; i++)
-			if (strcmp(m->graph[i]->name, name) == 0)
-				return m->graph[i];
-		fatal("%s has no model '%s'", m->file, name);
-	}
-	if (m->ngraph != 1) {
-		fprintf(stderr, "%s: error: %s has %d models; choose one with "
-		        "--model NAME:", prog_name, m->file, m->ngraph);
-		for (int i = 0; i < m->ngraph; i++)
-			fprintf(stderr, " %s", m->graph[i]->name);
-		fputc('\n', stderr);
-		cleanup();
-		exit(1);
-	}
-	return m->graph[0];
 }
 
 static void
@@ -481,7 +489,10 @@ cmd_build(Opts *o)
 	if (o->emit == EMIT_WEIGHTS) {
 		if (!o->out)
 			out = arena_printf(arena, "%s.safetensors", out);
-		weights_save(m, out);
+		Module one = *m;    /* only the chosen model's parameters */
+		one.graph = &g;
+		one.ngraph = one.capgraph = 1;
+		weights_save(&one, out);
 		return 0;
 	}
 	pass_run(m, default_pipeline, ndefault_pipeline, &o->po);
