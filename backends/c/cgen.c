@@ -30,16 +30,32 @@ typedef struct {
 	int64_t *woff;      /* blob offset of each param/const */
 } Gen;
 
+/* C11's keywords, which a tensor name may spell but a field may not. */
+static const char *const keywords[] = {
+	"auto", "break", "case", "char", "const", "continue", "default", "do",
+	"double", "else", "enum", "extern", "float", "for", "goto", "if",
+	"inline", "int", "long", "register", "restrict", "return", "short",
+	"signed", "sizeof", "static", "struct", "switch", "typedef", "union",
+	"unsigned", "void", "volatile", "while", "_Alignas", "_Alignof",
+	"_Atomic", "_Bool", "_Complex", "_Generic", "_Imaginary", "_Noreturn",
+	"_Static_assert", "_Thread_local",
+};
+
+/* name made a C identifier: other characters become '_', a leading digit
+ * or a keyword gets a '_' added. */
 char *
 cgen_ident(Arena *a, const char *name)
 {
 	size_t n = strlen(name);
-	char *s = arena_alloc(a, n + 2);
+	char *s = arena_alloc(a, n + 3);
 	char *p = s;
 	if (!isalpha((unsigned char)name[0]) && name[0] != '_')
 		*p++ = '_';
 	for (size_t i = 0; i < n; i++)
 		*p++ = isalnum((unsigned char)name[i]) ? name[i] : '_';
+	for (int i = 0; i < countof(keywords); i++)
+		if (strcmp(s, keywords[i]) == 0)
+			*p = '_';
 	return s;
 }
 
