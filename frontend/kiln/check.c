@@ -104,8 +104,8 @@ distance(const char *a, const char *b)
 }
 
 /* The candidate closest to s, if close enough to be a typo, or NULL. */
-static const char *
-closest(const char *s, const char *const *cand, int n)
+const char *
+kl_closest(const char *s, const char *const *cand, int n)
 {
 	const char *best = NULL;
 	int bestd = ((int)strlen(s) + 1) / 3 + 1;
@@ -218,7 +218,7 @@ unknown_keyword(Lower *L, const Callee *c, const Arg *a)
 	for (int i = 0; i < c->nslot; i++)
 		cand[i] = c->slot[i].name;
 	diag_error_begin(a->loc, "%s: unknown argument '%s'", c->name, a->key);
-	suggest(a->loc, closest(a->key, cand, c->nslot));
+	suggest(a->loc, kl_closest(a->key, cand, c->nslot));
 }
 
 static int
@@ -230,6 +230,27 @@ slot_of(const Callee *c, const char *key)
 	return -1;
 }
 
+/* An op's operands may be written as one list, Keras-style (concat([a,
+ * b], axis=1), add([a, b])): a list literal as the first argument of an
+ * op call fills its operands, and the positional arguments after it are
+ * the attributes.  Returns the slot of the second argument, or 0 when
+ * the call has no such list. */
+static int
+spread(const Callee *c, const Expr *call, const Arg **slot)
+{
+	if (c->kind != CALL_OP || call->op || call->narg == 0 ||
+	    call->arg[0].key || call->arg[0].e->kind != EX_LIST)
+		return 0;
+	const Expr *list = call->arg[0].e;
+	int max = op_get(c->op)->maxin;
+	if (list->narg > max)
+		diag_error(list->arg[max].loc, "%s: too many operands in the list "
+		           "(it takes %d, got %d)", c->name, max, list->narg);
+	for (int i = 0; i < list->narg; i++)
+		slot[i] = &list->arg[i];
+	return max;
+}
+
 /* Matches a call's arguments to the callee's slots, Python-style: the
  * i-th positional argument fills slot i (the parser put positional ones
  * first), a keyword fills the slot of that name.  The result has one
@@ -238,9 +259,10 @@ const Arg **
 kl_bind(Lower *L, const Callee *c, const Expr *call)
 {
 	const Arg **slot = arena_alloc(L->a, (c->nslot + 1) * sizeof *slot);
-	for (int i = 0; i < call->narg; i++) {
+	int first = spread(c, call, slot);
+	for (int i = first ? 1 : 0; i < call->narg; i++) {
 		const Arg *a = &call->arg[i];
-		int k = a->key ? slot_of(c, a->key) : i;
+		int k = a->key ? slot_of(c, a->key) : first ? first + i - 1 : i;
 		if (a->key && k < 0)
 			unknown_keyword(L, c, a);
 		if (k >= c->nslot)
@@ -323,7 +345,7 @@ undefined_name(Check *C, const char *name, Loc loc, bool keyword_value)
 	const char **cand = arena_alloc(C->L->a, (C->n + 1) * sizeof *cand);
 	for (int i = 0; i < C->n; i++)
 		cand[i] = C->d[i].name;
-	const char *near = closest(name, cand, C->n);
+	const char *near = kl_closest(name, cand, C->n);
 	diag_error_begin(loc, "undefined name '%s'", name);
 	if (!near && keyword_value)
 		diag_note(loc, "string values are quoted: \"%s\"", name);
@@ -357,7 +379,7 @@ unknown_function(Lower *L, const Expr *e)
 	for (int i = 0; i < NOP; i++)
 		cand[n++] = op_get(i)->name;
 	diag_error_begin(e->loc, "unknown function '%s'", e->s);
-	suggest(e->loc, closest(e->s, cand, n));
+	suggest(e->loc, kl_closest(e->s, cand, n));
 }
 
 static int

@@ -4,10 +4,11 @@
  * below (one Decl per model or block, from the file and the files it
  * includes), check.c checks its names, callees and arguments, lower.c
  * expands every model into one Graph, inlining each block or model call
- * and unrolling loops, and layers.c holds the built-in functions (dense,
- * conv2d, the pools, range).  Every other callable is a registry op
- * (ir/ops.def), a block or a model.  The language is described in
- * docs/language.md.
+ * and unrolling loops, and layers.c, layers2.c and recurrent.c hold the
+ * built-in functions (layers, pools, range).  Every other callable is a
+ * registry op (ir/ops.def), a block or a model.  train.c checks a
+ * model's train section and records it in the Graph.  The language is
+ * described in docs/language.md.
  */
 #ifndef KILN_KL_H
 #define KILN_KL_H
@@ -40,6 +41,7 @@ typedef struct Expr Expr;
 typedef struct Arg Arg;
 typedef struct Stmt Stmt;
 typedef struct Param Param;
+typedef struct Entry Entry;
 typedef struct Decl Decl;
 typedef struct Program Program;
 
@@ -78,7 +80,7 @@ struct Arg {
 };
 
 enum StmtKind { ST_INPUT, ST_ASSIGN, ST_OUTPUT, ST_SEED, ST_RETURN,
-	ST_REPEAT, ST_FOR };
+	ST_REPEAT, ST_FOR, ST_TRAIN };
 
 struct Stmt {
 	int kind;                   /* ST_ */
@@ -90,6 +92,20 @@ struct Stmt {
 	Expr *e;                    /* NULL for input, seed and `output NAME`;
 	                               the count of repeat, the list of for */
 	Stmt *body;                 /* ST_REPEAT, ST_FOR */
+	int nbody;
+	Entry *train;               /* ST_TRAIN: the section */
+};
+
+/* An entry of a train section (train.c): `key = e`, `label name: type`
+ * or `step name { ... }`; the section itself is the entry "train". */
+struct Entry {
+	const char *key;
+	Loc loc;                    /* the key */
+	const char *name;           /* a label's or a step's, else NULL */
+	Loc nameloc;
+	Type type;                  /* a label's, with N already the batch */
+	Expr *e;                    /* the value of `key = e`, else NULL */
+	Entry *body;                /* a step's or the section's entries */
 	int nbody;
 };
 
@@ -131,10 +147,17 @@ struct Val {
 	int v;                      /* VAL_TENSOR: value index in the graph */
 	int64_t i;                  /* VAL_INT, VAL_BOOL */
 	double f;                   /* VAL_FLOAT */
-	const char *s;              /* VAL_STR */
+	const char *s;              /* VAL_STR; on a VAL_LIST made by l1(),
+	                               l2() or l1_l2(), "regularizer" */
 	Val *elem;                  /* VAL_LIST */
 	int n;
 };
+
+/* A name visible where a model or block is lowered, and its value. */
+typedef struct {
+	const char *name;           /* as written, without the prefix */
+	Val val;
+} Binding;
 
 /* How to name what an expression creates (docs/language.md, "Names"). */
 typedef struct {
@@ -177,7 +200,7 @@ typedef struct {
 	bool req;
 } Slot;
 
-enum { KL_MAXSLOT = 12 };
+enum { KL_MAXSLOT = 16 };
 enum { KL_MAXLOOP = 10000 };    /* iterations of a loop, values of range() */
 
 /* A built-in function: lower() gets the bound arguments (VAL_NONE when
@@ -187,7 +210,8 @@ typedef struct {
 	const char *name;
 	int (*lower)(Lower *L, const Expr *call, Val *arg, Name nm);
 	Val (*value)(Lower *L, const Expr *call, Val *arg);
-	bool layer;                 /* creates parameters ns.w and ns.b */
+	bool layer;                 /* owns the namespace ns of its call,
+	                               where it makes its parameters */
 	Slot slot[KL_MAXSLOT];      /* ends at the first NULL name */
 } Builtin;
 
@@ -214,6 +238,8 @@ void kl_check(Lower *L);                       /* diag_error on a problem */
 bool kl_callee(Lower *L, const char *name, Callee *c); /* false if unknown */
 const Arg **kl_bind(Lower *L, const Callee *c, const Expr *call);
 const Stmt **kl_inputs(Lower *L, const Decl *model, int *n);
+/* The candidate closest to s, if close enough to be a typo, or NULL. */
+const char *kl_closest(const char *s, const char *const *cand, int n);
 
 /* lower.c */
 Module *kl_lower(Arena *a, Program *p);
@@ -226,10 +252,46 @@ int kl_ints(const Val *v, const char *fn, const char *what, int64_t *out,
 int kl_param(Lower *L, const char *ns, const char *suffix, Type t, Loc loc,
              int init, int64_t fan_in, int64_t fan_out);
 int kl_result(Lower *L, int node, const char *name);
+uint64_t kl_seed(uint64_t seed, const char *name);
 const char *kl_kind(const Val *v);
 
 /* layers.c */
 const Builtin *kl_builtin(const char *name);   /* NULL if none */
 const Builtin *kl_builtin_at(int i);           /* NULL past the last */
+Type kl_input(Lower *L, const Val *v, const char *fn, int rank,
+              const char *dims, const char *hint); /* x of that rank */
+int64_t kl_positive(const Val *v, const char *fn, const char *what,
+                    int64_t def);
+int kl_activation(Lower *L, const Val *v, const char *fn); /* op or -1 */
+double kl_number(const Val *v, const char *fn, const char *what, double def);
+int kl_choice(Lower *L, const Val *v, const char *fn, const char *what,
+              const char *const *names, int def); /* index in names */
+void kl_fits(Loc loc, const char *fn, int k, const int64_t *f);
+
+/* layers2.c: the lower() or value() of the other built-in layers, and
+ * the regularizer arguments of layers with a kernel */
+int kl_batchnorm(Lower *L, const Expr *call, Val *arg, Name nm);
+int kl_layernorm(Lower *L, const Expr *call, Val *arg, Name nm);
+int kl_embedding(Lower *L, const Expr *call, Val *arg, Name nm);
+int kl_reduce(Lower *L, const Expr *call, Val *arg, Name nm);
+int kl_swish(Lower *L, const Expr *call, Val *arg, Name nm);
+int kl_dropout(Lower *L, const Expr *call, Val *arg, Name nm);
+int kl_gaussian_noise(Lower *L, const Expr *call, Val *arg, Name nm);
+int kl_sample(Lower *L, const Expr *call, Val *arg, Name nm);
+int kl_kl_divergence(Lower *L, const Expr *call, Val *arg, Name nm);
+Val kl_regularizer(Lower *L, const Expr *call, Val *arg);
+void kl_regularize(Lower *L, const Val *r, int param, const char *fn,
+                   const char *what); /* records it for param >= 0 */
+
+/* recurrent.c: the lower() of simple_rnn, lstm, gru, multihead_attention,
+ * transformer_encoder */
+int kl_simple_rnn(Lower *L, const Expr *call, Val *arg, Name nm);
+int kl_lstm(Lower *L, const Expr *call, Val *arg, Name nm);
+int kl_gru(Lower *L, const Expr *call, Val *arg, Name nm);
+int kl_attention(Lower *L, const Expr *call, Val *arg, Name nm);
+int kl_transformer_encoder(Lower *L, const Expr *call, Val *arg, Name nm);
+
+/* train.c */
+void kl_train(Lower *L, const Stmt *s, const Binding *b, int n);
 
 #endif

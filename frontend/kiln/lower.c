@@ -16,11 +16,6 @@
 #include <string.h>
 #include "kiln.h"
 
-typedef struct {
-	const char *name;           /* as written, without the prefix */
-	Val val;
-} Binding;
-
 /* The names visible where a model or block is being lowered; a loop body
  * adds its own on top and drops them after each iteration. */
 typedef struct {
@@ -288,9 +283,10 @@ operand(Lower *L, const Val *v, const char *fn, int i, const char *ns)
 	return c;
 }
 
-/* FNV-1a 64 over the model seed (8 bytes, little-endian), then the name. */
-static uint64_t
-param_seed(uint64_t seed, const char *name)
+/* FNV-1a 64 over the model seed (8 bytes, little-endian), then the name:
+ * the seed of a parameter, or of a random op when none is given. */
+uint64_t
+kl_seed(uint64_t seed, const char *name)
 {
 	uint64_t h = 0xcbf29ce484222325ull;
 	for (int i = 0; i < 8; i++)
@@ -318,6 +314,12 @@ kl_param(Lower *L, const char *ns, const char *suffix, Type t, Loc loc,
          int init, int64_t fan_in, int64_t fan_out)
 {
 	const char *name = qualify(L, ns, suffix), *local = name;
+	int arg = L->inst ? -1 : ir_find_value(L->g, name);
+	if (arg >= 0) {             /* batchnorm(mean(x)): ns.mean is taken */
+		if (L->g->val[arg].kind != VK_TEMP)
+			die("parameter '%s' meets a %d", name, L->g->val[arg].kind);
+		L->g->val[arg].name = kl_fresh(L, ns, suffix);
+	}
 	if (L->inst) {
 		size_t k = strlen(L->inst);
 		if (strncmp(name, L->inst, k) != 0 || name[k] != '.')
@@ -337,7 +339,7 @@ kl_param(Lower *L, const char *ns, const char *suffix, Type t, Loc loc,
 	v->init = init;
 	v->fan_in = fan_in;
 	v->fan_out = fan_out;
-	v->seed = param_seed(L->seed, local);
+	v->seed = kl_seed(L->seed, local);
 	if (L->inst)
 		APUSH(L->a, L->shared, L->nshared, L->capshared, p);
 	return p;
@@ -584,7 +586,8 @@ call_builtin(Lower *L, Env *env, const Callee *c, const Expr *e,
 	}
 	nm = settle(L, nm, c->name, b->layer);
 	/* Claimed before the arguments are lowered, so that a call among them
-	 * that would be named w or b (a block called w) takes w_2 instead. */
+	 * that would be named w or b (a block called w) takes w_2 instead;
+	 * kl_param moves other names out of a parameter's way. */
 	if (b->layer) {
 		take(L, qualify(L, nm.ns, "w"), e->loc);
 		take(L, qualify(L, nm.ns, "b"), e->loc);
@@ -850,6 +853,10 @@ lower_stmt(Lower *L, Env *env, const Stmt *s)
 	case ST_REPEAT:
 	case ST_FOR:
 		lower_loop(L, env, s);
+		return;
+	case ST_TRAIN:
+		if (!env->inlined)      /* a called model's section is its own */
+			kl_train(L, s, env->b, env->n);
 		return;
 	case ST_ASSIGN:
 	case ST_OUTPUT:

@@ -260,6 +260,52 @@ type(Parser *P)
 }
 
 static void stmts(Parser *P, const Decl *d, Stmt **out, int *n, bool loop);
+static void entries(Parser *P, Entry *e);
+
+/* entry = "label" IDENT ":" type
+ *       | "step" ( IDENT | STRING ) "{" { entry } "}"
+ *       | KEY "=" expr
+ * A key is an identifier or a keyword (seed); train.c checks it. */
+static Entry
+entry(Parser *P)
+{
+	Token *k = P->tok;
+	if (!at(P, TK_IDENT) && k->kind < TK_KEYWORD0)
+		error_expected(P, "a train entry (KEY = value)");
+	next(P);
+	Entry e = {.key = k->kind == TK_IDENT ? k->s : tok_text[k->kind],
+	           .loc = k->loc, .nameloc = P->tok->loc};
+	bool step = strcmp(e.key, "step") == 0;
+	if (step && (at(P, TK_STR) || at(P, TK_IDENT))) {
+		e.name = next(P)->s;
+	} else if (step) {
+		error_expected(P, "a step name (a word or a string)");
+	} else if (strcmp(e.key, "label") == 0) {
+		e.name = expect(P, TK_IDENT)->s;
+	} else {
+		expect(P, TK_EQ);
+		e.e = expr(P);
+		return e;
+	}
+	if (step) {
+		entries(P, &e);
+	} else {
+		expect(P, TK_COLON);
+		e.type = type(P);
+	}
+	return e;
+}
+
+/* entries = "{" { entry } "}" */
+static void
+entries(Parser *P, Entry *e)
+{
+	int cap = 0;
+	expect(P, TK_LBRACE);
+	while (!at(P, TK_RBRACE) && !at(P, TK_EOF))
+		APUSH(P->a, e->body, e->nbody, cap, entry(P));
+	expect(P, TK_RBRACE);
+}
 
 /* loop = "repeat" expr "{" { stmt } "}"
  *      | "for" IDENT "in" expr "{" { stmt } "}"
@@ -282,7 +328,9 @@ loop(Parser *P, const Decl *d, Stmt *s)
  *      | "seed" "=" INT
  *      | "return" expr
  *      | loop
- *      | IDENT "=" expr */
+ *      | "train" "{" { entry } "}"
+ *      | IDENT "=" expr
+ * train is a word like any other but before "{". */
 static Stmt
 stmt(Parser *P, const Decl *d)
 {
@@ -309,6 +357,12 @@ stmt(Parser *P, const Decl *d)
 	} else if (at(P, TK_REPEAT) || at(P, TK_FOR)) {
 		s.kind = next(P)->kind == TK_FOR ? ST_FOR : ST_REPEAT;
 		loop(P, d, &s);
+	} else if (at(P, TK_IDENT) && strcmp(P->tok->s, "train") == 0 &&
+	           peek(P) == TK_LBRACE) {
+		s.kind = ST_TRAIN;
+		s.train = arena_alloc(P->a, sizeof *s.train);
+		*s.train = (Entry){.key = "train", .loc = next(P)->loc};
+		entries(P, s.train);
 	} else if (at(P, TK_IDENT)) {
 		s.kind = ST_ASSIGN;
 		s.name = next(P)->s;
@@ -346,6 +400,12 @@ check_place(const Decl *d, const Stmt *s, Loc loc, bool last, bool in_loop)
 		diag_error(loc, "'%s' is not allowed inside a loop", word[s->kind]);
 	if (block && s->kind == ST_RETURN && !last)
 		diag_error(loc, "'return' must be the last statement of a block");
+	if (s->kind == ST_TRAIN && (block || in_loop))
+		diag_error(loc, "a train section is only allowed in a model, "
+		           "outside loops");
+	if (s->kind == ST_TRAIN && !last)
+		diag_error(loc, "the train section must be the last statement of "
+		           "a model");
 }
 
 /* stmts = { stmt }, up to the closing "}" */

@@ -19,6 +19,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..",
                                 "e2e", "Inputs"))
 from reference import (conv2d_same, load_safetensors, maxpool2,  # noqa: E402
                        relu, save_safetensors, softmax)
+from recurrent_ref import lstm_cell, rnn  # noqa: E402
 
 # Integer inputs are drawn from [0, INT_RANGE[model][input]).
 INT_RANGE = {}
@@ -66,7 +67,11 @@ def ref_gan(W, x):
     return {"real": sigmoid(dense(W, "discriminator.real", h))}
 
 
-REFERENCES = {"gcn": ref_gcn, "multitask": ref_multitask,
+def ref_timeseries(W, x):
+    return {"next": dense(W, "next", rnn(lstm_cell, W, "h", x["window"]))}
+
+
+REFERENCES = {"timeseries": ref_timeseries, "gcn": ref_gcn, "multitask": ref_multitask,
               "multi_input": ref_multi_input, "gan": ref_gan}
 
 
