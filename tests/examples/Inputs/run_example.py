@@ -20,7 +20,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..",
 from reference import (conv2d_same, load_safetensors, maxpool2,  # noqa: E402
                        relu, save_safetensors, softmax)
 from recurrent_ref import attention, gru_cell, lstm_cell, rnn  # noqa: E402
-from layers_ref import batchnorm, layernorm  # noqa: E402
+from layers_ref import (batchnorm, conv2d, layernorm, random_normal,  # noqa
+                        same_pads, seeds_of, transpose_same)
 import math  # noqa: E402
 
 gelu_erf = np.vectorize(lambda v: 0.5 * v * (1 + math.erf(v / math.sqrt(2))))
@@ -119,11 +120,51 @@ def ref_transformer(W, x):
     return {"probs": softmax(dense(W, "probs.dense", h.mean(axis=1)))}
 
 
-REFERENCES = {"timeseries": ref_timeseries, "mlp_reg": ref_mlp_reg,
+def sigmoid_(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def conv_same(t, W, name, stride):
+    k = W[name + ".w"].shape[2]
+    p0, p1 = same_pads(t.shape[2], k, stride, 1)
+    q0, q1 = same_pads(t.shape[3], k, stride, 1)
+    return conv2d(t, W[name + ".w"], W[name + ".b"], (stride, stride),
+                  (p0, q0, p1, q1))
+
+
+def ref_autoencoder(W, x):
+    h = relu(conv_same(x["image"], W, "reconstruction.z.h", 2))
+    z = relu(conv_same(h, W, "reconstruction.z.conv2d", 2))
+    p = "reconstruction.h"
+    h = relu(transpose_same(z, W[p + ".w"], W[p + ".b"], (2, 2)))
+    p = "reconstruction.conv2d_transpose"
+    y = transpose_same(h, W[p + ".w"], W[p + ".b"], (2, 2))
+    return {"reconstruction": sigmoid_(y)}
+
+
+def ref_vae(W, x):
+    h = relu(dense(W, "h", x["x"]))
+    mu, lv = dense(W, "mu", h), dense(W, "logvar", h)
+    eps = random_normal(mu.shape, 0, 1, seeds_of(IR[0])["z.eps"])
+    d = relu(dense(W, "d", mu + np.exp(0.5 * lv) * eps))
+    return {"reconstruction": sigmoid_(dense(W, "reconstruction", d))}
+
+
+REFERENCES = {"timeseries": ref_timeseries, "autoencoder": ref_autoencoder,
+              "denoising": ref_autoencoder, "vae": ref_vae, "mlp_reg": ref_mlp_reg,
               "fashion_cnn": ref_fashion_cnn, "vgg": ref_vgg,
               "text_classifier": ref_text_classifier,
               "transformer": ref_transformer, "gcn": ref_gcn, "multitask": ref_multitask,
               "multi_input": ref_multi_input, "gan": ref_gan}
+
+
+def scale(shape):
+    """Random weights of unit gain, so that activations neither vanish nor
+    saturate and the comparison means something."""
+    if len(shape) < 2:
+        return 0.3
+    fan = shape[0] if len(shape) == 2 else int(np.prod(shape[1:]))
+    return 1 / np.sqrt(fan)
 
 
 def kiln(exe, *args):
@@ -131,8 +172,12 @@ def kiln(exe, *args):
                           text=True).stdout
 
 
+IR = [""]       # the printed IR, for the seeds random_normal nodes got
+
+
 def roundtrip(exe, src, tmp):
     a = kiln(exe, "ir", src)
+    IR[0] = a
     path = os.path.join(tmp, "a.kir")
     with open(path, "w") as f:
         f.write(a)
@@ -163,7 +208,7 @@ def main():
     roundtrip(exe, src, tmp)
     w0, w1 = os.path.join(tmp, "w0.safetensors"), os.path.join(tmp, "w1.st")
     kiln(exe, "build", src, "--model", model, "--emit=weights", "-o", w0)
-    W = {k: rng.normal(0, 0.3, v.shape) for k, v in
+    W = {k: rng.normal(0, scale(v.shape), v.shape) for k, v in
          load_safetensors(w0).items()}
     for k in W:     # batchnorm's running variances must be positive
         if k.endswith(".var"):
@@ -194,7 +239,8 @@ def main():
     want = ref({k: v.astype(np.float64) for k, v in load_safetensors(w1).items()}, x)
     for k, v in want.items():
         d = np.abs(got[k] - v).max()
-        print(f"{k}: max abs diff {d:.3g}")
+        print(f"{k}: max abs diff {d:.3g}, values in [{v.min():.3g}, "
+              f"{v.max():.3g}]")
         if not d <= 1e-5 * max(1, np.abs(v).max()):
             sys.exit(f"{k}: MISMATCH")
     print("MATCH")
