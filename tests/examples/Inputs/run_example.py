@@ -128,7 +128,7 @@ def conv_same(t, W, name, stride):
     k = W[name + ".w"].shape[2]
     p0, p1 = same_pads(t.shape[2], k, stride, 1)
     q0, q1 = same_pads(t.shape[3], k, stride, 1)
-    return conv2d(t, W[name + ".w"], W[name + ".b"], (stride, stride),
+    return conv2d(t, W[name + ".w"], W.get(name + ".b"), (stride, stride),
                   (p0, q0, p1, q1))
 
 
@@ -150,7 +150,29 @@ def ref_vae(W, x):
     return {"reconstruction": sigmoid_(dense(W, "reconstruction", d))}
 
 
-REFERENCES = {"timeseries": ref_timeseries, "autoencoder": ref_autoencoder,
+def ref_resnet(W, x):
+    def cb(p, t, stride=1):
+        c = conv_same(t, W, p + ".batchnorm.conv2d", stride)
+        return batchnorm(c, W, p + ".batchnorm", 1, 1e-3)
+
+    def basic(p, t):
+        h = relu(cb(p + ".h.conv_bn", t))
+        return relu(cb(p + ".conv_bn", h) + t)
+
+    def proj(p, t):
+        h = relu(cb(p + ".h.conv_bn", t, 2))
+        return relu(cb(p + ".conv_bn", h) + cb(p + ".conv_bn_2", t, 2))
+    t = relu(cb("x.conv_bn", x["image"]))
+    t = basic("x_2", t)
+    t = basic("x_4", proj("x_3", t))
+    t = basic("x_6", proj("x_5", t))
+    h = relu(cb("x_7.h.conv_bn", t))
+    h = relu(cb("x_7.h_2.conv_bn", h))
+    t = relu(cb("x_7.h_3", h) + cb("x_7.conv_bn", t))
+    return {"probs": softmax(dense(W, "probs.dense", t.mean(axis=(2, 3))))}
+
+
+REFERENCES = {"timeseries": ref_timeseries, "resnet": ref_resnet, "autoencoder": ref_autoencoder,
               "denoising": ref_autoencoder, "vae": ref_vae, "mlp_reg": ref_mlp_reg,
               "fashion_cnn": ref_fashion_cnn, "vgg": ref_vgg,
               "text_classifier": ref_text_classifier,
