@@ -242,6 +242,8 @@ const Stmt **kl_inputs(Lower *L, const Decl *model, int *n);
 const char *kl_closest(const char *s, const char *const *cand, int n);
 
 /* lower.c */
+bool kl_is_number(const Val *v);              /* an int or a float */
+double kl_num_value(const Val *v);            /* of a kl_is_number value */
 Module *kl_lower(Arena *a, Program *p);
 const char *kl_fresh(Lower *L, const char *ns, const char *base);
 int kl_tensor(const Val *v, const char *fn, const char *what);

@@ -201,14 +201,14 @@ kl_kind(const Val *v)
 	return name[v->kind];
 }
 
-static bool
-is_number(const Val *v)
+bool
+kl_is_number(const Val *v)
 {
 	return v->kind == VAL_INT || v->kind == VAL_FLOAT;
 }
 
-static double
-number(const Val *v)
+double
+kl_num_value(const Val *v)
 {
 	return v->kind == VAL_INT ? (double)v->i : v->f;
 }
@@ -269,16 +269,17 @@ operand(Lower *L, const Val *v, const char *fn, int i, const char *ns)
 {
 	if (v->kind == VAL_TENSOR)
 		return v->v;
-	if (!is_number(v))
+	if (!kl_is_number(v))
 		diag_error(v->loc, "%s: operand %d must be a tensor or a number, got "
 		           "%s", fn, i + 1, kl_kind(v));
-	if (!(fabs(number(v)) <= FLT_MAX))
-		diag_error(v->loc, "%s: %g is out of range for f32", fn, number(v));
+	if (!(fabs(kl_num_value(v)) <= FLT_MAX))
+		diag_error(v->loc, "%s: %g is out of range for f32", fn,
+		           kl_num_value(v));
 	Graph *g = L->g;
 	int c = ir_add_value(g, kl_fresh(L, ns, "const"), VK_CONST,
 	                     (Type){.dtype = DT_F32}, v->loc);
 	float *data = arena_alloc(L->a, sizeof *data);
-	*data = (float)number(v);
+	*data = (float)kl_num_value(v);
 	g->val[c].data = data;
 	return c;
 }
@@ -418,7 +419,7 @@ is_const(Env *env, const Expr *e)
 	switch (e->kind) {
 	case EX_INT:
 	case EX_FLOAT: return true;
-	case EX_NAME: return (b = env_find(env, e->s)) && is_number(&b->val);
+	case EX_NAME: return (b = env_find(env, e->s)) && kl_is_number(&b->val);
 	case EX_NEG: return is_const(env, e->arg[0].e);
 	case EX_CALL:
 		return e->op && e->op != TK_AT && is_const(env, e->arg[0].e) &&
@@ -454,7 +455,7 @@ fold(Lower *L, Env *env, const Expr *e)
 	             INT64_MIN) && a.i % b.i == 0);
 	if (a.kind == VAL_INT && b.kind == VAL_INT && exact)
 		return (Val){.kind = VAL_INT, .loc = e->loc, .i = int_op(e, a.i, b.i)};
-	double x = number(&a), y = number(&b), r = 0;
+	double x = kl_num_value(&a), y = kl_num_value(&b), r = 0;
 	switch (e->op) {
 	case TK_PLUS: r = x + y; break;
 	case TK_MINUS: r = x - y; break;
@@ -501,10 +502,10 @@ set_floats(Lower *L, Attr *x, const Val *v, const char *fn, const char *what)
 	x->floats = arena_alloc(L->a, n * sizeof *x->floats);
 	x->n = n;
 	for (int i = 0; i < n; i++) {
-		if (!is_number(&el[i]))
+		if (!kl_is_number(&el[i]))
 			diag_error(el[i].loc, "%s: '%s' must be a number or a list of "
 			           "numbers, got %s", fn, what, kl_kind(&el[i]));
-		x->floats[i] = number(&el[i]);
+		x->floats[i] = kl_num_value(&el[i]);
 	}
 }
 
@@ -545,10 +546,10 @@ set_attr(Lower *L, int node, int id, const Val *v)
 		x.i = v->kind == VAL_BOOL ? v->i : kl_int(v, fn, ai->name, 0);
 		break;
 	case AK_FLOAT:
-		if (!is_number(v))
+		if (!kl_is_number(v))
 			diag_error(v->loc, "%s: '%s' must be a number, got %s", fn,
 			           ai->name, kl_kind(v));
-		x.f = number(v);
+		x.f = kl_num_value(v);
 		break;
 	case AK_STRING:
 		if (v->kind != VAL_STR)

@@ -261,17 +261,6 @@ last_def(const Stmt *s, int n, const char *name)
 	return last;
 }
 
-static bool
-is_number(const Val *v)
-{
-	return v->kind == VAL_INT || v->kind == VAL_FLOAT;
-}
-
-static double
-number(const Val *v)
-{
-	return v->kind == VAL_INT ? (double)v->i : v->f;
-}
 
 static _Noreturn void
 not_numbers(const Expr *e)
@@ -287,7 +276,7 @@ static Val
 arith(Train *T, const Expr *e)
 {
 	Val a = eval(T, e->arg[0].e), b = eval(T, e->arg[1].e);
-	if (!is_number(&a) || !is_number(&b) || e->op == TK_AT)
+	if (!kl_is_number(&a) || !kl_is_number(&b) || e->op == TK_AT)
 		not_numbers(e);
 	Val r = {.kind = VAL_INT, .loc = e->loc};
 	bool exact = a.kind == VAL_INT && b.kind == VAL_INT;
@@ -302,7 +291,7 @@ arith(Train *T, const Expr *e)
 	}
 	if (exact)
 		return r;
-	double x = number(&a), y = number(&b);
+	double x = kl_num_value(&a), y = kl_num_value(&b);
 	if (e->op == TK_SLASH && y == 0)
 		diag_error(e->loc, "division by zero");
 	r.kind = VAL_FLOAT;
@@ -342,7 +331,7 @@ eval(Train *T, const Expr *e)
 		return v;
 	case EX_NEG:
 		v = eval(T, e->arg[0].e);
-		if (!is_number(&v))
+		if (!kl_is_number(&v))
 			not_numbers(&(Expr){.loc = e->loc, .op = TK_MINUS});
 		if (v.kind == VAL_INT && v.i == INT64_MIN)
 			v = (Val){.kind = VAL_FLOAT, .f = (double)v.i};
@@ -417,7 +406,7 @@ scalar_cfg(Train *T, int kind, const Val *v, Loc loc)
 	};
 	Cfg *c = new_cfg(T, cfg_kind[kind], loc);
 	c->i = v->i;
-	c->f = is_number(v) ? number(v) : 0;
+	c->f = kl_is_number(v) ? kl_num_value(v) : 0;
 	c->s = v->s;
 	return c;
 }
@@ -426,8 +415,8 @@ static Cfg *
 scalar(Train *T, const Expr *e, int kind, const char *fn, const char *what)
 {
 	Val v = eval(T, e);
-	bool num = is_number(&v);
-	double x = num ? number(&v) : 0;
+	bool num = kl_is_number(&v);
+	double x = num ? kl_num_value(&v) : 0;
 	bool ok = false;
 	switch (kind) {
 	case K_BOOL: ok = v.kind == VAL_BOOL; break;
@@ -503,9 +492,9 @@ operand(Train *T, const Fn *f, const Expr *e, int k, int *v)
 	Val x = eval(T, e);
 	bool number_ok = k == 1 && f->opd == OPD_SAME;
 	*v = -1;
-	if (number_ok && is_number(&x)) {
+	if (number_ok && kl_is_number(&x)) {
 		Cfg *c = new_cfg(T, CFG_FLOAT, e->loc);
-		c->f = number(&x);
+		c->f = kl_num_value(&x);
 		return c;
 	}
 	if (x.kind != VAL_TENSOR)
@@ -677,7 +666,7 @@ weights(Train *T, const Expr *e)
 	for (int i = 0; i < e->narg; i++) {
 		const Expr *x = e->arg[i].e;
 		Val v = eval(T, x);
-		if (!is_number(&v) || number(&v) < 0)
+		if (!kl_is_number(&v) || kl_num_value(&v) < 0)
 			bad(T, x, &v, K_WEIGHTS, NULL, "class_weights");
 		cfg_add(T->L->a, c, NULL, scalar_cfg(T, K_NONNEG, &v, x->loc));
 	}
