@@ -268,6 +268,8 @@ int kl_activation(Lower *L, const Val *v, const char *fn); /* op or -1 */
 double kl_number(const Val *v, const char *fn, const char *what, double def);
 int kl_choice(Lower *L, const Val *v, const char *fn, const char *what,
               const char *const *names, int def); /* index in names */
+int kl_initializer(Lower *L, const Val *v, const char *fn, const char *what,
+                   int def);   /* INIT_ of "zeros", ...; def if absent */
 void kl_fits(Loc loc, const char *fn, int k, const int64_t *f);
 
 /* layers2.c: the lower() or value() of the other built-in layers, and

@@ -37,6 +37,14 @@ static Val range_value(Lower *L, const Expr *call, Val *arg);
 	{"bias_initializer", 0}, {"kernel_regularizer", 0}, \
 	{"bias_regularizer", 0}, {"bias", 0}
 
+/* The last arguments of simple_rnn, lstm and gru, read by rnn() in
+ * recurrent.c in this order. */
+#define RNN_ARGS \
+	{"return_sequences", 0}, {"use_bias", 0}, {"bidirectional", 0}, \
+	{"kernel_initializer", 0}, {"recurrent_initializer", 0}, \
+	{"bias_initializer", 0}, {"kernel_regularizer", 0}, \
+	{"recurrent_regularizer", 0}, {"bias_regularizer", 0}, {"bias", 0}
+
 /* The argument order of each row is its positional order; lower() reads
  * arg[] by these positions. */
 static const Builtin builtins[] = {
@@ -85,17 +93,14 @@ static const Builtin builtins[] = {
 	{"kl_divergence", kl_kl_divergence, NULL, true,
 	 {{"mean", 1}, {"logvar", 1}}},
 	{"simple_rnn", kl_simple_rnn, NULL, true,
-	 {{"x", 1}, {"units", 1}, {"activation", 0}, {"return_sequences", 0},
-	  {"use_bias", 0}, {"bidirectional", 0}, {"bias", 0}}},
-	{"lstm", kl_lstm, NULL, true,
-	 {{"x", 1}, {"units", 1}, {"return_sequences", 0}, {"use_bias", 0},
-	  {"bidirectional", 0}, {"bias", 0}}},
-	{"gru", kl_gru, NULL, true,
-	 {{"x", 1}, {"units", 1}, {"return_sequences", 0}, {"use_bias", 0},
-	  {"bidirectional", 0}, {"bias", 0}}},
+	 {{"x", 1}, {"units", 1}, {"activation", 0}, RNN_ARGS}},
+	{"lstm", kl_lstm, NULL, true, {{"x", 1}, {"units", 1}, RNN_ARGS}},
+	{"gru", kl_gru, NULL, true, {{"x", 1}, {"units", 1}, RNN_ARGS}},
 	{"multihead_attention", kl_attention, NULL, true,
 	 {{"q", 1}, {"k", 0}, {"v", 0}, {"heads", 1}, {"key_dim", 1},
-	  {"mask", 0}, {"use_bias", 0}, {"bias", 0}}},
+	  {"mask", 0}, {"use_bias", 0}, {"kernel_initializer", 0},
+	  {"bias_initializer", 0}, {"kernel_regularizer", 0},
+	  {"bias_regularizer", 0}, {"bias", 0}}},
 	{"transformer_encoder", kl_transformer_encoder, NULL, true,
 	 {{"x", 1}, {"heads", 1}, {"key_dim", 1}, {"ff_dim", 1},
 	  {"activation", 0}, {"mask", 0}, {"epsilon", 0}}},
@@ -351,6 +356,16 @@ static const char *const init_name[] = {"zeros", "ones", "he_uniform",
 static const int init_kind[] = {INIT_ZEROS, INIT_ONES, INIT_HE_UNIFORM,
 	INIT_GLOROT_UNIFORM};
 
+/* An initializer argument: its INIT_, or def when absent. */
+int
+kl_initializer(Lower *L, const Val *v, const char *fn, const char *what,
+               int def)
+{
+	if (v->kind == VAL_NONE)
+		return def;
+	return init_kind[kl_choice(L, v, fn, what, init_name, 0)];
+}
+
 /* What the KERNEL_ARGS of a layer say. */
 typedef struct {
 	const char *fn;
@@ -371,11 +386,10 @@ kernel_args(Lower *L, const char *fn, const Val *a)
 		diag_error(a[6].loc, "%s: 'bias' is another name for 'use_bias'; "
 		           "give only one of them", fn);
 	k.bias = kl_bool(&a[1], fn, "use_bias", kl_bool(&a[6], fn, "bias", true));
-	int def = k.act == OP_RELU ? 2 : 3;
-	k.kinit = init_kind[kl_choice(L, &a[2], fn, "kernel_initializer",
-	                              init_name, def)];
-	k.binit = init_kind[kl_choice(L, &a[3], fn, "bias_initializer",
-	                              init_name, 0)];
+	k.kinit = kl_initializer(L, &a[2], fn, "kernel_initializer",
+	                         k.act == OP_RELU ? INIT_HE_UNIFORM :
+	                         INIT_GLOROT_UNIFORM);
+	k.binit = kl_initializer(L, &a[3], fn, "bias_initializer", INIT_ZEROS);
 	kl_regularize(L, k.kreg, -1, fn, "kernel_regularizer");
 	kl_regularize(L, k.breg, -1, fn, "bias_regularizer");
 	return k;

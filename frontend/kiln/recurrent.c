@@ -146,6 +146,34 @@ param(const Emit *e, const char *what, int64_t d0, int64_t d1, int init)
 	return kl_param(e->L, e->ns, what, t, e->loc, init, d1 ? d0 : 0, d1);
 }
 
+/* A bias ns.what [d0] or [d0, d1]; a fan-based init sees fan_in = fan_out
+ * = its size, as the kernel layers' biases do. */
+static int
+bias_param(const Emit *e, const char *what, int64_t d0, int64_t d1, int init)
+{
+	Type t = {.dtype = DT_F32, .rank = d1 ? 2 : 1, .dim = {d0, d1}};
+	int64_t n = d1 ? d0 * d1 : d0;
+	return kl_param(e->L, e->ns, what, t, e->loc, init, n, n);
+}
+
+/* The initializer and regularizer arguments of a layer: of its kernels
+ * (w), recurrent kernels (u) and biases (b).  Regularizers are VAL_NONE
+ * when not given; binit is -1 when not given (lstm's forget-gate ones). */
+typedef struct {
+	const char *fn;
+	int kinit, rinit, binit;    /* INIT_ */
+	const Val *kreg, *rreg, *breg;
+} Inits;
+
+/* p (when >= 0), with the regularizer r of its argument what. */
+static int
+regularized(const Emit *e, const Inits *in, int p, const Val *r,
+            const char *what)
+{
+	kl_regularize(e->L, r, p, in->fn, what);
+	return p;
+}
+
 /* use_bias=, or its older name bias= (as kernel_args() in layers.c). */
 static bool
 use_bias(const char *fn, const Val *ub, const Val *b)
@@ -166,6 +194,7 @@ typedef struct {
 	int xw;                     /* x W + b, [T*N, G*U] time-major */
 	int w_u;                    /* U, [U, G*U] */
 	int rb;                     /* gru: the recurrent bias [1, 3U], or -1 */
+	const Inits *in;            /* initializers and regularizers */
 } Rnn;
 
 /* Rows t*N .. t*N+N-1 of x W + b, and columns lo..hi-1 of them. */
@@ -253,19 +282,25 @@ static void
 rnn_params(const Emit *e, Rnn *r, int xs, int64_t f, bool bias)
 {
 	int64_t u = r->u, gu = gates[r->cell] * u;
-	int w = param(e, "w", f, gu, INIT_GLOROT_UNIFORM);
-	r->w_u = param(e, "u", u, gu, INIT_GLOROT_UNIFORM);
+	const Inits *in = r->in;
+	int binit = in->binit < 0 ? INIT_ZEROS : in->binit;
+	int w = regularized(e, in, param(e, "w", f, gu, in->kinit), in->kreg,
+	                    "kernel_regularizer");
+	r->w_u = regularized(e, in, param(e, "u", u, gu, in->rinit), in->rreg,
+	                     "recurrent_regularizer");
 	int b = -1;
 	r->rb = -1;
 	if (bias && r->cell == CELL_GRU) {
-		int b2 = param(e, "b", 2, gu, INIT_ZEROS);
+		int b2 = regularized(e, in, bias_param(e, "b", 2, gu, binit),
+		                     in->breg, "bias_regularizer");
 		b = slice(e, b2, 1, (int64_t[]){0}, (int64_t[]){0}, (int64_t[]){1},
 		          name(e, "b_in"));
 		r->rb = slice(e, b2, 1, (int64_t[]){0}, (int64_t[]){1},
 		              (int64_t[]){2}, name(e, "b_rec"));
 	} else if (bias) {
-		b = param(e, "b", gu, 0, INIT_ZEROS);
-		if (r->cell == CELL_LSTM) {
+		b = regularized(e, in, bias_param(e, "b", gu, 0, binit), in->breg,
+		                "bias_regularizer");
+		if (r->cell == CELL_LSTM && in->binit < 0) {
 			Value *v = &e->L->g->val[b];
 			float *p = arena_alloc(e->L->a, gu * sizeof *p);
 			for (int64_t i = u; i < 2 * u; i++)
@@ -314,7 +349,9 @@ batch_first(const Emit *e, int s, int64_t n, int64_t t, const char *nm)
 }
 
 /* The three layers after their arguments: x, units, then opt[] =
- * return_sequences, use_bias, bidirectional, bias. */
+ * return_sequences, use_bias, bidirectional, kernel_initializer,
+ * recurrent_initializer, bias_initializer, kernel_regularizer,
+ * recurrent_regularizer, bias_regularizer, bias (RNN_ARGS in layers.c). */
 static int
 rnn(Lower *L, const Expr *call, const Val *arg, const Val *opt, Name nm,
     int cell, int act)
@@ -323,8 +360,18 @@ rnn(Lower *L, const Expr *call, const Val *arg, const Val *opt, Name nm,
 	Type x = kl_input(L, &arg[0], fn, 3, "[batch, time, features]", "");
 	int64_t u = kl_positive(&arg[1], fn, "units", 1);
 	bool seq = kl_bool(&opt[0], fn, "return_sequences", false);
-	bool bias = use_bias(fn, &opt[1], &opt[3]);
+	bool bias = use_bias(fn, &opt[1], &opt[9]);
 	bool bi = kl_bool(&opt[2], fn, "bidirectional", false);
+	Inits in = {fn,
+		kl_initializer(L, &opt[3], fn, "kernel_initializer",
+		               INIT_GLOROT_UNIFORM),
+		kl_initializer(L, &opt[4], fn, "recurrent_initializer",
+		               INIT_GLOROT_UNIFORM),
+		kl_initializer(L, &opt[5], fn, "bias_initializer", -1),
+		&opt[6], &opt[7], &opt[8]};
+	kl_regularize(L, in.kreg, -1, fn, "kernel_regularizer");
+	kl_regularize(L, in.rreg, -1, fn, "recurrent_regularizer");
+	kl_regularize(L, in.breg, -1, fn, "bias_regularizer");
 	int64_t n = x.dim[0], t = x.dim[1], f = x.dim[2];
 	Emit e = {L, call->loc, nm.ns, -1};
 	if (t > KL_MAXLOOP)
@@ -338,7 +385,7 @@ rnn(Lower *L, const Expr *call, const Val *arg, const Val *opt, Name nm,
 	int xs = transpose(&e, arg[0].v, 3, (int64_t[]){1, 0, 2}, name(&e, "xt"));
 	xs = reshape(&e, xs, 2, (int64_t[]){t * n, f}, name(&e, "xs"));
 	int *h = arena_alloc(L->a, 2 * t * sizeof *h);
-	Rnn r = {.cell = cell, .act = act, .n = n, .t = t, .u = u};
+	Rnn r = {.cell = cell, .act = act, .n = n, .t = t, .u = u, .in = &in};
 	if (!bi) {
 		rnn_params(&e, &r, xs, f, bias);
 		direction(&e, &r, false, h, seq ? NULL : nm.result);
@@ -363,7 +410,8 @@ rnn(Lower *L, const Expr *call, const Val *arg, const Val *opt, Name nm,
 }
 
 /* simple_rnn(x, units, activation="tanh", return_sequences=false,
- *            use_bias=true, bidirectional=false) */
+ *            use_bias=true, bidirectional=false, initializers and
+ *            regularizers) */
 int
 kl_simple_rnn(Lower *L, const Expr *call, Val *arg, Name nm)
 {
@@ -373,7 +421,7 @@ kl_simple_rnn(Lower *L, const Expr *call, Val *arg, Name nm)
 }
 
 /* lstm(x, units, return_sequences=false, use_bias=true,
- *      bidirectional=false) */
+ *      bidirectional=false, initializers and regularizers) */
 int
 kl_lstm(Lower *L, const Expr *call, Val *arg, Name nm)
 {
@@ -381,7 +429,7 @@ kl_lstm(Lower *L, const Expr *call, Val *arg, Name nm)
 }
 
 /* gru(x, units, return_sequences=false, use_bias=true,
- *     bidirectional=false) */
+ *     bidirectional=false, initializers and regularizers) */
 int
 kl_gru(Lower *L, const Expr *call, Val *arg, Name nm)
 {
@@ -414,14 +462,17 @@ rows_of(const Emit *e, int x, const char *what)
  * and transposed by perm. */
 static int
 project(const Emit *e, int xr, const Type *x, char p, int64_t h, int64_t d,
-        bool bias, const int64_t *perm)
+        const Inits *in, const int64_t *perm)
 {
 	Arena *a = e->L->a;
 	int64_t ex = x->dim[2];
-	int w = param(e, arena_printf(a, "w%c", p), ex, h * d,
-	              INIT_GLOROT_UNIFORM);
-	int b = bias ? param(e, arena_printf(a, "b%c", p), h * d, 0, INIT_ZEROS) :
-	               -1;
+	int w = regularized(e, in, param(e, arena_printf(a, "w%c", p), ex, h * d,
+	                                 in->kinit), in->kreg,
+	                    "kernel_regularizer");
+	int b = in->binit < 0 ? -1 :
+	        regularized(e, in, bias_param(e, arena_printf(a, "b%c", p),
+	                                      h * d, 0, in->binit), in->breg,
+	                    "bias_regularizer");
 	int y = gemm(e, xr, w, b, name(e, (char[]){p, 0}));
 	y = reshape(e, y, 4, (int64_t[]){x->dim[0], x->dim[1], h, d},
 	            name(e, arena_printf(a, "%c_split", p)));
@@ -461,10 +512,12 @@ apply_mask(const Emit *e, int scores, const Val *mv, const Type *q,
 /* softmax(Q K^T / sqrt(D)) V per head, with Q = q Wq + bq (and K, V
  * alike) split into H heads of D, then the heads joined and projected
  * back to Eq by Wo, bo: batched matmuls over [N, H].  Checks what the
- * shape rules would not say plainly; mv is the mask or VAL_NONE. */
+ * shape rules would not say plainly; mv is the mask or VAL_NONE; in's
+ * binit is -1 for no biases. */
 static int
 attend(const Emit *e, const Val *qv, const Val *kv, const Val *vv,
-       int64_t h, int64_t d, const Val *mv, bool bias, const char *result)
+       int64_t h, int64_t d, const Val *mv, const Inits *in,
+       const char *result)
 {
 	static const char fn[] = "multihead_attention";
 	Lower *L = e->L;
@@ -488,9 +541,9 @@ attend(const Emit *e, const Val *qv, const Val *kv, const Val *vv,
 	int xv = vv->v == kv->v ? xk : vv->v == qv->v ? xq :
 	         rows_of(e, vv->v, "xv");
 	static const int64_t heads[] = {0, 2, 1, 3}, keys_t[] = {0, 2, 3, 1};
-	int qh = project(e, xq, &q, 'q', h, d, bias, heads);
-	int kt = project(e, xk, &k, 'k', h, d, bias, keys_t);
-	int vh = project(e, xv, &v, 'v', h, d, bias, heads);
+	int qh = project(e, xq, &q, 'q', h, d, in, heads);
+	int kt = project(e, xk, &k, 'k', h, d, in, keys_t);
+	int vh = project(e, xv, &v, 'v', h, d, in, heads);
 	qh = op2(e, OP_MUL, qh, scalar(e, "scale", 1 / sqrt((double)d)),
 	         name(e, "qs"));
 	int s = op2(e, OP_MATMUL, qh, kt, name(e, "scores"));
@@ -500,14 +553,19 @@ attend(const Emit *e, const Val *qv, const Val *kv, const Val *vv,
 	int c = op2(e, OP_MATMUL, s, vh, name(e, "ctx"));
 	c = transpose(e, c, 4, heads, name(e, "ctx_t"));
 	c = reshape(e, c, 2, (int64_t[]){n * tq, h * d}, name(e, "ctx_rows"));
-	int wo = param(e, "wo", h * d, eq, INIT_GLOROT_UNIFORM);
-	int bo = bias ? param(e, "bo", eq, 0, INIT_ZEROS) : -1;
+	int wo = regularized(e, in, param(e, "wo", h * d, eq, in->kinit),
+	                     in->kreg, "kernel_regularizer");
+	int bo = in->binit < 0 ? -1 :
+	         regularized(e, in, bias_param(e, "bo", eq, 0, in->binit),
+	                     in->breg, "bias_regularizer");
 	c = gemm(e, c, wo, bo, name(e, "out"));
 	return reshape(e, c, 3, (int64_t[]){n, tq, eq}, result);
 }
 
 /* multihead_attention(q, k=q, v=k, heads, key_dim, mask=none,
- *                     use_bias=true) */
+ *                     use_bias=true, kernel_initializer="glorot_uniform",
+ *                     bias_initializer="zeros", kernel_regularizer=none,
+ *                     bias_regularizer=none) */
 int
 kl_attention(Lower *L, const Expr *call, Val *arg, Name nm)
 {
@@ -516,9 +574,18 @@ kl_attention(Lower *L, const Expr *call, Val *arg, Name nm)
 	const Val *vv = arg[2].kind == VAL_NONE ? kv : &arg[2];
 	int64_t h = kl_positive(&arg[3], fn, "heads", 1);
 	int64_t d = kl_positive(&arg[4], fn, "key_dim", 1);
-	bool bias = use_bias(fn, &arg[6], &arg[7]);
+	bool bias = use_bias(fn, &arg[6], &arg[11]);
+	Inits in = {fn,
+		kl_initializer(L, &arg[7], fn, "kernel_initializer",
+		               INIT_GLOROT_UNIFORM), -1,
+		kl_initializer(L, &arg[8], fn, "bias_initializer", INIT_ZEROS),
+		&arg[9], NULL, &arg[10]};
+	kl_regularize(L, in.kreg, -1, fn, "kernel_regularizer");
+	kl_regularize(L, in.breg, -1, fn, "bias_regularizer");
+	if (!bias)
+		in.binit = -1;
 	Emit e = {L, call->loc, nm.ns, -1};
-	return attend(&e, &arg[0], kv, vv, h, d, &arg[5], bias, nm.result);
+	return attend(&e, &arg[0], kv, vv, h, d, &arg[5], &in, nm.result);
 }
 
 /* layernorm over the last axis of x [N, T, E], with ns.gamma [E] (ones)
@@ -568,8 +635,9 @@ kl_transformer_encoder(Lower *L, const Expr *call, Val *arg, Name nm)
 	kl_fits(call->loc, fn, 2, (int64_t[]){ex, ff});
 	Emit e = {L, call->loc, nm.ns, -1};
 	Emit ea = sub(&e, "attn");
-	int a = attend(&ea, &arg[0], &arg[0], &arg[0], h, d, &arg[5], true,
-	               ea.ns);
+	static const Val none = {.kind = VAL_NONE};
+	Inits in = {fn, INIT_GLOROT_UNIFORM, -1, INIT_ZEROS, &none, NULL, &none};
+	int a = attend(&ea, &arg[0], &arg[0], &arg[0], h, d, &arg[5], &in, ea.ns);
 	a = op2(&e, OP_ADD, arg[0].v, a, name(&e, "res1"));
 	Emit e1 = sub(&e, "norm1");
 	int y = norm(&e1, a, eps, e1.ns);
