@@ -19,51 +19,22 @@
 #include <string.h>
 
 #include "kiln.h"
+#include "testutil.h"
 
 #define TOL 1e-5
 #define countof(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 static int nfail, ncheck;
-static uint64_t rng_state = 0x2545f4914f6cdd1du;
 
 /* ---- helpers ------------------------------------------------------ */
-
-static void *
-xmalloc(size_t n)
-{
-	void *p = malloc(n ? n : 1);
-
-	if (!p) {
-		fprintf(stderr, "test_act: out of memory\n");
-		exit(1);
-	}
-	return p;
-}
-
-static uint64_t
-next_u64(void)
-{
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15u);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-	return z ^ (z >> 31);
-}
-
-/* Uniform in [-1, 1). */
-static float
-frand(void)
-{
-	return (float)((double)(next_u64() >> 40) / (1 << 23) - 1.0);
-}
 
 static float *
 randf(int64_t n, float scale)
 {
-	float *p = xmalloc((size_t)n * sizeof *p);
+	float *p = t_alloc((size_t)n * sizeof *p);
 
 	for (int64_t i = 0; i < n; i++)
-		p[i] = frand() * scale;
+		p[i] = t_frand() * scale;
 	return p;
 }
 
@@ -193,8 +164,8 @@ ref_unary(const struct ucase *c, double x)
 static void
 unary_case(const struct ucase *c, const float *x, int64_t n)
 {
-	float *y = xmalloc((size_t)n * sizeof *y);
-	double *ref = xmalloc((size_t)n * sizeof *ref);
+	float *y = t_alloc((size_t)n * sizeof *y);
+	double *ref = t_alloc((size_t)n * sizeof *ref);
 	char what[96];
 
 	/* rounded to f32: exp(89) is inf there */
@@ -305,7 +276,7 @@ log_softmax_case(const float *x0, int64_t outer, int64_t len, int64_t inner,
 {
 	int64_t n = outer * len * inner;
 	float *x = randf(n, scale), *y = randf(n, 1);
-	double *ref = xmalloc((size_t)n * sizeof *ref);
+	double *ref = t_alloc((size_t)n * sizeof *ref);
 	char what[128];
 
 	for (int64_t i = 0; x0 && i < n; i++)
@@ -401,7 +372,7 @@ reduce_case(int op, int rank, const int64_t *dim, unsigned mask, float *x)
 		ny *= mask >> d & 1 ? 1 : dim[d];
 	}
 	float *y = randf(ny, 1), *xr = x ? x : randf(nx, 4);
-	double *ref = xmalloc((size_t)ny * sizeof *ref);
+	double *ref = t_alloc((size_t)ny * sizeof *ref);
 	reduce_ref(op, ref, xr, rank, dim, mask, nx, ny);
 	rfn[op](y, xr, rank, dim, mask);
 	k = snprintf(what, sizeof what, "%s [", rname[op]);
@@ -499,7 +470,7 @@ static void
 normal_stats(float mean, float scale, uint64_t seed)
 {
 	enum { N = 100000 };
-	float *y = xmalloc(N * sizeof *y);
+	float *y = t_alloc(N * sizeof *y);
 	double m[4], half[4];
 	char what[200];
 	bool finite = true;
@@ -555,6 +526,7 @@ test_random(void)
 int
 main(void)
 {
+	t_seed(0x2545f4914f6cdd1du);
 	test_unary();
 	test_unary_limits();
 	test_log_softmax();
@@ -562,4 +534,5 @@ main(void)
 	test_random();
 	printf("act: %d checks, %d failed\n", ncheck, nfail);
 	return nfail != 0;
+
 }

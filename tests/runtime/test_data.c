@@ -17,68 +17,38 @@
 #include <string.h>
 
 #include "kiln.h"
+#include "testutil.h"
 
 #define TOL 1e-5
 #define countof(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 static int nfail, ncheck;
-static uint64_t rng_state = 0x2545f4914f6cdd1du;
 
 /* ---- helpers ------------------------------------------------------ */
-
-static void *
-xmalloc(size_t n)
-{
-	void *p = malloc(n ? n : 1);
-
-	if (!p) {
-		fprintf(stderr, "test_data: out of memory\n");
-		exit(1);
-	}
-	return p;
-}
-
-/* splitmix64 */
-static uint64_t
-next_u64(void)
-{
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15u);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-	return z ^ (z >> 31);
-}
 
 static int64_t
 irand(int64_t n)
 {
-	return (int64_t)(next_u64() % (uint64_t)n);
-}
-
-/* Uniform in [-1, 1). */
-static float
-frand(void)
-{
-	return (float)((double)(next_u64() >> 40) / (1 << 23) - 1.0);
+	return (int64_t)(t_rand_u64() % (uint64_t)n);
 }
 
 static float *
 randf(int64_t n)
 {
-	float *p = xmalloc((size_t)n * sizeof *p);
+	float *p = t_alloc((size_t)n * sizeof *p);
 
 	for (int64_t i = 0; i < n; i++)
-		p[i] = frand();
+		p[i] = t_frand();
 	return p;
 }
 
 static unsigned char *
 randb(int64_t n)
 {
-	unsigned char *p = xmalloc((size_t)n);
+	unsigned char *p = t_alloc((size_t)n);
 
 	for (int64_t i = 0; i < n; i++)
-		p[i] = (unsigned char)next_u64();
+		p[i] = (unsigned char)t_rand_u64();
 	return p;
 }
 
@@ -178,7 +148,7 @@ transpose_case(int rank, const int64_t *xdim, const int *perm, size_t es)
 	int64_t ydim[KILN_MAXRANK], xs[KILN_MAXRANK], st[KILN_MAXRANK];
 	int64_t yi[KILN_MAXRANK], xi[KILN_MAXRANK], n = numel(rank, xdim);
 	unsigned char *x = randb(n * (int64_t)es), *y = randb(n * (int64_t)es);
-	unsigned char *ref = xmalloc((size_t)n * es);
+	unsigned char *ref = t_alloc((size_t)n * es);
 	char what[80];
 
 	for (int d = rank - 1, step = 1; d >= 0; d--) {
@@ -235,7 +205,7 @@ slice_case(int rank, const int64_t *xdim, const int64_t *start,
 	int64_t st[KILN_MAXRANK], yi[KILN_MAXRANK], xi[KILN_MAXRANK];
 	int64_t nx = numel(rank, xdim), ny = numel(rank, count), off = 0;
 	unsigned char *x = randb(nx * (int64_t)es), *y = randb(ny * (int64_t)es);
-	unsigned char *ref = xmalloc((size_t)ny * es);
+	unsigned char *ref = t_alloc((size_t)ny * es);
 	char what[80];
 
 	for (int d = rank - 1, size = 1; d >= 0; d--) {
@@ -295,7 +265,7 @@ concat_case(int64_t outer, int64_t inner, int nx, const int64_t *len,
 		total += len[k];
 	}
 	y = randb(outer * total * inner * (int64_t)es);
-	ref = xmalloc((size_t)(outer * total * inner) * es);
+	ref = t_alloc((size_t)(outer * total * inner) * es);
 	/* output [o, a, i]: find the operand k that axis index a falls in */
 	for (int64_t f = 0; f < outer * total * inner; f++) {
 		int64_t o = f / (total * inner), a = f / inner % total;
@@ -334,10 +304,10 @@ static void
 gather_case(int64_t outer, int64_t len, int64_t nidx, int64_t inner,
             kiln_dtype it, size_t es)
 {
-	int64_t ny = outer * nidx * inner, *i64 = xmalloc((size_t)nidx * 8);
-	int32_t *i32 = xmalloc((size_t)nidx * 4);
+	int64_t ny = outer * nidx * inner, *i64 = t_alloc((size_t)nidx * 8);
+	int32_t *i32 = t_alloc((size_t)nidx * 4);
 	unsigned char *x = randb(outer * len * inner * (int64_t)es);
-	unsigned char *y = randb(ny * (int64_t)es), *ref = xmalloc((size_t)ny * es);
+	unsigned char *y = randb(ny * (int64_t)es), *ref = t_alloc((size_t)ny * es);
 	char what[80];
 
 	for (int64_t j = 0; j < nidx; j++) {
@@ -435,7 +405,7 @@ pad_case(int rank, const int64_t *xdim, const int64_t *pads, int mode)
 	int64_t nx = numel(rank, xdim), nc = numel(rank, cdim);
 	int64_t ny = numel(rank, ydim);
 	float *x = randf(nx), *y = randf(ny), *c = randf(nc);
-	double *ref = xmalloc((size_t)ny * sizeof *ref);
+	double *ref = t_alloc((size_t)ny * sizeof *ref);
 	for (int64_t f = 0; f < nc; f++) {
 		unravel(f, rank, cdim, ci);
 		for (int d = 0; d < rank; d++)
@@ -523,9 +493,9 @@ resize_case(int64_t planes, int64_t h, int64_t w, int64_t oh, int64_t ow,
 {
 	struct kiln_resize p = {planes, h, w, oh, ow, mode, coord, round};
 	float *x = randf(planes * h * w), *y = randf(planes * oh * ow);
-	double *xd = xmalloc((size_t)(planes * h * w) * sizeof *xd);
-	double *tmp = xmalloc((size_t)(planes * h * ow) * sizeof *tmp);
-	double *ref = xmalloc((size_t)(planes * oh * ow) * sizeof *ref);
+	double *xd = t_alloc((size_t)(planes * h * w) * sizeof *xd);
+	double *tmp = t_alloc((size_t)(planes * h * ow) * sizeof *tmp);
+	double *ref = t_alloc((size_t)(planes * oh * ow) * sizeof *ref);
 	char what[120];
 
 	for (int64_t i = 0; i < planes * h * w; i++)
@@ -578,7 +548,7 @@ test_batchnorm(void)
 		int64_t n = shapes[s][0], c = shapes[s][1], in = shapes[s][2];
 		float *x = randf(n * c * in), *y = randf(n * c * in);
 		float *sc = randf(c), *b = randf(c), *m = randf(c), *v = randf(c);
-		double *ref = xmalloc((size_t)(n * c * in) * sizeof *ref);
+		double *ref = t_alloc((size_t)(n * c * in) * sizeof *ref);
 		for (int64_t k = 0; k < c; k++)
 			v[k] = v[k] * v[k];     /* a variance, possibly 0 */
 		for (int64_t f = 0; f < n * c * in; f++) {
@@ -597,7 +567,7 @@ layernorm_case(int64_t outer, int64_t len, bool bias, float shift)
 {
 	float *x = randf(outer * len), *y = randf(outer * len);
 	float *sc = randf(len), *b = randf(len);
-	double *ref = xmalloc((size_t)(outer * len) * sizeof *ref);
+	double *ref = t_alloc((size_t)(outer * len) * sizeof *ref);
 	char what[64];
 
 	for (int64_t i = 0; i < outer * len; i++)
@@ -669,7 +639,7 @@ convt_case(const struct convt_case *t)
 	float *x = randf(t->n * t->c * t->h * t->w);
 	float *w = randf(t->c * (t->oc / t->group) * t->kh * t->kw);
 	float *b = t->bias ? randf(t->oc) : NULL, *y = randf(ny);
-	double *ref = xmalloc((size_t)ny * sizeof *ref);
+	double *ref = t_alloc((size_t)ny * sizeof *ref);
 	struct kiln_conv2d p = {
 		.n = t->n, .c = t->c, .h = t->h, .w = t->w, .oc = t->oc,
 		.kh = t->kh, .kw = t->kw, .oh = oh, .ow = ow, .sh = t->sh,
@@ -718,6 +688,7 @@ test_conv_transpose(void)
 int
 main(void)
 {
+	t_seed(0x2545f4914f6cdd1du);
 	test_transpose();
 	test_slice();
 	test_concat();
@@ -729,4 +700,5 @@ main(void)
 	test_conv_transpose();
 	printf("data kernels: %d checks, %d failed\n", ncheck, nfail);
 	return nfail != 0;
+
 }

@@ -22,60 +22,30 @@
 #include <sys/stat.h>
 
 #include "kiln.h"
+#include "testutil.h"
 
 #define TOL 1e-5
 #define countof(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 static int nfail, ncheck;
 static double worst;  /* largest error seen, as a fraction of TOL */
-static uint64_t rng_state = 0x9e3779b97f4a7c15u;
 
 /* ---- helpers ------------------------------------------------------ */
-
-static void *
-xmalloc(size_t n)
-{
-	void *p = malloc(n ? n : 1);
-
-	if (!p) {
-		fprintf(stderr, "test_runtime: out of memory\n");
-		exit(1);
-	}
-	return p;
-}
-
-/* splitmix64: deterministic across platforms. */
-static uint64_t
-next_u64(void)
-{
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15u);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-	return z ^ (z >> 31);
-}
-
-/* Uniform in [-1, 1), a multiple of 2^-23. */
-static float
-frand(void)
-{
-	return (float)((double)(next_u64() >> 40) / (1 << 23) - 1.0);
-}
 
 static float *
 randf(int64_t n)
 {
-	float *p = xmalloc((size_t)n * sizeof *p);
+	float *p = t_alloc((size_t)n * sizeof *p);
 
 	for (int64_t i = 0; i < n; i++)
-		p[i] = frand();
+		p[i] = t_frand();
 	return p;
 }
 
 static double *
 zerod(int64_t n)
 {
-	double *p = xmalloc((size_t)n * sizeof *p);
+	double *p = t_alloc((size_t)n * sizeof *p);
 
 	for (int64_t i = 0; i < n; i++)
 		p[i] = 0.0;
@@ -416,7 +386,7 @@ pool_case(const struct pool_case *t, int avg)
 	int64_t ow = out_size(t->w, t->pl + t->pr, t->kw, t->dw, t->sw);
 	int64_t nx = t->n * t->c * t->h * t->w, ny = t->n * t->c * oh * ow;
 	int64_t hp = t->h + t->pt + t->pb, wp = t->w + t->pl + t->pr;
-	float *x = randf(nx), *ones = xmalloc((size_t)nx * sizeof *ones);
+	float *x = randf(nx), *ones = t_alloc((size_t)nx * sizeof *ones);
 	float *y = randf(ny);
 	double *xp, *mask, *ref = zerod(ny);
 	struct kiln_pool2d p = {
@@ -658,7 +628,7 @@ test_unary(void)
 		1000, -1000, 1e30f, -1e30f, INFINITY, -INFINITY,
 	};
 	int64_t n = 100 + countof(special);
-	float *x = randf(n), *y = xmalloc((size_t)n * sizeof *y);
+	float *x = randf(n), *y = t_alloc((size_t)n * sizeof *y);
 	double *ref = zerod(n);
 	char what[64];
 
@@ -833,7 +803,7 @@ craft(const char *path, int major, int minor, const char *dict, size_t nbytes)
 
 	while ((pre + hl) % 64)
 		hl++;
-	b = xmalloc(pre + hl + nbytes);
+	b = t_alloc(pre + hl + nbytes);
 	memcpy(b, "\x93NUMPY", 6);
 	b[6] = (unsigned char)major, b[7] = (unsigned char)minor;
 	for (size_t i = 0; i < pre - 8; i++)
@@ -872,7 +842,7 @@ static void
 fill_bytes(unsigned char *p, kiln_dtype t, int64_t n)
 {
 	for (int64_t i = 0; i < n; i++)
-		p[i] = (unsigned char)next_u64();
+		p[i] = (unsigned char)t_rand_u64();
 	for (int64_t i = 0; t == KILN_BOOL && i < n; i++)
 		p[i] &= 1;
 }
@@ -890,7 +860,7 @@ npy_roundtrip(kiln_dtype t, int rank, const int64_t *dim)
 
 	for (int i = 0; i < rank; i++)
 		n *= dim[i];
-	src = xmalloc((size_t)n), dst = xmalloc((size_t)n);
+	src = t_alloc((size_t)n), dst = t_alloc((size_t)n);
 	fill_bytes(src, t, n);
 	s = kiln_npy_save(path, t, rank, dim, src, msg, sizeof msg);
 	if (!s)
@@ -1198,7 +1168,7 @@ save_pattern(const char *name, kiln_dtype t, int rank, const int64_t *dim)
 
 	for (int i = 0; i < rank; i++)
 		n *= dim[i];
-	p = xmalloc((size_t)n * kiln_dtype_size(t));
+	p = t_alloc((size_t)n * kiln_dtype_size(t));
 	for (int64_t i = 0; i < n; i++)
 		pattern(p, t, i);
 	s = kiln_npy_save(in_dir(name), t, rank, dim, p, msg, sizeof msg);
@@ -1282,7 +1252,7 @@ npy_read(const char *file, const char *type)
 	}
 	for (int i = 0; i < rank; i++)
 		n *= dim[i];
-	p = xmalloc((size_t)n * kiln_dtype_size(t));
+	p = t_alloc((size_t)n * kiln_dtype_size(t));
 	if (kiln_npy_load(file, "x", t, rank, dim, p, msg, sizeof msg)) {
 		fprintf(stderr, "test_runtime: error: %s\n", msg);
 		free(p);
@@ -1306,6 +1276,7 @@ npy_read(const char *file, const char *type)
 int
 main(int argc, char **argv)
 {
+	t_seed(0x9e3779b97f4a7c15u);
 	if (argc == 2 && !strcmp(argv[1], "kernels"))
 		return run_kernels();
 	if (argc == 3 && !strcmp(argv[1], "npy"))

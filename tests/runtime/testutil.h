@@ -1,0 +1,15 @@
+/* testutil.h: what the runtime's kernel tests share: an allocator that
+ * exits on failure and a seeded splitmix64 stream, the same on every
+ * platform, so a failing case can be rerun exactly. */
+#ifndef KILN_TESTUTIL_H
+#define KILN_TESTUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+void *t_alloc(size_t n);        /* malloc, or exit(1) */
+void t_seed(uint64_t seed);
+uint64_t t_rand_u64(void);
+float t_frand(void);            /* uniform in [-1, 1), a multiple of 2^-23 */
+
+#endif
