@@ -10,7 +10,6 @@ model (REFERENCES below, independent of kiln), its values within 1e-5.
 """
 import json
 import os
-import subprocess
 import sys
 
 import numpy as np
@@ -20,8 +19,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..",
 from reference import (conv2d_same, load_safetensors, maxpool2,  # noqa: E402
                        relu, save_safetensors, softmax)
 from recurrent_ref import attention, gru_cell, lstm_cell, rnn  # noqa: E402
-from layers_ref import (batchnorm, conv2d, layernorm, random_normal,  # noqa
-                        same_pads, seeds_of, transpose_same)
+from layers_ref import (batchnorm, conv2d, kiln, layernorm,  # noqa: E402
+                        random_normal, same_pads, seeds_of, transpose_same)
 import math  # noqa: E402
 
 gelu_erf = np.vectorize(lambda v: 0.5 * v * (1 + math.erf(v / math.sqrt(2))))
@@ -187,11 +186,6 @@ def scale(shape):
         return 0.3
     fan = shape[0] if len(shape) == 2 else int(np.prod(shape[1:]))
     return 1 / np.sqrt(fan)
-
-
-def kiln(exe, *args):
-    return subprocess.run([exe, *args], check=True, capture_output=True,
-                          text=True).stdout
 
 
 IR = [""]       # the printed IR, for the seeds random_normal nodes got
