@@ -656,19 +656,6 @@ parse_operands(const OpInfo *o, const Token *optok, int *in)
 	return nin;
 }
 
-/* Makes room for element n in the arena array p of *cap elements. */
-static void *
-grow(void *p, int n, int *cap, size_t sz)
-{
-	if (n < *cap)
-		return p;
-	*cap = *cap ? 2 * *cap : 8;
-	void *q = arena_alloc(arena, *cap * sz);
-	if (n > 0)
-		memcpy(q, p, n * sz);
-	return q;
-}
-
 /* list := '[' [elem {',' elem}] ']' of integers or of numbers (f64);
  * an empty list still gets an array, never NULL */
 static void
@@ -676,18 +663,20 @@ parse_list(Attr *a)
 {
 	int cap = 0;
 	if (a->kind == AK_INTS)
-		a->ints = grow(NULL, 0, &cap, sizeof *a->ints);
+		arena_grow(arena, (void **)&a->ints, &cap, 1, sizeof *a->ints);
 	else
-		a->floats = grow(NULL, 0, &cap, sizeof *a->floats);
+		arena_grow(arena, (void **)&a->floats, &cap, 1, sizeof *a->floats);
 	expect('[');
 	while (!is(']')) {
 		if (a->n > 0)
 			expect(',');
 		if (a->kind == AK_INTS) {
-			a->ints = grow(a->ints, a->n, &cap, sizeof *a->ints);
+			arena_grow(arena, (void **)&a->ints, &cap, a->n + 1,
+			           sizeof *a->ints);
 			a->ints[a->n++] = parse_int("an integer");
 		} else {
-			a->floats = grow(a->floats, a->n, &cap, sizeof *a->floats);
+			arena_grow(arena, (void **)&a->floats, &cap, a->n + 1,
+			           sizeof *a->floats);
 			a->floats[a->n++] = parse_float(false);
 		}
 	}
