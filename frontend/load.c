@@ -1,7 +1,7 @@
 /* load.c: reads a model file with the frontend its name calls for.
  *
  * `.kiln` goes to the model language, `.kir` (and `-`, standard input) to
- * the IR parser.  Every graph that comes back has been verified.  The
+ * the IR parser, `.onnx` to the ONNX importer.  Every graph that comes back has been verified.  The
  * options (the batch size) apply to .kiln only: a .kir file has its
  * shapes written out.
  */
@@ -20,9 +20,11 @@ Module *
 fe_load(Arena *a, const char *path, const FeOpts *o)
 {
 	bool is_stdin = strcmp(path, "-") == 0;
+	if (ends_with(path, ".onnx"))
+		return onnx_load(a, path, o);
 	if (!is_stdin && !ends_with(path, ".kiln") && !ends_with(path, ".kir"))
-		fatal("%s: unknown model format (expected a .kiln or .kir file)",
-		      path);
+		fatal("%s: unknown model format (expected a .kiln, .kir or .onnx "
+		      "file)", path);
 	size_t len;
 	char *text = read_file(a, path, &len);
 	if (!text)

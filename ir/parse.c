@@ -52,13 +52,13 @@ static int ndefline, capdefline;
 static Loc
 at(const Token *t)
 {
-	return (Loc){file, t->line, t->col, NULL};
+	return (Loc){.file = file, .line = t->line, .col = t->col};
 }
 
 static Loc
 here(const char *p)
 {
-	return (Loc){file, line, (int)(p - bol) + 1, NULL};
+	return (Loc){.file = file, .line = line, .col = (int)(p - bol) + 1};
 }
 
 static bool
@@ -480,7 +480,7 @@ parse_type(void)
 	return t;
 }
 
-/* loc := 'loc' '(' string ':' (line ':' col | string) ')' */
+/* loc := 'loc' '(' string ':' (line ':' col | string [':' string]) ')' */
 static Loc
 parse_loc(void)
 {
@@ -498,6 +498,14 @@ parse_loc(void)
 	if (tok.kind == TK_STR) {
 		l.node = tok.s;
 		next();
+		if (is(':')) {
+			next();
+			if (tok.kind != TK_STR)
+				diag_error(at(&tok), "expected an op type string, found "
+				           "%s", desc(&tok));
+			l.op = tok.s;
+			next();
+		}
 	} else {
 		l.line = (int)parse_count("a line number", INT32_MAX);
 		expect(':');
@@ -1092,7 +1100,7 @@ ir_parse(Arena *a, const char *name, const char *source)
 		parse_graph();
 	}
 	if (mod->ngraph == 0)
-		diag_error((Loc){file, 0, 0, NULL}, "no graph in the file");
+		diag_error((Loc){.file = file}, "no graph in the file");
 	free(defline);
 	defline = NULL;
 	ndefline = capdefline = 0;

@@ -126,6 +126,10 @@ print_loc(FILE *f, Loc loc)
 	if (loc.node) {
 		fputc(':', f);
 		ir_print_string(f, loc.node);
+		if (loc.op) {
+			fputc(':', f);
+			ir_print_string(f, loc.op);
+		}
 	} else {
 		fprintf(f, ":%d:%d", loc.line, loc.col);
 	}

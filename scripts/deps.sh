@@ -3,11 +3,14 @@
 # As root it runs apt-get; otherwise it prints the exact command to run.
 # usage: scripts/deps.sh [build|test]
 set -eu
-pkgs="meson ninja-build gcc libc6-dev"
+# protobuf-c and the system onnx.proto for the ONNX reader.
+pkgs="meson ninja-build gcc libc6-dev pkg-config libprotobuf-c-dev protobuf-c-compiler libonnx-dev"
 if [ "${1:-build}" = test ]; then
 	# clang and its sanitizer runtime for the second build, lit and
 	# FileCheck from LLVM 19, NumPy for the independent references.
 	pkgs="$pkgs clang libclang-rt-14-dev llvm-19-tools python3 python3-numpy"
+	# the ONNX backend test suite, and onnx for making test models
+	pkgs="$pkgs libonnx-testdata python3-onnx"
 fi
 missing=""
 for p in $pkgs; do

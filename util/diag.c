@@ -89,6 +89,9 @@ diag_verror(Loc loc, const char *kind, const char *fmt, va_list ap)
 {
 	if (loc.file && loc.line > 0)
 		fprintf(stderr, "%s:%d:%d: %s: ", loc.file, loc.line, loc.col, kind);
+	else if (loc.file && loc.node && loc.op)
+		fprintf(stderr, "%s: node '%s' (%s): %s: ", loc.file, loc.node,
+		        loc.op, kind);
 	else if (loc.file && loc.node)
 		fprintf(stderr, "%s: node '%s': %s: ", loc.file, loc.node, kind);
 	else if (loc.file)

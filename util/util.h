@@ -27,6 +27,7 @@ struct Loc {
 	const char *file;   /* NULL when unknown */
 	int line, col;      /* 1-based; 0 when the location has no line */
 	const char *node;   /* ONNX node name, or NULL */
+	const char *op;     /* with node: the ONNX op type, or NULL */
 };
 
 /* util/arena.c */

@@ -30,7 +30,7 @@ typedef struct {
 static Loc
 here(const Lexer *lx, const char *p)
 {
-	return (Loc){lx->file, lx->line, (int)(p - lx->bol) + 1, NULL};
+	return (Loc){.file = lx->file, .line = lx->line, .col = (int)(p - lx->bol) + 1};
 }
 
 static bool

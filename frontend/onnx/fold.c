@@ -1,0 +1,436 @@
+/* fold.c: evaluating ONNX nodes at build time.
+ *
+ * kiln's shapes are static, so the shape-computing parts of a model
+ * (Shape -> Gather -> Unsqueeze -> Concat -> Reshape, ConstantOfShape,
+ * Range, ...) are computed here while importing, and the ops that consume
+ * them (Reshape, Expand, Slice, ...) see constants.  A node is folded
+ * when every operand is a constant with data and its op is one of those
+ * below; Shape and Size need only the operand's type.  Tensors here are
+ * small, so elements go through int64 or double.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "onnx.h"
+
+typedef struct {
+	Type t;
+	void *data;
+} Tensor;
+
+static bool
+is_float(int dt)
+{
+	return dt == DT_F32 || dt == DT_F64;
+}
+
+static double
+get(const Tensor *x, int64_t i)
+{
+	switch (x->t.dtype) {
+	case DT_F32: return ((float *)x->data)[i];
+	case DT_F64: return ((double *)x->data)[i];
+	case DT_I64: return (double)((int64_t *)x->data)[i];
+	case DT_I32: return ((int32_t *)x->data)[i];
+	case DT_I8: return ((int8_t *)x->data)[i];
+	default: return ((uint8_t *)x->data)[i];
+	}
+}
+
+static int64_t
+geti(const Tensor *x, int64_t i)
+{
+	if (x->t.dtype == DT_I64)
+		return ((int64_t *)x->data)[i];
+	double v = get(x, i);
+	if (!(v > -9.2e18 && v < 9.2e18))
+		return v > 0 ? INT64_MAX : INT64_MIN;
+	return (int64_t)v;
+}
+
+/* Stores v as element i of x, with ONNX Cast's conversions. */
+static void
+set(Tensor *x, int64_t i, double v, int64_t iv, bool exact)
+{
+	if (!exact && !is_float(x->t.dtype) && x->t.dtype != DT_BOOL)
+		iv = !(v > -9.2e18 && v < 9.2e18) ? 0 : (int64_t)v;
+	switch (x->t.dtype) {
+	case DT_F32: ((float *)x->data)[i] = exact ? (float)iv : (float)v; break;
+	case DT_F64: ((double *)x->data)[i] = exact ? (double)iv : v; break;
+	case DT_I64: ((int64_t *)x->data)[i] = iv; break;
+	case DT_I32: ((int32_t *)x->data)[i] = (int32_t)iv; break;
+	case DT_I8: ((int8_t *)x->data)[i] = (int8_t)iv; break;
+	case DT_U8: ((uint8_t *)x->data)[i] = (uint8_t)iv; break;
+	case DT_BOOL: ((uint8_t *)x->data)[i] = exact ? iv != 0 : v != 0; break;
+	}
+}
+
+static void
+put(Tensor *x, int64_t i, const Tensor *from, int64_t j)
+{
+	if (is_float(from->t.dtype))
+		set(x, i, get(from, j), 0, false);
+	else
+		set(x, i, 0, geti(from, j), true);
+}
+
+static Tensor
+alloc(ONode *o, Type t)
+{
+	int64_t n = type_bytes(&t);
+	return (Tensor){t, arena_alloc(o->m->a, n ? n : 1)};
+}
+
+static Tensor
+operand(ONode *o, int i)
+{
+	Value *v = &o->m->g->val[o->in[i]];
+	return (Tensor){v->type, v->data};
+}
+
+static void
+bind(ONode *o, int k, Tensor y)
+{
+	const char *name = o->p->output[k];
+	onnx_bind(o->m, name, onnx_const(o->m, name, y.t, y.data, o->loc));
+}
+
+/* Row-major index of the element of x that element i of y (shape yt)
+ * reads when x broadcasts to yt. */
+static int64_t
+bcast_index(const Type *xt, const Type *yt, int64_t i)
+{
+	int64_t idx = 0, stride = 1;
+	for (int d = yt->rank - 1; d >= 0; d--) {
+		int64_t c = i % yt->dim[d];
+		i /= yt->dim[d];
+		int k = d - (yt->rank - xt->rank);
+		if (k >= 0) {
+			idx += (xt->dim[k] == 1 ? 0 : c) * stride;
+			stride *= xt->dim[k];
+		}
+	}
+	return idx;
+}
+
+static bool
+fold_shape(ONode *o)
+{
+	Type xt = o->m->g->val[o->in[0]].type;
+	int64_t start = onnx_attr_int(o, "start", 0);
+	int64_t end = onnx_attr_int(o, "end", xt.rank);
+	start = start < 0 ? MAX(start + xt.rank, 0) : MIN(start, xt.rank);
+	end = end < 0 ? MAX(end + xt.rank, 0) : MIN(end, xt.rank);
+	if (end <= start)
+		diag_error(o->loc, "the shape slice is empty");
+	Tensor y = alloc(o, (Type){.dtype = DT_I64, .rank = 1,
+	                           .dim = {end - start}});
+	memcpy(y.data, xt.dim + start, (end - start) * sizeof(int64_t));
+	bind(o, 0, y);
+	return true;
+}
+
+static bool
+fold_size(ONode *o)
+{
+	Type xt = o->m->g->val[o->in[0]].type;
+	Tensor y = alloc(o, (Type){.dtype = DT_I64});
+	*(int64_t *)y.data = type_numel(&xt);
+	bind(o, 0, y);
+	return true;
+}
+
+static bool
+fold_constant_of_shape(ONode *o)
+{
+	Tensor s = operand(o, 0);
+	Type t = {.dtype = DT_F32, .rank = (int)type_numel(&s.t)};
+	if (s.t.rank != 1 || t.rank > IR_MAXRANK)
+		diag_error(o->loc, "the shape must be a list of at most %d "
+		           "dimensions", IR_MAXRANK);
+	for (int i = 0; i < t.rank; i++)
+		if ((t.dim[i] = geti(&s, i)) <= 0)
+			diag_error(o->loc, "dimension %d is %lld; kiln needs "
+			           "dimensions of at least 1", i, (long long)t.dim[i]);
+	Tensor v = {.t = {.dtype = DT_F32}, .data = &(float){0}};
+	const Onnx__AttributeProto *a = onnx_attr(o, "value");
+	if (a && a->t) {
+		const char *err = onnx_tensor(o->m->a, a->t, NULL, &v.t, &v.data);
+		if (err)
+			diag_error(o->loc, "%s", err);
+		t.dtype = v.t.dtype;
+	}
+	Tensor y = alloc(o, t);
+	for (int64_t i = 0; i < type_numel(&t); i++)
+		put(&y, i, &v, 0);
+	bind(o, 0, y);
+	return true;
+}
+
+static bool
+fold_cast(ONode *o)
+{
+	Tensor x = operand(o, 0);
+	int to = onnx_dtype((int)onnx_attr_int(o, "to", 0));
+	if (to < 0)
+		return false;
+	Type t = x.t;
+	t.dtype = to;
+	Tensor y = alloc(o, t);
+	for (int64_t i = 0; i < type_numel(&t); i++)
+		put(&y, i, &x, i);
+	bind(o, 0, y);
+	return true;
+}
+
+static bool
+fold_range(ONode *o)
+{
+	Tensor s = operand(o, 0), l = operand(o, 1), d = operand(o, 2);
+	double start = get(&s, 0), limit = get(&l, 0), delta = get(&d, 0);
+	if (delta == 0)
+		diag_error(o->loc, "delta is 0");
+	double n = ceil((limit - start) / delta);
+	if (!(n >= 1) || n > 1e8)
+		diag_error(o->loc, "the range has %g elements; kiln needs at "
+		           "least 1", n);
+	Tensor y = alloc(o, (Type){.dtype = s.t.dtype, .rank = 1,
+	                           .dim = {(int64_t)n}});
+	for (int64_t i = 0; i < (int64_t)n; i++)
+		if (is_float(s.t.dtype))
+			set(&y, i, start + i * delta, 0, false);
+		else
+			set(&y, i, 0, geti(&s, 0) + i * geti(&d, 0), true);
+	bind(o, 0, y);
+	return true;
+}
+
+/* Elementwise ops with numpy broadcasting. */
+static double
+arith(const char *op, double a, double b)
+{
+	switch (op[0]) {
+	case 'A': return op[1] == 'd' ? a + b : (double)(a && b);
+	case 'S': return a - b;
+	case 'M': return strcmp(op, "Mul") == 0 ? a * b :
+	                 strcmp(op, "Max") == 0 ? fmax(a, b) : fmin(a, b);
+	case 'D': return a / b;
+	case 'E': return a == b;
+	case 'L': return a < b;
+	case 'G': return a > b;
+	case 'O': return a || b;
+	default: return 0;
+	}
+}
+
+static int64_t
+iarith(const char *op, int64_t a, int64_t b, bool *ok)
+{
+	switch (op[0]) {
+	case 'A': return op[1] == 'd' ? (int64_t)((uint64_t)a + (uint64_t)b) :
+	                 (a && b);
+	case 'S': return (int64_t)((uint64_t)a - (uint64_t)b);
+	case 'M': return strcmp(op, "Mul") == 0 ?
+	                 (int64_t)((uint64_t)a * (uint64_t)b) :
+	                 strcmp(op, "Max") == 0 ? MAX(a, b) : MIN(a, b);
+	case 'D':
+		if (b == 0 || (a == INT64_MIN && b == -1))
+			return *ok = false, 0;
+		return a / b;
+	case 'E': return a == b;
+	case 'L': return a < b;
+	case 'G': return a > b;
+	case 'O': return a || b;
+	default: return 0;
+	}
+}
+
+static bool
+fold_binary(ONode *o)
+{
+	const char *op = o->p->op_type;
+	Tensor a = operand(o, 0), b = operand(o, 1);
+	Type t;
+	if (!shape_broadcast(&a.t, &b.t, &t) || a.t.dtype != b.t.dtype)
+		return false;       /* the translation reports it */
+	bool cmp = strchr("ELGO", op[0]) || strcmp(op, "And") == 0;
+	t.dtype = cmp ? DT_BOOL : a.t.dtype;
+	Tensor y = alloc(o, t);
+	bool ok = true;
+	for (int64_t i = 0; i < type_numel(&t); i++) {
+		int64_t ia = bcast_index(&a.t, &t, i), ib = bcast_index(&b.t, &t, i);
+		if (is_float(a.t.dtype))
+			set(&y, i, arith(op, get(&a, ia), get(&b, ib)), 0, false);
+		else
+			set(&y, i, 0, iarith(op, geti(&a, ia), geti(&b, ib), &ok),
+			    true);
+	}
+	if (!ok)
+		diag_error(o->loc, "integer division by zero at build time");
+	bind(o, 0, y);
+	return true;
+}
+
+static bool
+fold_unary(ONode *o)
+{
+	const char *op = o->p->op_type;
+	Tensor x = operand(o, 0);
+	Tensor y = alloc(o, x.t);
+	for (int64_t i = 0; i < type_numel(&x.t); i++) {
+		if (strcmp(op, "Not") == 0)
+			set(&y, i, 0, !geti(&x, i), true);
+		else if (is_float(x.t.dtype))
+			set(&y, i, strcmp(op, "Neg") == 0 ? -get(&x, i) :
+			    fabs(get(&x, i)), 0, false);
+		else
+			set(&y, i, 0, strcmp(op, "Neg") == 0 ? -geti(&x, i) :
+			    llabs(geti(&x, i)), true);
+	}
+	bind(o, 0, y);
+	return true;
+}
+
+static bool
+fold_where(ONode *o)
+{
+	Tensor c = operand(o, 0), a = operand(o, 1), b = operand(o, 2);
+	Type t, ab;
+	if (!shape_broadcast(&a.t, &b.t, &ab) || !shape_broadcast(&c.t, &ab, &t) ||
+	    a.t.dtype != b.t.dtype)
+		return false;
+	t.dtype = a.t.dtype;
+	Tensor y = alloc(o, t);
+	for (int64_t i = 0; i < type_numel(&t); i++) {
+		bool pick = geti(&c, bcast_index(&c.t, &t, i)) != 0;
+		const Tensor *src = pick ? &a : &b;
+		put(&y, i, src, bcast_index(&src->t, &t, i));
+	}
+	bind(o, 0, y);
+	return true;
+}
+
+/* Gather along axis with constant data and indices. */
+static bool
+fold_gather(ONode *o)
+{
+	Tensor x = operand(o, 0), idx = operand(o, 1);
+	int r = x.t.rank;
+	int64_t axis = onnx_attr_int(o, "axis", 0);
+	if (r == 0 || axis < -r || axis >= r || r - 1 + idx.t.rank > IR_MAXRANK ||
+	    is_float(idx.t.dtype))
+		return false;
+	if (axis < 0)
+		axis += r;
+	Type t = {.dtype = x.t.dtype, .rank = r - 1 + idx.t.rank};
+	int64_t outer = 1, inner = 1, n = x.t.dim[axis];
+	int k = 0;
+	for (int d = 0; d < axis; d++)
+		outer *= t.dim[k++] = x.t.dim[d];
+	for (int d = 0; d < idx.t.rank; d++)
+		t.dim[k++] = idx.t.dim[d];
+	for (int d = axis + 1; d < r; d++)
+		inner *= t.dim[k++] = x.t.dim[d];
+	int64_t ni = type_numel(&idx.t);
+	Tensor y = alloc(o, t);
+	for (int64_t a = 0; a < outer; a++)
+		for (int64_t j = 0; j < ni; j++) {
+			int64_t q = geti(&idx, j);
+			if (q < -n || q >= n)
+				diag_error(o->loc, "index %lld is out of range for a "
+				           "dimension of %lld", (long long)q, (long long)n);
+			q = q < 0 ? q + n : q;
+			for (int64_t b = 0; b < inner; b++)
+				put(&y, (a * ni + j) * inner + b, &x,
+				    (a * n + q) * inner + b);
+		}
+	bind(o, 0, y);
+	return true;
+}
+
+static bool
+fold_concat(ONode *o)
+{
+	Tensor x0 = operand(o, 0);
+	int r = x0.t.rank;
+	int64_t axis = onnx_attr_int(o, "axis", 0);
+	if (r == 0 || axis < -r || axis >= r)
+		return false;
+	if (axis < 0)
+		axis += r;
+	Type t = x0.t;
+	t.dim[axis] = 0;
+	for (int i = 0; i < o->nin; i++) {
+		Tensor x = operand(o, i);
+		if (x.t.rank != r || x.t.dtype != t.dtype)
+			return false;
+		for (int d = 0; d < r; d++)
+			if (d != axis && x.t.dim[d] != t.dim[d])
+				return false;
+		t.dim[axis] += x.t.dim[axis];
+	}
+	int64_t outer = 1, inner = 1;
+	for (int d = 0; d < axis; d++)
+		outer *= t.dim[d];
+	for (int d = axis + 1; d < r; d++)
+		inner *= t.dim[d];
+	Tensor y = alloc(o, t);
+	int64_t at = 0;
+	for (int i = 0; i < o->nin; i++) {
+		Tensor x = operand(o, i);
+		int64_t w = x.t.dim[axis] * inner;
+		for (int64_t a = 0; a < outer; a++)
+			for (int64_t j = 0; j < w; j++)
+				put(&y, a * t.dim[axis] * inner + at + j, &x, a * w + j);
+		at += w;
+	}
+	bind(o, 0, y);
+	return true;
+}
+
+/* The ops folded when all operands are constants, and those folded
+ * always (operand types suffice). */
+static const struct {
+	const char *name;
+	bool (*fn)(ONode *);
+	bool types_only;
+} folds[] = {
+	{"Shape", fold_shape, true},
+	{"Size", fold_size, true},
+	{"ConstantOfShape", fold_constant_of_shape, false},
+	{"Cast", fold_cast, false},
+	{"Range", fold_range, false},
+	{"Add", fold_binary, false}, {"Sub", fold_binary, false},
+	{"Mul", fold_binary, false}, {"Div", fold_binary, false},
+	{"Equal", fold_binary, false}, {"Less", fold_binary, false},
+	{"Greater", fold_binary, false}, {"And", fold_binary, false},
+	{"Or", fold_binary, false}, {"Max", fold_binary, false},
+	{"Min", fold_binary, false},
+	{"Neg", fold_unary, false}, {"Abs", fold_unary, false},
+	{"Not", fold_unary, false},
+	{"Where", fold_where, false},
+	{"Gather", fold_gather, false},
+	{"Concat", fold_concat, false},
+};
+
+bool
+onnx_fold(ONode *o)
+{
+	for (int k = 0; k < countof(folds); k++) {
+		if (strcmp(folds[k].name, o->p->op_type) != 0)
+			continue;
+		if (o->nin == 0 || o->in[0] < 0)
+			return false;
+		for (int i = 0; i < o->nin; i++) {
+			if (o->in[i] < 0)
+				return false;
+			if (!folds[k].types_only && !o->m->g->val[o->in[i]].data)
+				return false;
+		}
+		if ((strcmp(o->p->op_type, "Max") == 0 ||
+		     strcmp(o->p->op_type, "Min") == 0) && o->nin != 2)
+			return false;
+		return folds[k].fn(o);
+	}
+	return false;
+}

@@ -1,0 +1,83 @@
+/* onnx.h: the ONNX frontend's own map (frontend/onnx/).
+ *
+ * read.c decodes the protobuf (protoc-c code generated from the system's
+ * onnx.proto) and TensorProto data; import.c walks the graph, binding
+ * ONNX tensor names to IR values; ops.c holds one translation per ONNX op
+ * type, listed in onnx.def; fold.c evaluates the shape-computing nodes
+ * whose operands are all known at build time, since kiln's shapes are
+ * static.
+ */
+#ifndef KILN_ONNX_H
+#define KILN_ONNX_H
+
+#include "frontend.h"
+#include "onnx.pb-c.h"
+
+enum { ONNX_MAXIO = 64 };       /* inputs or outputs of one ONNX node */
+
+typedef struct Imp Imp;
+typedef struct ONode ONode;
+
+/* One import: the graph being built and the name bindings. */
+struct Imp {
+	Arena *a;
+	Graph *g;
+	const char *file;           /* the model's path, for diagnostics */
+	const char *dir;            /* its directory, for external data */
+	int64_t opset;              /* opset of the default domain */
+	const FeOpts *fo;
+	const char **key;           /* hash table: ONNX name -> IR value */
+	int *val;
+	int cap, n;
+	bool *baked;                /* per value: its data was read at build
+	                             * time (an attribute came from it) */
+	int nbaked;
+};
+
+/* One ONNX node being translated. */
+struct ONode {
+	Imp *m;
+	const Onnx__NodeProto *p;
+	Loc loc;                    /* the model file and the node's name */
+	int in[ONNX_MAXIO];         /* IR values of the inputs; -1 = absent */
+	int nin;
+};
+
+/* A translation: binds every output of the node (onnx_bind) or calls
+ * diag_error.  The table is onnx.def. */
+typedef void OnnxFn(ONode *o);
+
+typedef struct {
+	const char *name;           /* ONNX op type */
+	int op;                     /* IR op, or -1 when fn builds it all */
+	OnnxFn *fn;
+	int since;                  /* first opset these semantics hold for */
+} OnnxOp;
+
+/* frontend/onnx/read.c */
+Onnx__ModelProto *onnx_read_model(Arena *a, const char *path); /* or fatal */
+int onnx_from_dtype(int dt);     /* ONNX data type of a DT_, 0 if none */
+/* Decodes t into *type and *data (arena); dir is where external data may
+ * be read from (NULL: none).  Returns an error message or NULL. */
+const char *onnx_tensor(Arena *a, const Onnx__TensorProto *t,
+                        const char *dir, Type *type, void **data);
+int onnx_dtype(int onnx_type);  /* DT_, or -1 when kiln has no such type */
+const char *onnx_dtype_name(int onnx_type);
+
+/* frontend/onnx/import.c */
+int onnx_lookup(Imp *m, const char *name);          /* IR value or -1 */
+void onnx_bind(Imp *m, const char *name, int v);
+int onnx_const(Imp *m, const char *name, Type t, const void *data, Loc loc);
+void onnx_freeze(Imp *m, int v);    /* input v becomes a known constant */
+
+/* frontend/onnx/ops.c */
+const OnnxOp *onnx_op_lookup(const char *name);
+const Onnx__AttributeProto *onnx_attr(const ONode *o, const char *name);
+int64_t onnx_attr_int(const ONode *o, const char *name, int64_t def);
+float onnx_attr_float(const ONode *o, const char *name, float def);
+const char *onnx_attr_str(const ONode *o, const char *name, const char *def);
+
+/* frontend/onnx/fold.c */
+bool onnx_fold(ONode *o);       /* evaluated at build time, outputs bound */
+
+#endif

@@ -1,0 +1,989 @@
+/* ops.c: one translation per ONNX op type (the rows are in onnx.def).
+ *
+ * A translation reads the node's attributes and its build-time operands
+ * (shapes, axes, pads given as constant inputs in newer opsets become IR
+ * attributes), adds IR nodes, and binds each ONNX output name to a value.
+ * Where kiln has no single op, a short sequence of IR ops does the job
+ * (PRelu, ReduceL2, 1-D convolutions lifted to 2-D).  The opset the model
+ * imports decides between an op's old and new forms.
+ */
+#include <math.h>
+#include <string.h>
+#include "onnx.h"
+
+/* ---- attributes ---- */
+
+const Onnx__AttributeProto *
+onnx_attr(const ONode *o, const char *name)
+{
+	for (size_t i = 0; i < o->p->n_attribute; i++)
+		if (strcmp(o->p->attribute[i]->name, name) == 0)
+			return o->p->attribute[i];
+	return NULL;
+}
+
+int64_t
+onnx_attr_int(const ONode *o, const char *name, int64_t def)
+{
+	const Onnx__AttributeProto *a = onnx_attr(o, name);
+	return a ? a->i : def;
+}
+
+float
+onnx_attr_float(const ONode *o, const char *name, float def)
+{
+	const Onnx__AttributeProto *a = onnx_attr(o, name);
+	return a ? a->f : def;
+}
+
+const char *
+onnx_attr_str(const ONode *o, const char *name, const char *def)
+{
+	const Onnx__AttributeProto *a = onnx_attr(o, name);
+	if (!a)
+		return def;
+	return arena_strndup(o->m->a, (const char *)a->s.data, a->s.len);
+}
+
+/* INTS attribute name into v (at most max); returns the count, or -1
+ * when absent. */
+static int
+attr_ints(const ONode *o, const char *name, int64_t *v, int max)
+{
+	const Onnx__AttributeProto *a = onnx_attr(o, name);
+	if (!a)
+		return -1;
+	if ((int)a->n_ints > max)
+		diag_error(o->loc, "attribute %s has %zu values, at most %d are "
+		           "supported", name, a->n_ints, max);
+	memcpy(v, a->ints, a->n_ints * sizeof *v);
+	return (int)a->n_ints;
+}
+
+/* ---- operands ---- */
+
+static Type *
+type(const ONode *o, int v)
+{
+	return &o->m->g->val[v].type;
+}
+
+static int
+operand(const ONode *o, int i)
+{
+	if (i >= o->nin || o->in[i] < 0)
+		diag_error(o->loc, "input %d is required", i);
+	return o->in[i];
+}
+
+/* The data of operand i, which must be known at build time. */
+static const void *
+const_data(ONode *o, int i, const char *what)
+{
+	int v = operand(o, i);
+	Value *val = &o->m->g->val[v];
+	if (!val->data && val->kind == VK_INPUT)
+		onnx_freeze(o->m, v);
+	if (!val->data)
+		diag_error(o->loc, "%s (input %d, '%s') must be a constant: kiln "
+		           "compiles for static shapes", what, i, val->name);
+	if (v < o->m->nbaked)
+		o->m->baked[v] = true;
+	return val->data;
+}
+
+/* Integer operand i (i64 or i32, rank <= 1) into v; returns the count. */
+static int
+const_ints(ONode *o, int i, const char *what, int64_t *v, int max)
+{
+	const void *d = const_data(o, i, what);
+	const Type *t = type(o, o->in[i]);
+	int64_t n = type_numel(t);
+	if (t->rank > 1 || n > max || (t->dtype != DT_I64 && t->dtype != DT_I32))
+		diag_error(o->loc, "%s must be a list of at most %d integers, not "
+		           "%s", what, max, type_str(o->m->a, t));
+	for (int64_t k = 0; k < n; k++)
+		v[k] = t->dtype == DT_I64 ? ((const int64_t *)d)[k] :
+		                            ((const int32_t *)d)[k];
+	return (int)n;
+}
+
+/* Float operand i (f32 or f64, rank <= 1) into v; returns the count. */
+static int
+const_floats(ONode *o, int i, const char *what, double *v, int max)
+{
+	const void *d = const_data(o, i, what);
+	const Type *t = type(o, o->in[i]);
+	int64_t n = type_numel(t);
+	if (t->rank > 1 || n > max || (t->dtype != DT_F32 && t->dtype != DT_F64))
+		diag_error(o->loc, "%s must be a list of at most %d floats, not %s",
+		           what, max, type_str(o->m->a, t));
+	for (int64_t k = 0; k < n; k++)
+		v[k] = t->dtype == DT_F32 ? ((const float *)d)[k] :
+		                            ((const double *)d)[k];
+	return (int)n;
+}
+
+/* ---- building IR ---- */
+
+static int
+add(ONode *o, int op, const int *in, int nin)
+{
+	return ir_add_node(o->m->g, op, o->loc, in, nin);
+}
+
+/* The result of node: named after ONNX output k (k < 0: a fresh temp),
+ * typed by its shape rule, and bound. */
+static int
+result(ONode *o, int node, int k)
+{
+	Graph *g = o->m->g;
+	const char *name = NULL;
+	if (k >= 0) {
+		name = o->p->output[k];
+		for (int i = 1; ir_find_value(g, name) >= 0; i++)
+			name = arena_printf(o->m->a, "%s.%d", o->p->output[k], i);
+	}
+	int v = ir_add_result(g, node, name);
+	const char *err = ir_infer(g, node);
+	if (err)
+		diag_error(o->loc, "%s", err);
+	if (k >= 0)
+		onnx_bind(o->m, o->p->output[k], v);
+	return v;
+}
+
+static int
+unary(ONode *o, int op, int x, int k)
+{
+	return result(o, add(o, op, &x, 1), k);
+}
+
+static int
+binary(ONode *o, int op, int a, int b, int k)
+{
+	return result(o, add(o, op, (int[]){a, b}, 2), k);
+}
+
+static int
+reshape(ONode *o, int x, const int64_t *dim, int rank, int k)
+{
+	int n = add(o, OP_RESHAPE, &x, 1);
+	ir_set_ints(o->m->g, n, AT_RESHAPE_SHAPE, dim, rank);
+	return result(o, n, k);
+}
+
+static int
+scalar(ONode *o, int dtype, double x)
+{
+	Type t = {.dtype = dtype};
+	float f = (float)x;
+	return onnx_const(o->m, "c", t, dtype == DT_F32 ? (void *)&f :
+	                  (void *)&x, o->loc);
+}
+
+static void
+unsupported(const ONode *o, const char *what)
+{
+	diag_error(o->loc, "%s is not supported", what);
+}
+
+/* Outputs past the first must be absent (or unused names kiln rejects). */
+static void
+one_output(const ONode *o)
+{
+	for (size_t i = 1; i < o->p->n_output; i++)
+		if (*o->p->output[i])
+			diag_error(o->loc, "output %zu ('%s') is not supported", i,
+			           o->p->output[i]);
+}
+
+/* Copies ONNX attributes onto IR attributes of the same name. */
+static void
+copy_attrs(ONode *o, int node, int op, const char *const *skip)
+{
+	Graph *g = o->m->g;
+	for (size_t i = 0; i < o->p->n_attribute; i++) {
+		const Onnx__AttributeProto *a = o->p->attribute[i];
+		bool skipped = false;
+		for (int k = 0; skip && skip[k]; k++)
+			skipped |= strcmp(skip[k], a->name) == 0;
+		if (skipped)
+			continue;
+		int id = op_attr_lookup(op, a->name);
+		if (id < 0)
+			diag_error(o->loc, "attribute '%s' is not supported", a->name);
+		switch (attr_info[id].kind) {
+		case AK_INT: ir_set_int(g, node, id, a->i); break;
+		case AK_FLOAT: ir_set_float(g, node, id, a->f); break;
+		case AK_INTS: ir_set_ints(g, node, id, a->ints, (int)a->n_ints);
+			break;
+		default:
+			diag_error(o->loc, "attribute '%s' is not supported", a->name);
+		}
+	}
+}
+
+static int
+norm_axis(const ONode *o, int64_t axis, int rank)
+{
+	if (axis < -rank || axis >= MAX(rank, 1))
+		diag_error(o->loc, "axis %lld is out of range for rank %d",
+		           (long long)axis, rank);
+	return (int)(axis < 0 ? axis + rank : axis);
+}
+
+/* ---- translations ---- */
+
+static void
+tr_unary(ONode *o)
+{
+	const OnnxOp *t = onnx_op_lookup(o->p->op_type);
+	one_output(o);
+	int n = add(o, t->op, (int[]){operand(o, 0)}, 1);
+	copy_attrs(o, n, t->op, (const char *const[]){"consumed_inputs", NULL});
+	result(o, n, 0);
+}
+
+static void
+tr_binary(ONode *o)
+{
+	const OnnxOp *t = onnx_op_lookup(o->p->op_type);
+	if (onnx_attr_int(o, "broadcast", 0) && onnx_attr(o, "axis"))
+		unsupported(o, "the legacy broadcast with an axis (opset < 7)");
+	binary(o, t->op, operand(o, 0), operand(o, 1), 0);
+}
+
+/* Sum, Mean (and the variadic Max, Min): a chain of binary ops. */
+static void
+tr_variadic(ONode *o)
+{
+	const OnnxOp *t = onnx_op_lookup(o->p->op_type);
+	bool mean = strcmp(o->p->op_type, "Mean") == 0;
+	int acc = operand(o, 0);
+	if (o->nin == 1 && !mean) {
+		onnx_bind(o->m, o->p->output[0], acc);
+		return;
+	}
+	for (int i = 1; i < o->nin; i++)
+		acc = binary(o, t->op, acc, operand(o, i),
+		             i == o->nin - 1 && !mean ? 0 : -1);
+	if (mean)
+		binary(o, OP_DIV, acc, scalar(o, type(o, acc)->dtype, o->nin), 0);
+}
+
+static void
+tr_identity(ONode *o)
+{
+	onnx_bind(o->m, o->p->output[0], operand(o, 0));
+}
+
+static void
+tr_needs_const(ONode *o)
+{
+	diag_error(o->loc, "every input must be known at build time");
+}
+
+static void
+tr_dropout(ONode *o)
+{
+	bool training = o->m->opset < 7 ? !onnx_attr_int(o, "is_test", 0) : false;
+	if (o->nin > 2 && *(const uint8_t *)const_data(o, 2, "training_mode"))
+		training = true;
+	if (training)
+		unsupported(o, "Dropout in training mode (kiln imports inference "
+		            "graphs)");
+	int x = operand(o, 0);
+	onnx_bind(o->m, o->p->output[0], x);
+	if (o->p->n_output > 1 && *o->p->output[1]) {
+		Type t = *type(o, x);
+		t.dtype = DT_BOOL;
+		uint8_t *ones = arena_alloc(o->m->a, type_numel(&t));
+		memset(ones, 1, type_numel(&t));
+		onnx_bind(o->m, o->p->output[1],
+		          onnx_const(o->m, o->p->output[1], t, ones, o->loc));
+	}
+}
+
+static void
+tr_constant(ONode *o)
+{
+	const Onnx__AttributeProto *a = o->p->n_attribute == 1 ?
+	                                o->p->attribute[0] : NULL;
+	if (!a)
+		diag_error(o->loc, "a Constant needs exactly one value attribute");
+	Type t = {0};
+	void *data = NULL;
+	const char *name = a->name, *err = NULL;
+	if (strcmp(name, "value") == 0 && a->t)
+		err = onnx_tensor(o->m->a, a->t, o->m->dir, &t, &data);
+	else if (strcmp(name, "value_float") == 0) {
+		t = (Type){.dtype = DT_F32};
+		data = arena_alloc(o->m->a, 4);
+		*(float *)data = a->f;
+	} else if (strcmp(name, "value_int") == 0) {
+		t = (Type){.dtype = DT_I64};
+		data = arena_alloc(o->m->a, 8);
+		*(int64_t *)data = a->i;
+	} else if (strcmp(name, "value_floats") == 0 && a->n_floats) {
+		t = (Type){.dtype = DT_F32, .rank = 1, .dim = {(int64_t)a->n_floats}};
+		data = arena_alloc(o->m->a, 4 * a->n_floats);
+		memcpy(data, a->floats, 4 * a->n_floats);
+	} else if (strcmp(name, "value_ints") == 0 && a->n_ints) {
+		t = (Type){.dtype = DT_I64, .rank = 1, .dim = {(int64_t)a->n_ints}};
+		data = arena_alloc(o->m->a, 8 * a->n_ints);
+		memcpy(data, a->ints, 8 * a->n_ints);
+	} else
+		diag_error(o->loc, "Constant attribute '%s' is not supported", name);
+	if (err)
+		diag_error(o->loc, "%s", err);
+	onnx_bind(o->m, o->p->output[0],
+	          onnx_const(o->m, o->p->output[0], t, data, o->loc));
+}
+
+/* pads for auto_pad SAME_UPPER/SAME_LOWER/VALID, given the spatial
+ * sizes, kernel, strides and dilations; pads = [begin..., end...]. */
+static bool
+auto_pad(ONode *o, int nsp, const int64_t *in, const int64_t *k,
+         const int64_t *st, const int64_t *d, int64_t *pads)
+{
+	const char *ap = onnx_attr_str(o, "auto_pad", "NOTSET");
+	if (strcmp(ap, "NOTSET") == 0)
+		return false;
+	for (int i = 0; i < nsp; i++) {
+		pads[i] = pads[nsp + i] = 0;
+		if (strcmp(ap, "VALID") == 0)
+			continue;
+		int64_t out = (in[i] + st[i] - 1) / st[i];
+		int64_t total = MAX((out - 1) * st[i] + (k[i] - 1) * d[i] + 1 -
+		                    in[i], 0);
+		bool upper = strcmp(ap, "SAME_UPPER") == 0;
+		if (!upper && strcmp(ap, "SAME_LOWER") != 0)
+			diag_error(o->loc, "auto_pad '%s' is not supported", ap);
+		pads[i] = upper ? total / 2 : total - total / 2;
+		pads[nsp + i] = total - pads[i];
+	}
+	return true;
+}
+
+/* Spatial attributes of Conv, ConvTranspose and the pools, lifted to
+ * 2-D when the op is 1-D (a height of 1 is added). */
+typedef struct {
+	int nsp;                    /* spatial dims in the model: 1 or 2 */
+	int64_t k[2], st[2], d[2], pads[4], outpad[2];
+} Window;
+
+static void
+window(ONode *o, const Type *x, const int64_t *kernel, Window *w)
+{
+	int nsp = x->rank - 2;
+	if (nsp < 1 || nsp > 2)
+		diag_error(o->loc, "%d-D inputs are not supported (1-D and 2-D "
+		           "are)", nsp);
+	int64_t k[2], st[2] = {1, 1}, d[2] = {1, 1}, p[4] = {0}, op[2] = {0};
+	memcpy(k, kernel, nsp * sizeof *k);
+	int64_t ks[4];
+	int n = attr_ints(o, "kernel_shape", ks, 2);
+	if (n >= 0 && (n != nsp || memcmp(ks, k, nsp * sizeof *k)))
+		diag_error(o->loc, "kernel_shape does not match the weights");
+	if ((n = attr_ints(o, "strides", st, 2)) >= 0 && n != nsp)
+		diag_error(o->loc, "strides needs %d values", nsp);
+	if ((n = attr_ints(o, "dilations", d, 2)) >= 0 && n != nsp)
+		diag_error(o->loc, "dilations needs %d values", nsp);
+	if ((n = attr_ints(o, "pads", p, 4)) >= 0 && n != 2 * nsp)
+		diag_error(o->loc, "pads needs %d values", 2 * nsp);
+	if ((n = attr_ints(o, "output_padding", op, 2)) >= 0 && n != nsp)
+		diag_error(o->loc, "output_padding needs %d values", nsp);
+	auto_pad(o, nsp, x->dim + 2, k, st, d, p);
+	*w = (Window){.nsp = nsp};
+	int off = 2 - nsp;              /* 1-D: the width is dim 1 of 2 */
+	for (int i = 0; i < 2; i++) {
+		w->k[i] = w->st[i] = w->d[i] = 1;
+	}
+	for (int i = 0; i < nsp; i++) {
+		w->k[off + i] = k[i];
+		w->st[off + i] = st[i];
+		w->d[off + i] = d[i];
+		w->pads[off + i] = p[i];
+		w->pads[2 + off + i] = p[nsp + i];
+		w->outpad[off + i] = op[i];
+	}
+}
+
+/* x[N,C,L] as x[N,C,1,L] for the 2-D kernels. */
+static int
+lift(ONode *o, int v, int nsp)
+{
+	if (nsp == 2)
+		return v;
+	const Type *t = type(o, v);
+	return reshape(o, v, (int64_t[]){t->dim[0], t->dim[1], 1, t->dim[2]}, 4,
+	               -1);
+}
+
+static void
+lower_back(ONode *o, int y, int nsp)
+{
+	if (nsp == 2) {
+		onnx_bind(o->m, o->p->output[0], y);
+		return;
+	}
+	const Type *t = type(o, y);
+	reshape(o, y, (int64_t[]){t->dim[0], t->dim[1], t->dim[3]}, 3, 0);
+}
+
+static void
+conv_common(ONode *o, bool transpose)
+{
+	Graph *g = o->m->g;
+	int x = operand(o, 0), w = operand(o, 1);
+	const Type *xt = type(o, x), *wt = type(o, w);
+	if (wt->rank != xt->rank)
+		diag_error(o->loc, "weights of rank %d for an input of rank %d",
+		           wt->rank, xt->rank);
+	Window win;
+	window(o, xt, wt->dim + 2, &win);
+	if (transpose && (onnx_attr(o, "output_shape")))
+		unsupported(o, "ConvTranspose's output_shape attribute");
+	int in[3] = {lift(o, x, win.nsp), lift(o, w, win.nsp), -1};
+	int nin = 2;
+	if (o->nin > 2)
+		in[nin++] = operand(o, 2);
+	int op = transpose ? OP_CONV2D_TRANSPOSE : OP_CONV2D;
+	int n = add(o, op, in, nin);
+	ir_set_ints(g, n, transpose ? AT_CONV2D_TRANSPOSE_STRIDES :
+	            AT_CONV2D_STRIDES, win.st, 2);
+	ir_set_ints(g, n, transpose ? AT_CONV2D_TRANSPOSE_DILATIONS :
+	            AT_CONV2D_DILATIONS, win.d, 2);
+	ir_set_ints(g, n, transpose ? AT_CONV2D_TRANSPOSE_PADS : AT_CONV2D_PADS,
+	            win.pads, 4);
+	ir_set_int(g, n, transpose ? AT_CONV2D_TRANSPOSE_GROUP : AT_CONV2D_GROUP,
+	           onnx_attr_int(o, "group", 1));
+	if (transpose)
+		ir_set_ints(g, n, AT_CONV2D_TRANSPOSE_OUTPUT_PADDING, win.outpad, 2);
+	lower_back(o, result(o, n, win.nsp == 2 ? 0 : -1), win.nsp);
+}
+
+static void
+tr_conv(ONode *o)
+{
+	conv_common(o, false);
+}
+
+static void
+tr_conv_transpose(ONode *o)
+{
+	conv_common(o, true);
+}
+
+static void
+tr_pool(ONode *o)
+{
+	Graph *g = o->m->g;
+	bool max = strcmp(o->p->op_type, "MaxPool") == 0;
+	one_output(o);
+	int x = operand(o, 0);
+	int64_t k[4];
+	if (attr_ints(o, "kernel_shape", k, 2) != type(o, x)->rank - 2)
+		diag_error(o->loc, "kernel_shape needs one value per spatial "
+		           "dimension");
+	Window win;
+	window(o, type(o, x), k, &win);
+	int op = max ? OP_MAXPOOL2D : OP_AVGPOOL2D;
+	int n = add(o, op, (int[]){lift(o, x, win.nsp)}, 1);
+	ir_set_ints(g, n, max ? AT_MAXPOOL2D_KERNEL : AT_AVGPOOL2D_KERNEL,
+	            win.k, 2);
+	ir_set_ints(g, n, max ? AT_MAXPOOL2D_STRIDES : AT_AVGPOOL2D_STRIDES,
+	            win.st, 2);
+	ir_set_ints(g, n, max ? AT_MAXPOOL2D_PADS : AT_AVGPOOL2D_PADS,
+	            win.pads, 4);
+	ir_set_ints(g, n, max ? AT_MAXPOOL2D_DILATIONS : AT_AVGPOOL2D_DILATIONS,
+	            win.d, 2);
+	ir_set_int(g, n, max ? AT_MAXPOOL2D_CEIL_MODE : AT_AVGPOOL2D_CEIL_MODE,
+	           onnx_attr_int(o, "ceil_mode", 0));
+	if (!max)
+		ir_set_int(g, n, AT_AVGPOOL2D_COUNT_INCLUDE_PAD,
+		           onnx_attr_int(o, "count_include_pad", 0));
+	if (max && onnx_attr_int(o, "storage_order", 0))
+		unsupported(o, "storage_order=1");
+	lower_back(o, result(o, n, win.nsp == 2 ? 0 : -1), win.nsp);
+}
+
+static void
+tr_global_pool(ONode *o)
+{
+	const OnnxOp *t = onnx_op_lookup(o->p->op_type);
+	int x = operand(o, 0);
+	int64_t axes[IR_MAXRANK];
+	int r = type(o, x)->rank;
+	for (int i = 2; i < r; i++)
+		axes[i - 2] = i;
+	if (r < 3)
+		diag_error(o->loc, "the input needs a spatial dimension");
+	int n = add(o, t->op, &x, 1);
+	ir_set_ints(o->m->g, n, t->op == OP_REDUCE_MEAN ? AT_REDUCE_MEAN_AXES :
+	            AT_REDUCE_MAX_AXES, axes, r - 2);
+	result(o, n, 0);
+}
+
+static void
+tr_gemm(ONode *o)
+{
+	Graph *g = o->m->g;
+	int in[3] = {operand(o, 0), operand(o, 1), -1}, nin = 2;
+	if (o->nin > 2)
+		in[nin++] = operand(o, 2);
+	int n = add(o, OP_GEMM, in, nin);
+	ir_set_float(g, n, AT_GEMM_ALPHA, onnx_attr_float(o, "alpha", 1));
+	ir_set_float(g, n, AT_GEMM_BETA, onnx_attr_float(o, "beta", 1));
+	ir_set_int(g, n, AT_GEMM_TRANS_A, onnx_attr_int(o, "transA", 0));
+	ir_set_int(g, n, AT_GEMM_TRANS_B, onnx_attr_int(o, "transB", 0));
+	result(o, n, 0);
+}
+
+/* numpy matmul: a 1-D operand gets a dim of 1, removed again after. */
+static void
+tr_matmul(ONode *o)
+{
+	int a = operand(o, 0), b = operand(o, 1);
+	const Type at = *type(o, a), bt = *type(o, b);
+	if (at.rank >= 2 && bt.rank >= 2) {
+		binary(o, OP_MATMUL, a, b, 0);
+		return;
+	}
+	if (at.rank == 1)
+		a = reshape(o, a, (int64_t[]){1, at.dim[0]}, 2, -1);
+	if (bt.rank == 1)
+		b = reshape(o, b, (int64_t[]){bt.dim[0], 1}, 2, -1);
+	int y = binary(o, OP_MATMUL, a, b, -1);
+	Type yt = *type(o, y);
+	int64_t dim[IR_MAXRANK];
+	int r = 0;
+	for (int i = 0; i < yt.rank; i++)
+		if (!(at.rank == 1 && i == yt.rank - 2) &&
+		    !(bt.rank == 1 && i == yt.rank - 1))
+			dim[r++] = yt.dim[i];
+	reshape(o, y, dim, r, 0);
+}
+
+static void
+tr_batchnorm(ONode *o)
+{
+	one_output(o);
+	if (onnx_attr_int(o, "training_mode", 0))
+		unsupported(o, "BatchNormalization in training mode");
+	if (o->m->opset < 7 && !onnx_attr_int(o, "spatial", 1))
+		unsupported(o, "spatial=0");
+	int in[5];
+	for (int i = 0; i < 5; i++)
+		in[i] = operand(o, i);
+	int n = add(o, OP_BATCHNORM, in, 5);
+	ir_set_float(o->m->g, n, AT_BATCHNORM_EPSILON,
+	             onnx_attr_float(o, "epsilon", 1e-5f));
+	result(o, n, 0);
+}
+
+static void
+tr_layernorm(ONode *o)
+{
+	one_output(o);
+	int in[3] = {operand(o, 0), operand(o, 1), -1}, nin = 2;
+	if (o->nin > 2)
+		in[nin++] = operand(o, 2);
+	int n = add(o, OP_LAYERNORM, in, nin);
+	ir_set_int(o->m->g, n, AT_LAYERNORM_AXIS, onnx_attr_int(o, "axis", -1));
+	ir_set_float(o->m->g, n, AT_LAYERNORM_EPSILON,
+	             onnx_attr_float(o, "epsilon", 1e-5f));
+	result(o, n, 0);
+}
+
+/* Before opset 13, Softmax works on x flattened to 2-D at axis
+ * (default 1); from 13 along one axis (default -1). */
+static void
+tr_softmax(ONode *o)
+{
+	const OnnxOp *t = onnx_op_lookup(o->p->op_type);
+	int x = operand(o, 0);
+	Type xt = *type(o, x);
+	bool old = o->m->opset < 13;
+	int axis = norm_axis(o, onnx_attr_int(o, "axis", old ? 1 : -1), xt.rank);
+	int id = t->op == OP_SOFTMAX ? AT_SOFTMAX_AXIS : AT_LOG_SOFTMAX_AXIS;
+	if (!old || axis == xt.rank - 1) {
+		int n = add(o, t->op, &x, 1);
+		ir_set_int(o->m->g, n, id, axis);
+		result(o, n, 0);
+		return;
+	}
+	int64_t outer = 1, inner = 1;
+	for (int i = 0; i < xt.rank; i++)
+		*(i < axis ? &outer : &inner) *= xt.dim[i];
+	int f = reshape(o, x, (int64_t[]){outer, inner}, 2, -1);
+	int n = add(o, t->op, &f, 1);
+	ir_set_int(o->m->g, n, id, 1);
+	reshape(o, result(o, n, -1), xt.dim, xt.rank, 0);
+}
+
+static void
+tr_clip(ONode *o)
+{
+	double lo = -INFINITY, hi = INFINITY, v;
+	if (o->m->opset < 11) {
+		lo = onnx_attr_float(o, "min", -INFINITY);
+		hi = onnx_attr_float(o, "max", INFINITY);
+	} else {
+		if (o->nin > 1 && o->in[1] >= 0 && const_floats(o, 1, "min", &v, 1))
+			lo = v;
+		if (o->nin > 2 && o->in[2] >= 0 && const_floats(o, 2, "max", &v, 1))
+			hi = v;
+	}
+	int n = add(o, OP_CLIP, (int[]){operand(o, 0)}, 1);
+	ir_set_float(o->m->g, n, AT_CLIP_MIN, lo);
+	ir_set_float(o->m->g, n, AT_CLIP_MAX, hi);
+	result(o, n, 0);
+}
+
+static void
+tr_concat(ONode *o)
+{
+	if (o->nin > IR_MAXIN)
+		diag_error(o->loc, "more than %d inputs", IR_MAXIN);
+	for (int i = 0; i < o->nin; i++)
+		operand(o, i);
+	int n = add(o, OP_CONCAT, o->in, o->nin);
+	ir_set_int(o->m->g, n, AT_CONCAT_AXIS, onnx_attr_int(o, "axis", 0));
+	result(o, n, 0);
+}
+
+static void
+tr_flatten(ONode *o)
+{
+	int x = operand(o, 0);
+	int r = type(o, x)->rank;
+	int64_t axis = onnx_attr_int(o, "axis", 1);
+	if (axis < -r || axis > r)
+		diag_error(o->loc, "axis %lld is out of range for rank %d",
+		           (long long)axis, r);
+	int n = add(o, OP_FLATTEN, &x, 1);
+	ir_set_int(o->m->g, n, AT_FLATTEN_AXIS, axis < 0 ? axis + r : axis);
+	result(o, n, 0);
+}
+
+static void
+tr_gather(ONode *o)
+{
+	int n = add(o, OP_GATHER, (int[]){operand(o, 0), operand(o, 1)}, 2);
+	ir_set_int(o->m->g, n, AT_GATHER_AXIS, onnx_attr_int(o, "axis", 0));
+	result(o, n, 0);
+}
+
+static void
+tr_transpose(ONode *o)
+{
+	int x = operand(o, 0);
+	int r = type(o, x)->rank;
+	int64_t perm[IR_MAXRANK];
+	if (attr_ints(o, "perm", perm, IR_MAXRANK) < 0)
+		for (int i = 0; i < r; i++)
+			perm[i] = r - 1 - i;
+	int n = add(o, OP_TRANSPOSE, &x, 1);
+	ir_set_ints(o->m->g, n, AT_TRANSPOSE_PERM, perm, r);
+	result(o, n, 0);
+}
+
+static void
+tr_reshape(ONode *o)
+{
+	int64_t shape[IR_MAXRANK];
+	int r = o->m->opset < 5 ? attr_ints(o, "shape", shape, IR_MAXRANK) :
+	        const_ints(o, 1, "the shape", shape, IR_MAXRANK);
+	if (r < 0)
+		diag_error(o->loc, "the shape attribute is required");
+	if (onnx_attr_int(o, "allowzero", 0))
+		for (int i = 0; i < r; i++)
+			if (shape[i] == 0)
+				unsupported(o, "allowzero=1 with a zero dimension");
+	reshape(o, operand(o, 0), shape, r, 0);
+}
+
+/* Squeeze and Unsqueeze: axes from the attribute (opset < 13) or the
+ * second input. */
+static int
+axes_of(ONode *o, int64_t *axes)
+{
+	if (o->m->opset < 13)
+		return attr_ints(o, "axes", axes, IR_MAXRANK);
+	if (o->nin < 2)
+		return -1;
+	return const_ints(o, 1, "axes", axes, IR_MAXRANK);
+}
+
+static void
+tr_squeeze(ONode *o)
+{
+	int x = operand(o, 0);
+	Type t = *type(o, x);
+	int64_t axes[IR_MAXRANK], dim[IR_MAXRANK];
+	int na = axes_of(o, axes);
+	bool drop[IR_MAXRANK] = {0};
+	for (int i = 0; i < t.rank; i++)
+		drop[i] = na < 0 && t.dim[i] == 1;
+	for (int k = 0; k < na; k++) {
+		int a = norm_axis(o, axes[k], t.rank);
+		if (t.dim[a] != 1)
+			diag_error(o->loc, "cannot squeeze dimension %d of %s", a,
+			           type_str(o->m->a, &t));
+		drop[a] = true;
+	}
+	int r = 0;
+	for (int i = 0; i < t.rank; i++)
+		if (!drop[i])
+			dim[r++] = t.dim[i];
+	reshape(o, x, dim, r, 0);
+}
+
+static void
+tr_unsqueeze(ONode *o)
+{
+	int x = operand(o, 0);
+	Type t = *type(o, x);
+	int64_t axes[IR_MAXRANK], dim[IR_MAXRANK];
+	int na = axes_of(o, axes);
+	if (na < 0)
+		diag_error(o->loc, "axes are required");
+	int r = t.rank + na;
+	if (r > IR_MAXRANK)
+		diag_error(o->loc, "the result's rank %d is above kiln's maximum",
+		           r);
+	bool ins[IR_MAXRANK] = {0};
+	for (int k = 0; k < na; k++) {
+		int a = norm_axis(o, axes[k], r);
+		if (ins[a])
+			diag_error(o->loc, "axis %d is repeated", a);
+		ins[a] = true;
+	}
+	for (int i = 0, j = 0; i < r; i++)
+		dim[i] = ins[i] ? 1 : t.dim[j++];
+	reshape(o, x, dim, r, 0);
+}
+
+static void
+tr_slice(ONode *o)
+{
+	Graph *g = o->m->g;
+	int64_t st[IR_MAXRANK], en[IR_MAXRANK], ax[IR_MAXRANK], sp[IR_MAXRANK];
+	int ns, ne, na = -1, nsp = -1;
+	if (o->m->opset < 10) {
+		ns = attr_ints(o, "starts", st, IR_MAXRANK);
+		ne = attr_ints(o, "ends", en, IR_MAXRANK);
+		na = attr_ints(o, "axes", ax, IR_MAXRANK);
+	} else {
+		ns = const_ints(o, 1, "starts", st, IR_MAXRANK);
+		ne = const_ints(o, 2, "ends", en, IR_MAXRANK);
+		if (o->nin > 3 && o->in[3] >= 0)
+			na = const_ints(o, 3, "axes", ax, IR_MAXRANK);
+		if (o->nin > 4 && o->in[4] >= 0)
+			nsp = const_ints(o, 4, "steps", sp, IR_MAXRANK);
+	}
+	if (ns < 0 || ns != ne || (na >= 0 && na != ns) || (nsp >= 0 && nsp != ns))
+		diag_error(o->loc, "starts, ends, axes and steps must have equal "
+		           "lengths");
+	int n = add(o, OP_SLICE, (int[]){operand(o, 0)}, 1);
+	ir_set_ints(g, n, AT_SLICE_STARTS, st, ns);
+	ir_set_ints(g, n, AT_SLICE_ENDS, en, ne);
+	if (na >= 0)
+		ir_set_ints(g, n, AT_SLICE_AXES, ax, na);
+	if (nsp >= 0)
+		ir_set_ints(g, n, AT_SLICE_STEPS, sp, nsp);
+	result(o, n, 0);
+}
+
+static void
+tr_pad(ONode *o)
+{
+	Graph *g = o->m->g;
+	int x = operand(o, 0);
+	int r = type(o, x)->rank;
+	int64_t pads[2 * IR_MAXRANK];
+	double value = 0;
+	int np;
+	if (o->m->opset < 11) {
+		np = attr_ints(o, "pads", pads, 2 * IR_MAXRANK);
+		if (np < 0)
+			np = attr_ints(o, "paddings", pads, 2 * IR_MAXRANK);
+		value = onnx_attr_float(o, "value", 0);
+	} else {
+		np = const_ints(o, 1, "pads", pads, 2 * IR_MAXRANK);
+		if (o->nin > 2 && o->in[2] >= 0)
+			const_floats(o, 2, "constant_value", &value, 1);
+		if (o->nin > 3 && o->in[3] >= 0) {
+			int64_t axes[IR_MAXRANK], all[2 * IR_MAXRANK] = {0};
+			int na = const_ints(o, 3, "axes", axes, IR_MAXRANK);
+			if (np != 2 * na)
+				diag_error(o->loc, "pads needs two values per axis");
+			for (int k = 0; k < na; k++) {
+				int a = norm_axis(o, axes[k], r);
+				all[a] = pads[k];
+				all[r + a] = pads[na + k];
+			}
+			memcpy(pads, all, sizeof all);
+			np = 2 * r;
+		}
+	}
+	if (np != 2 * r)
+		diag_error(o->loc, "pads has %d values; a rank-%d input needs %d",
+		           np, r, 2 * r);
+	const char *mode = onnx_attr_str(o, "mode", "constant");
+	if (shape_choice(mode, shape_pad_mode) < 0)
+		diag_error(o->loc, "pad mode '%s' is not supported", mode);
+	int n = add(o, OP_PAD, &x, 1);
+	ir_set_ints(g, n, AT_PAD_PADS, pads, np);
+	ir_attr(g, &g->node[n], AT_PAD_MODE)->s = mode;
+	ir_set_float(g, n, AT_PAD_VALUE, value);
+	result(o, n, 0);
+}
+
+/* Resize (opset 10: X, scales; 11+: X, roi, scales, sizes) and
+ * Upsample (7: scales attribute; 9: scales input). */
+static void
+tr_resize(ONode *o)
+{
+	Graph *g = o->m->g;
+	int x = operand(o, 0);
+	Type t = *type(o, x);
+	bool up = strcmp(o->p->op_type, "Upsample") == 0;
+	double sc[IR_MAXRANK];
+	int64_t sizes[IR_MAXRANK];
+	int ns = -1, nz = -1;
+	if (up && o->m->opset < 9) {
+		const Onnx__AttributeProto *a = onnx_attr(o, "scales");
+		ns = a ? (int)a->n_floats : -1;
+		for (int i = 0; i < ns && i < IR_MAXRANK; i++)
+			sc[i] = a->floats[i];
+	} else if (up || o->m->opset < 11) {
+		ns = const_floats(o, 1, "scales", sc, IR_MAXRANK);
+	} else {
+		if (o->nin > 2 && o->in[2] >= 0)
+			ns = const_floats(o, 2, "scales", sc, IR_MAXRANK);
+		if (o->nin > 3 && o->in[3] >= 0)
+			nz = const_ints(o, 3, "sizes", sizes, IR_MAXRANK);
+		if (ns == 0)
+			ns = -1;
+	}
+	if (nz < 0) {
+		if (ns != t.rank)
+			diag_error(o->loc, "scales needs one value per dimension");
+		for (int i = 0; i < t.rank; i++) {
+			sizes[i] = (int64_t)floor(t.dim[i] * sc[i]);
+			if (sc[i] != 1 && fabs(sizes[i] - t.dim[i] * sc[i]) > 1e-6)
+				unsupported(o, "a scale that does not give a whole "
+				            "number of elements");
+		}
+		nz = t.rank;
+	}
+	if (onnx_attr(o, "axes"))
+		unsupported(o, "the axes attribute");
+	const char *mode = onnx_attr_str(o, "mode", "nearest");
+	if (strcmp(mode, "bilinear") == 0)
+		mode = "linear";
+	const char *coord = up || o->m->opset < 11 ? "asymmetric" :
+	    onnx_attr_str(o, "coordinate_transformation_mode", "half_pixel");
+	const char *nearest = up || o->m->opset < 11 ? "floor" :
+	    onnx_attr_str(o, "nearest_mode", "round_prefer_floor");
+	if (up && strcmp(mode, "linear") == 0)
+		coord = "asymmetric";
+	if (shape_choice(mode, shape_resize_mode) < 0 ||
+	    shape_choice(coord, shape_resize_coord) < 0 ||
+	    shape_choice(nearest, shape_nearest_mode) < 0)
+		diag_error(o->loc, "mode '%s' with coordinate_transformation_mode "
+		           "'%s' and nearest_mode '%s' is not supported", mode, coord,
+		           nearest);
+	if (onnx_attr_int(o, "exclude_outside", 0))
+		unsupported(o, "exclude_outside=1");
+	int n = add(o, OP_RESIZE, &x, 1);
+	ir_set_ints(g, n, AT_RESIZE_SIZES, sizes, nz);
+	ir_attr(g, &g->node[n], AT_RESIZE_MODE)->s = mode;
+	ir_attr(g, &g->node[n], AT_RESIZE_COORD)->s = coord;
+	ir_attr(g, &g->node[n], AT_RESIZE_NEAREST_MODE)->s = nearest;
+	result(o, n, 0);
+}
+
+/* ReduceSum takes axes as an input from opset 13, the others from 18. */
+static void
+tr_reduce(ONode *o)
+{
+	Graph *g = o->m->g;
+	const char *name = o->p->op_type;
+	int x = operand(o, 0);
+	int64_t axes[IR_MAXRANK];
+	int na;
+	bool axes_input = strcmp(name, "ReduceSum") == 0 ? o->m->opset >= 13 :
+	                  o->m->opset >= 18;
+	if (axes_input)
+		na = o->nin > 1 && o->in[1] >= 0 ?
+		     const_ints(o, 1, "axes", axes, IR_MAXRANK) : 0;
+	else
+		na = MAX(attr_ints(o, "axes", axes, IR_MAXRANK), 0);
+	if (na == 0 && onnx_attr_int(o, "noop_with_empty_axes", 0)) {
+		onnx_bind(o->m, o->p->output[0], x);
+		return;
+	}
+	/* the reduction, with what comes before and after it */
+	int pre = -1, red = OP_REDUCE_SUM, post = -1;
+	if (strcmp(name, "ReduceL1") == 0)
+		pre = OP_ABS;
+	else if (strcmp(name, "ReduceL2") == 0)
+		pre = OP_MUL, post = OP_SQRT;
+	else if (strcmp(name, "ReduceSumSquare") == 0)
+		pre = OP_MUL;
+	else if (strcmp(name, "ReduceLogSum") == 0)
+		post = OP_LOG;
+	else if (strcmp(name, "ReduceLogSumExp") == 0)
+		pre = OP_EXP, post = OP_LOG;
+	else
+		red = onnx_op_lookup(name)->op;
+	if (pre == OP_MUL)
+		x = binary(o, OP_MUL, x, x, -1);
+	else if (pre >= 0)
+		x = unary(o, pre, x, -1);
+	int n = add(o, red, &x, 1);
+	int at = op_get(red)->attr0;      /* axes, then keepdims */
+	ir_set_ints(g, n, at, axes, na);
+	ir_set_int(g, n, at + 1, onnx_attr_int(o, "keepdims", 1));
+	int y = result(o, n, post < 0 ? 0 : -1);
+	if (post >= 0)
+		unary(o, post, y, 0);
+}
+
+/* PRelu: y = relu(x) - slope * relu(-x) */
+static void
+tr_prelu(ONode *o)
+{
+	int x = operand(o, 0), slope = operand(o, 1);
+	int pos = unary(o, OP_RELU, x, -1);
+	int neg = unary(o, OP_RELU, unary(o, OP_NEG, x, -1), -1);
+	binary(o, OP_SUB, pos, binary(o, OP_MUL, slope, neg, -1), 0);
+}
+
+static void
+tr_reciprocal(ONode *o)
+{
+	int x = operand(o, 0);
+	binary(o, OP_DIV, scalar(o, type(o, x)->dtype, 1), x, 0);
+}
+
+/* ---- the table ---- */
+
+static const OnnxOp table[] = {
+#define ONNX(name, op, fn, since) {name, op, fn, since},
+#include "onnx.def"
+#undef ONNX
+};
+
+const OnnxOp *
+onnx_op_lookup(const char *name)
+{
+	for (int i = 0; i < countof(table); i++)
+		if (strcmp(table[i].name, name) == 0)
+			return &table[i];
+	return NULL;
+}

@@ -1,0 +1,232 @@
+/* read.c: decoding ONNX files: the ModelProto with protoc-c's generated
+ * unpacker (allocating from the compilation's arena), and TensorProto
+ * data in each of its encodings (raw little-endian bytes, the typed
+ * repeated fields, external data files).  External data is read only
+ * from inside the model's own directory.
+ */
+#define _XOPEN_SOURCE 700      /* realpath */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include "onnx.h"
+
+static Arena *pb_arena;
+
+static void *
+pb_alloc(void *data, size_t n)
+{
+	(void)data;
+	return arena_alloc(pb_arena, n ? n : 1);
+}
+
+static void
+pb_free(void *data, void *p)
+{
+	(void)data, (void)p;    /* the arena frees everything at once */
+}
+
+static ProtobufCAllocator pb_allocator = {pb_alloc, pb_free, NULL};
+
+Onnx__ModelProto *
+onnx_read_model(Arena *a, const char *path)
+{
+	size_t len;
+	uint8_t *buf = (uint8_t *)read_file(a, path, &len);
+	if (!buf)
+		fatal("cannot read '%s': %s", path, strerror(errno));
+	pb_arena = a;
+	Onnx__ModelProto *m = onnx__model_proto__unpack(&pb_allocator, len, buf);
+	if (!m)
+		fatal("%s: not a valid ONNX model (the protobuf does not decode; "
+		      "is the file truncated or corrupt?)", path);
+	if (!m->graph)
+		fatal("%s: the ONNX model has no graph", path);
+	return m;
+}
+
+/* ONNX TensorProto.DataType -> DT_, and names for the ones kiln lacks. */
+static const struct {
+	int dt;
+	const char *name;
+} dtypes[] = {
+	[1] = {DT_F32, "float"},    [2] = {DT_U8, "uint8"},
+	[3] = {DT_I8, "int8"},      [4] = {-1, "uint16"},
+	[5] = {-1, "int16"},        [6] = {DT_I32, "int32"},
+	[7] = {DT_I64, "int64"},    [8] = {-1, "string"},
+	[9] = {DT_BOOL, "bool"},    [10] = {-1, "float16"},
+	[11] = {DT_F64, "double"},  [12] = {-1, "uint32"},
+	[13] = {-1, "uint64"},      [14] = {-1, "complex64"},
+	[15] = {-1, "complex128"},  [16] = {-1, "bfloat16"},
+};
+
+int
+onnx_dtype(int t)
+{
+	if (t <= 0 || t >= (int)countof(dtypes) || !dtypes[t].name)
+		return -1;
+	return dtypes[t].dt;
+}
+
+const char *
+onnx_dtype_name(int t)
+{
+	if (t <= 0 || t >= (int)countof(dtypes) || !dtypes[t].name)
+		return "undefined";
+	return dtypes[t].name;
+}
+
+/* The ONNX data type of a kiln dtype (for export and for messages). */
+int
+onnx_from_dtype(int dt)
+{
+	for (int t = 1; t < (int)countof(dtypes); t++)
+		if (dtypes[t].name && dtypes[t].dt == dt)
+			return t;
+	return 0;
+}
+
+static const char *
+ext_field(const Onnx__TensorProto *t, const char *key)
+{
+	for (size_t i = 0; i < t->n_external_data; i++)
+		if (t->external_data[i]->key &&
+		    strcmp(t->external_data[i]->key, key) == 0)
+			return t->external_data[i]->value;
+	return NULL;
+}
+
+/* Reads nbytes of external data for t, confined to dir. */
+static const char *
+read_external(Arena *a, const Onnx__TensorProto *t, const char *dir,
+              size_t nbytes, void *out)
+{
+	const char *loc = ext_field(t, "location");
+	if (!loc || !*loc)
+		return "external data without a location";
+	if (!dir)
+		return "external data is not allowed here";
+	if (loc[0] == '/')
+		return arena_printf(a, "external data path '%s' is absolute; "
+		                    "it must be inside the model's directory", loc);
+	for (const char *p = loc; *p; ) {
+		size_t k = strcspn(p, "/");
+		if (k == 2 && p[0] == '.' && p[1] == '.')
+			return arena_printf(a, "external data path '%s' leaves the "
+			                    "model's directory", loc);
+		p += k + (p[k] == '/');
+	}
+	char *path = arena_printf(a, "%s/%s", dir, loc);
+	char rdir[PATH_MAX], rpath[PATH_MAX];
+	if (!realpath(dir, rdir) || !realpath(path, rpath))
+		return arena_printf(a, "cannot open external data '%s': %s", loc,
+		                    strerror(errno));
+	size_t n = strlen(rdir);
+	if (strncmp(rpath, rdir, n) != 0 || rpath[n] != '/')
+		return arena_printf(a, "external data path '%s' leaves the "
+		                    "model's directory (through a link)", loc);
+	const char *s = ext_field(t, "offset");
+	long long off = s ? atoll(s) : 0;
+	s = ext_field(t, "length");
+	if (s && atoll(s) != (long long)nbytes)
+		return arena_printf(a, "external data '%s': length %s, but the "
+		                    "tensor needs %zu bytes", loc, s, nbytes);
+	FILE *f = fopen(rpath, "rb");
+	if (!f)
+		return arena_printf(a, "cannot open external data '%s': %s", loc,
+		                    strerror(errno));
+	bool ok = off >= 0 && fseek(f, off, SEEK_SET) == 0 &&
+	          fread(out, 1, nbytes, f) == nbytes;
+	fclose(f);
+	if (!ok)
+		return arena_printf(a, "external data '%s' is shorter than the "
+		                    "tensor (%zu bytes at offset %lld)", loc, nbytes,
+		                    off);
+	return NULL;
+}
+
+/* Copies typed-field data into the kiln element type. */
+static const char *
+read_fields(Arena *a, const Onnx__TensorProto *t, int dt, int64_t n, void *out)
+{
+	size_t have = 0;
+	switch (t->data_type) {
+	case 1: have = t->n_float_data; break;
+	case 7: have = t->n_int64_data; break;
+	case 11: have = t->n_double_data; break;
+	case 2: case 3: case 6: case 9: have = t->n_int32_data; break;
+	}
+	if ((int64_t)have != n)
+		return arena_printf(a, "tensor has %zu values, its shape needs %lld",
+		                    have, (long long)n);
+	for (int64_t i = 0; i < n; i++)
+		switch (dt) {
+		case DT_F32: ((float *)out)[i] = t->float_data[i]; break;
+		case DT_F64: ((double *)out)[i] = t->double_data[i]; break;
+		case DT_I64: ((int64_t *)out)[i] = t->int64_data[i]; break;
+		case DT_I32: ((int32_t *)out)[i] = t->int32_data[i]; break;
+		case DT_I8: ((int8_t *)out)[i] = (int8_t)t->int32_data[i]; break;
+		case DT_U8: ((uint8_t *)out)[i] = (uint8_t)t->int32_data[i]; break;
+		case DT_BOOL: ((uint8_t *)out)[i] = t->int32_data[i] != 0; break;
+		}
+	return NULL;
+}
+
+const char *
+onnx_tensor(Arena *a, const Onnx__TensorProto *t, const char *dir,
+            Type *type, void **data)
+{
+	int dt = onnx_dtype(t->data_type);
+	if (dt < 0)
+		return arena_printf(a, "tensor element type %s is not supported",
+		                    onnx_dtype_name(t->data_type));
+	if (t->n_dims > IR_MAXRANK)
+		return arena_printf(a, "tensor rank %zu is above kiln's maximum %d",
+		                    t->n_dims, IR_MAXRANK);
+	*type = (Type){.dtype = dt, .rank = (int)t->n_dims};
+	int64_t n = 1;
+	for (size_t i = 0; i < t->n_dims; i++) {
+		if (t->dims[i] <= 0)
+			return arena_printf(a, "tensor dimension %zu is %lld; kiln "
+			                    "needs dimensions of at least 1", i,
+			                    (long long)t->dims[i]);
+		if (t->dims[i] > INT64_MAX / 16 / n)
+			return "tensor has too many elements";
+		type->dim[i] = t->dims[i];
+		n *= t->dims[i];
+	}
+	size_t nbytes = (size_t)type_bytes(type);
+	*data = arena_alloc(a, nbytes);
+	if (t->has_data_location &&
+	    t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)
+		return read_external(a, t, dir, nbytes, *data);
+	if (t->has_raw_data) {
+		if (t->raw_data.len != nbytes)
+			return arena_printf(a, "tensor has %zu bytes of raw data, its "
+			                    "shape needs %zu", t->raw_data.len, nbytes);
+		memcpy(*data, t->raw_data.data, nbytes);
+		if (dt == DT_BOOL)
+			for (size_t i = 0; i < nbytes; i++)
+				((uint8_t *)*data)[i] = ((uint8_t *)*data)[i] != 0;
+		return NULL;
+	}
+	return read_fields(a, t, dt, n, *data);
+}
+
+void
+onnx_load_tensor(Arena *a, const char *path, const char **name, Type *t,
+                 void **data)
+{
+	size_t len;
+	uint8_t *buf = (uint8_t *)read_file(a, path, &len);
+	if (!buf)
+		fatal("cannot read '%s': %s", path, strerror(errno));
+	pb_arena = a;
+	Onnx__TensorProto *p = onnx__tensor_proto__unpack(&pb_allocator, len, buf);
+	if (!p)
+		fatal("%s: not a valid ONNX TensorProto file", path);
+	const char *err = onnx_tensor(a, p, NULL, t, data);
+	if (err)
+		fatal("%s: %s", path, err);
+	*name = p->name ? p->name : "";
+}
