@@ -285,7 +285,14 @@ add_output(Imp *m, const Onnx__ValueInfoProto *vi)
 		int node = ir_add_node(g, OP_RESHAPE, loc, &v, 1);
 		ir_set_ints(g, node, AT_RESHAPE_SHAPE, t.dim, t.rank);
 		const char *name = vi->name;
-		if (ir_find_value(g, name) >= 0)
+		int old = ir_find_value(g, name);
+		if (old >= 0 && g->val[old].kind == VK_CONST) {
+			/* a folded constant took the output's name: rename it */
+			const char *s = arena_printf(m->a, "%s.const", name);
+			for (int k = 1; ir_find_value(g, s) >= 0; k++)
+				s = arena_printf(m->a, "%s.const%d", name, k);
+			g->val[old].name = s;
+		} else if (old >= 0)
 			name = arena_printf(m->a, "%s.out", vi->name);
 		v = ir_add_result(g, node, name);
 		const char *err = ir_infer(g, node);

@@ -70,12 +70,32 @@ void onnx_bind(Imp *m, const char *name, int v);
 int onnx_const(Imp *m, const char *name, Type t, const void *data, Loc loc);
 void onnx_freeze(Imp *m, int v);    /* input v becomes a known constant */
 
-/* frontend/onnx/ops.c */
+/* frontend/onnx/ops.c: the translations, and helpers for them */
 const OnnxOp *onnx_op_lookup(const char *name);
 const Onnx__AttributeProto *onnx_attr(const ONode *o, const char *name);
 int64_t onnx_attr_int(const ONode *o, const char *name, int64_t def);
 float onnx_attr_float(const ONode *o, const char *name, float def);
 const char *onnx_attr_str(const ONode *o, const char *name, const char *def);
+/* an INTS attribute into v (at most max): the count, or -1 if absent */
+int onnx_attr_ints(const ONode *o, const char *name, int64_t *v, int max);
+Type *onnx_type(const ONode *o, int v);
+int onnx_operand(const ONode *o, int i);    /* input i, which is required */
+/* Data of input i, which must be known at build time (an input value
+ * given before the build is frozen into a constant), as raw data, or as
+ * a list of integers or floats; the counts are returned. */
+const void *onnx_const_data(ONode *o, int i, const char *what);
+int onnx_const_ints(ONode *o, int i, const char *what, int64_t *v, int max);
+int onnx_const_floats(ONode *o, int i, const char *what, double *v,
+                      int max);
+int onnx_node(ONode *o, int op, const int *in, int nin);   /* an IR node */
+/* The node's result, named after ONNX output k (k < 0: a temporary),
+ * typed by the shape rule (diag_error on failure) and bound. */
+int onnx_result(ONode *o, int node, int k);
+int onnx_unary(ONode *o, int op, int x, int k);
+int onnx_binary(ONode *o, int op, int a, int b, int k);
+int onnx_reshape(ONode *o, int x, const int64_t *dim, int rank, int k);
+int onnx_scalar(ONode *o, int dtype, double x);     /* a rank-0 constant */
+_Noreturn void onnx_unsupported(const ONode *o, const char *what);
 
 /* frontend/onnx/fold.c */
 bool onnx_fold(ONode *o);       /* evaluated at build time, outputs bound */

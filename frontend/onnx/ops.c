@@ -47,8 +47,8 @@ onnx_attr_str(const ONode *o, const char *name, const char *def)
 
 /* INTS attribute name into v (at most max); returns the count, or -1
  * when absent. */
-static int
-attr_ints(const ONode *o, const char *name, int64_t *v, int max)
+int
+onnx_attr_ints(const ONode *o, const char *name, int64_t *v, int max)
 {
 	const Onnx__AttributeProto *a = onnx_attr(o, name);
 	if (!a)
@@ -62,14 +62,14 @@ attr_ints(const ONode *o, const char *name, int64_t *v, int max)
 
 /* ---- operands ---- */
 
-static Type *
-type(const ONode *o, int v)
+Type *
+onnx_type(const ONode *o, int v)
 {
 	return &o->m->g->val[v].type;
 }
 
-static int
-operand(const ONode *o, int i)
+int
+onnx_operand(const ONode *o, int i)
 {
 	if (i >= o->nin || o->in[i] < 0)
 		diag_error(o->loc, "input %d is required", i);
@@ -77,10 +77,10 @@ operand(const ONode *o, int i)
 }
 
 /* The data of operand i, which must be known at build time. */
-static const void *
-const_data(ONode *o, int i, const char *what)
+const void *
+onnx_const_data(ONode *o, int i, const char *what)
 {
-	int v = operand(o, i);
+	int v = onnx_operand(o, i);
 	Value *val = &o->m->g->val[v];
 	if (!val->data && val->kind == VK_INPUT)
 		onnx_freeze(o->m, v);
@@ -93,11 +93,11 @@ const_data(ONode *o, int i, const char *what)
 }
 
 /* Integer operand i (i64 or i32, rank <= 1) into v; returns the count. */
-static int
-const_ints(ONode *o, int i, const char *what, int64_t *v, int max)
+int
+onnx_const_ints(ONode *o, int i, const char *what, int64_t *v, int max)
 {
-	const void *d = const_data(o, i, what);
-	const Type *t = type(o, o->in[i]);
+	const void *d = onnx_const_data(o, i, what);
+	const Type *t = onnx_type(o, o->in[i]);
 	int64_t n = type_numel(t);
 	if (t->rank > 1 || n > max || (t->dtype != DT_I64 && t->dtype != DT_I32))
 		diag_error(o->loc, "%s must be a list of at most %d integers, not "
@@ -109,11 +109,11 @@ const_ints(ONode *o, int i, const char *what, int64_t *v, int max)
 }
 
 /* Float operand i (f32 or f64, rank <= 1) into v; returns the count. */
-static int
-const_floats(ONode *o, int i, const char *what, double *v, int max)
+int
+onnx_const_floats(ONode *o, int i, const char *what, double *v, int max)
 {
-	const void *d = const_data(o, i, what);
-	const Type *t = type(o, o->in[i]);
+	const void *d = onnx_const_data(o, i, what);
+	const Type *t = onnx_type(o, o->in[i]);
 	int64_t n = type_numel(t);
 	if (t->rank > 1 || n > max || (t->dtype != DT_F32 && t->dtype != DT_F64))
 		diag_error(o->loc, "%s must be a list of at most %d floats, not %s",
@@ -126,16 +126,16 @@ const_floats(ONode *o, int i, const char *what, double *v, int max)
 
 /* ---- building IR ---- */
 
-static int
-add(ONode *o, int op, const int *in, int nin)
+int
+onnx_node(ONode *o, int op, const int *in, int nin)
 {
 	return ir_add_node(o->m->g, op, o->loc, in, nin);
 }
 
 /* The result of node: named after ONNX output k (k < 0: a fresh temp),
  * typed by its shape rule, and bound. */
-static int
-result(ONode *o, int node, int k)
+int
+onnx_result(ONode *o, int node, int k)
 {
 	Graph *g = o->m->g;
 	const char *name = NULL;
@@ -153,28 +153,28 @@ result(ONode *o, int node, int k)
 	return v;
 }
 
-static int
-unary(ONode *o, int op, int x, int k)
+int
+onnx_unary(ONode *o, int op, int x, int k)
 {
-	return result(o, add(o, op, &x, 1), k);
+	return onnx_result(o, onnx_node(o, op, &x, 1), k);
 }
 
-static int
-binary(ONode *o, int op, int a, int b, int k)
+int
+onnx_binary(ONode *o, int op, int a, int b, int k)
 {
-	return result(o, add(o, op, (int[]){a, b}, 2), k);
+	return onnx_result(o, onnx_node(o, op, (int[]){a, b}, 2), k);
 }
 
-static int
-reshape(ONode *o, int x, const int64_t *dim, int rank, int k)
+int
+onnx_reshape(ONode *o, int x, const int64_t *dim, int rank, int k)
 {
-	int n = add(o, OP_RESHAPE, &x, 1);
+	int n = onnx_node(o, OP_RESHAPE, &x, 1);
 	ir_set_ints(o->m->g, n, AT_RESHAPE_SHAPE, dim, rank);
-	return result(o, n, k);
+	return onnx_result(o, n, k);
 }
 
-static int
-scalar(ONode *o, int dtype, double x)
+int
+onnx_scalar(ONode *o, int dtype, double x)
 {
 	Type t = {.dtype = dtype};
 	float f = (float)x;
@@ -182,8 +182,8 @@ scalar(ONode *o, int dtype, double x)
 	                  (void *)&x, o->loc);
 }
 
-static void
-unsupported(const ONode *o, const char *what)
+_Noreturn void
+onnx_unsupported(const ONode *o, const char *what)
 {
 	diag_error(o->loc, "%s is not supported", what);
 }
@@ -240,18 +240,27 @@ tr_unary(ONode *o)
 {
 	const OnnxOp *t = onnx_op_lookup(o->p->op_type);
 	one_output(o);
-	int n = add(o, t->op, (int[]){operand(o, 0)}, 1);
+	int n = onnx_node(o, t->op, (int[]){onnx_operand(o, 0)}, 1);
 	copy_attrs(o, n, t->op, (const char *const[]){"consumed_inputs", NULL});
-	result(o, n, 0);
+	onnx_result(o, n, 0);
 }
 
 static void
 tr_binary(ONode *o)
 {
 	const OnnxOp *t = onnx_op_lookup(o->p->op_type);
-	if (onnx_attr_int(o, "broadcast", 0) && onnx_attr(o, "axis"))
-		unsupported(o, "the legacy broadcast with an axis (opset < 7)");
-	binary(o, t->op, operand(o, 0), operand(o, 1), 0);
+	int a = onnx_operand(o, 0), b = onnx_operand(o, 1);
+	if (onnx_attr_int(o, "broadcast", 0) && onnx_attr(o, "axis")) {
+		/* opset < 7: b's dims line up with a's from axis on */
+		Type at = *onnx_type(o, a), bt = *onnx_type(o, b);
+		int axis = norm_axis(o, onnx_attr_int(o, "axis", 0), at.rank);
+		if (axis + bt.rank > at.rank)
+			diag_error(o->loc, "broadcast axis %d does not fit", axis);
+		for (int i = bt.rank; i < at.rank - axis; i++)
+			bt.dim[i] = 1;
+		b = onnx_reshape(o, b, bt.dim, at.rank - axis, -1);
+	}
+	onnx_binary(o, t->op, a, b, 0);
 }
 
 /* Sum, Mean (and the variadic Max, Min): a chain of binary ops. */
@@ -260,22 +269,22 @@ tr_variadic(ONode *o)
 {
 	const OnnxOp *t = onnx_op_lookup(o->p->op_type);
 	bool mean = strcmp(o->p->op_type, "Mean") == 0;
-	int acc = operand(o, 0);
+	int acc = onnx_operand(o, 0);
 	if (o->nin == 1 && !mean) {
 		onnx_bind(o->m, o->p->output[0], acc);
 		return;
 	}
 	for (int i = 1; i < o->nin; i++)
-		acc = binary(o, t->op, acc, operand(o, i),
+		acc = onnx_binary(o, t->op, acc, onnx_operand(o, i),
 		             i == o->nin - 1 && !mean ? 0 : -1);
 	if (mean)
-		binary(o, OP_DIV, acc, scalar(o, type(o, acc)->dtype, o->nin), 0);
+		onnx_binary(o, OP_DIV, acc, onnx_scalar(o, onnx_type(o, acc)->dtype, o->nin), 0);
 }
 
 static void
 tr_identity(ONode *o)
 {
-	onnx_bind(o->m, o->p->output[0], operand(o, 0));
+	onnx_bind(o->m, o->p->output[0], onnx_operand(o, 0));
 }
 
 static void
@@ -288,15 +297,15 @@ static void
 tr_dropout(ONode *o)
 {
 	bool training = o->m->opset < 7 ? !onnx_attr_int(o, "is_test", 0) : false;
-	if (o->nin > 2 && *(const uint8_t *)const_data(o, 2, "training_mode"))
+	if (o->nin > 2 && *(const uint8_t *)onnx_const_data(o, 2, "training_mode"))
 		training = true;
 	if (training)
-		unsupported(o, "Dropout in training mode (kiln imports inference "
+		onnx_unsupported(o, "Dropout in training mode (kiln imports inference "
 		            "graphs)");
-	int x = operand(o, 0);
+	int x = onnx_operand(o, 0);
 	onnx_bind(o->m, o->p->output[0], x);
 	if (o->p->n_output > 1 && *o->p->output[1]) {
-		Type t = *type(o, x);
+		Type t = *onnx_type(o, x);
 		t.dtype = DT_BOOL;
 		uint8_t *ones = arena_alloc(o->m->a, type_numel(&t));
 		memset(ones, 1, type_numel(&t));
@@ -373,8 +382,42 @@ typedef struct {
 	int64_t k[2], st[2], d[2], pads[4], outpad[2];
 } Window;
 
+/* ConvTranspose's pads for auto_pad SAME_* (output = input * stride) or
+ * an output_shape attribute:  total = stride*(in-1) + output_padding +
+ * (k-1)*d + 1 - out, split with the odd one at the end for SAME_UPPER,
+ * at the start otherwise. */
 static void
-window(ONode *o, const Type *x, const int64_t *kernel, Window *w)
+transpose_pads(ONode *o, int nsp, const int64_t *in, const int64_t *k,
+               const int64_t *st, const int64_t *d, const int64_t *op,
+               int64_t *pads)
+{
+	const char *ap = onnx_attr_str(o, "auto_pad", "NOTSET");
+	int64_t out[2];
+	int n = onnx_attr_ints(o, "output_shape", out, 2);
+	bool same = strncmp(ap, "SAME_", 5) == 0;
+	if (n < 0 && !same) {
+		if (strcmp(ap, "VALID") == 0)
+			memset(pads, 0, 2 * nsp * sizeof *pads);
+		return;
+	}
+	if (n >= 0 && n != nsp)
+		diag_error(o->loc, "output_shape needs %d values", nsp);
+	for (int i = 0; i < nsp; i++) {
+		int64_t want = n >= 0 ? out[i] : in[i] * st[i];
+		int64_t total = st[i] * (in[i] - 1) + op[i] + (k[i] - 1) * d[i] + 1 -
+		                want;
+		if (total < 0)
+			onnx_unsupported(o, "an output_shape that needs extra output "
+			            "padding");
+		bool upper = strcmp(ap, "SAME_UPPER") == 0;
+		pads[i] = upper ? total / 2 : total - total / 2;
+		pads[nsp + i] = total - pads[i];
+	}
+}
+
+static void
+window(ONode *o, const Type *x, const int64_t *kernel, bool transpose,
+       Window *w)
 {
 	int nsp = x->rank - 2;
 	if (nsp < 1 || nsp > 2)
@@ -383,18 +426,21 @@ window(ONode *o, const Type *x, const int64_t *kernel, Window *w)
 	int64_t k[2], st[2] = {1, 1}, d[2] = {1, 1}, p[4] = {0}, op[2] = {0};
 	memcpy(k, kernel, nsp * sizeof *k);
 	int64_t ks[4];
-	int n = attr_ints(o, "kernel_shape", ks, 2);
+	int n = onnx_attr_ints(o, "kernel_shape", ks, 2);
 	if (n >= 0 && (n != nsp || memcmp(ks, k, nsp * sizeof *k)))
 		diag_error(o->loc, "kernel_shape does not match the weights");
-	if ((n = attr_ints(o, "strides", st, 2)) >= 0 && n != nsp)
+	if ((n = onnx_attr_ints(o, "strides", st, 2)) >= 0 && n != nsp)
 		diag_error(o->loc, "strides needs %d values", nsp);
-	if ((n = attr_ints(o, "dilations", d, 2)) >= 0 && n != nsp)
+	if ((n = onnx_attr_ints(o, "dilations", d, 2)) >= 0 && n != nsp)
 		diag_error(o->loc, "dilations needs %d values", nsp);
-	if ((n = attr_ints(o, "pads", p, 4)) >= 0 && n != 2 * nsp)
+	if ((n = onnx_attr_ints(o, "pads", p, 4)) >= 0 && n != 2 * nsp)
 		diag_error(o->loc, "pads needs %d values", 2 * nsp);
-	if ((n = attr_ints(o, "output_padding", op, 2)) >= 0 && n != nsp)
+	if ((n = onnx_attr_ints(o, "output_padding", op, 2)) >= 0 && n != nsp)
 		diag_error(o->loc, "output_padding needs %d values", nsp);
-	auto_pad(o, nsp, x->dim + 2, k, st, d, p);
+	if (transpose)
+		transpose_pads(o, nsp, x->dim + 2, k, st, d, op, p);
+	else
+		auto_pad(o, nsp, x->dim + 2, k, st, d, p);
 	*w = (Window){.nsp = nsp};
 	int off = 2 - nsp;              /* 1-D: the width is dim 1 of 2 */
 	for (int i = 0; i < 2; i++) {
@@ -416,8 +462,8 @@ lift(ONode *o, int v, int nsp)
 {
 	if (nsp == 2)
 		return v;
-	const Type *t = type(o, v);
-	return reshape(o, v, (int64_t[]){t->dim[0], t->dim[1], 1, t->dim[2]}, 4,
+	const Type *t = onnx_type(o, v);
+	return onnx_reshape(o, v, (int64_t[]){t->dim[0], t->dim[1], 1, t->dim[2]}, 4,
 	               -1);
 }
 
@@ -428,29 +474,27 @@ lower_back(ONode *o, int y, int nsp)
 		onnx_bind(o->m, o->p->output[0], y);
 		return;
 	}
-	const Type *t = type(o, y);
-	reshape(o, y, (int64_t[]){t->dim[0], t->dim[1], t->dim[3]}, 3, 0);
+	const Type *t = onnx_type(o, y);
+	onnx_reshape(o, y, (int64_t[]){t->dim[0], t->dim[1], t->dim[3]}, 3, 0);
 }
 
 static void
 conv_common(ONode *o, bool transpose)
 {
 	Graph *g = o->m->g;
-	int x = operand(o, 0), w = operand(o, 1);
-	const Type *xt = type(o, x), *wt = type(o, w);
+	int x = onnx_operand(o, 0), w = onnx_operand(o, 1);
+	const Type *xt = onnx_type(o, x), *wt = onnx_type(o, w);
 	if (wt->rank != xt->rank)
 		diag_error(o->loc, "weights of rank %d for an input of rank %d",
 		           wt->rank, xt->rank);
 	Window win;
-	window(o, xt, wt->dim + 2, &win);
-	if (transpose && (onnx_attr(o, "output_shape")))
-		unsupported(o, "ConvTranspose's output_shape attribute");
+	window(o, xt, wt->dim + 2, transpose, &win);
 	int in[3] = {lift(o, x, win.nsp), lift(o, w, win.nsp), -1};
 	int nin = 2;
 	if (o->nin > 2)
-		in[nin++] = operand(o, 2);
+		in[nin++] = onnx_operand(o, 2);
 	int op = transpose ? OP_CONV2D_TRANSPOSE : OP_CONV2D;
-	int n = add(o, op, in, nin);
+	int n = onnx_node(o, op, in, nin);
 	ir_set_ints(g, n, transpose ? AT_CONV2D_TRANSPOSE_STRIDES :
 	            AT_CONV2D_STRIDES, win.st, 2);
 	ir_set_ints(g, n, transpose ? AT_CONV2D_TRANSPOSE_DILATIONS :
@@ -461,7 +505,7 @@ conv_common(ONode *o, bool transpose)
 	           onnx_attr_int(o, "group", 1));
 	if (transpose)
 		ir_set_ints(g, n, AT_CONV2D_TRANSPOSE_OUTPUT_PADDING, win.outpad, 2);
-	lower_back(o, result(o, n, win.nsp == 2 ? 0 : -1), win.nsp);
+	lower_back(o, onnx_result(o, n, win.nsp == 2 ? 0 : -1), win.nsp);
 }
 
 static void
@@ -482,15 +526,15 @@ tr_pool(ONode *o)
 	Graph *g = o->m->g;
 	bool max = strcmp(o->p->op_type, "MaxPool") == 0;
 	one_output(o);
-	int x = operand(o, 0);
+	int x = onnx_operand(o, 0);
 	int64_t k[4];
-	if (attr_ints(o, "kernel_shape", k, 2) != type(o, x)->rank - 2)
+	if (onnx_attr_ints(o, "kernel_shape", k, 2) != onnx_type(o, x)->rank - 2)
 		diag_error(o->loc, "kernel_shape needs one value per spatial "
 		           "dimension");
 	Window win;
-	window(o, type(o, x), k, &win);
+	window(o, onnx_type(o, x), k, false, &win);
 	int op = max ? OP_MAXPOOL2D : OP_AVGPOOL2D;
-	int n = add(o, op, (int[]){lift(o, x, win.nsp)}, 1);
+	int n = onnx_node(o, op, (int[]){lift(o, x, win.nsp)}, 1);
 	ir_set_ints(g, n, max ? AT_MAXPOOL2D_KERNEL : AT_AVGPOOL2D_KERNEL,
 	            win.k, 2);
 	ir_set_ints(g, n, max ? AT_MAXPOOL2D_STRIDES : AT_AVGPOOL2D_STRIDES,
@@ -505,65 +549,65 @@ tr_pool(ONode *o)
 		ir_set_int(g, n, AT_AVGPOOL2D_COUNT_INCLUDE_PAD,
 		           onnx_attr_int(o, "count_include_pad", 0));
 	if (max && onnx_attr_int(o, "storage_order", 0))
-		unsupported(o, "storage_order=1");
-	lower_back(o, result(o, n, win.nsp == 2 ? 0 : -1), win.nsp);
+		onnx_unsupported(o, "storage_order=1");
+	lower_back(o, onnx_result(o, n, win.nsp == 2 ? 0 : -1), win.nsp);
 }
 
 static void
 tr_global_pool(ONode *o)
 {
 	const OnnxOp *t = onnx_op_lookup(o->p->op_type);
-	int x = operand(o, 0);
+	int x = onnx_operand(o, 0);
 	int64_t axes[IR_MAXRANK];
-	int r = type(o, x)->rank;
+	int r = onnx_type(o, x)->rank;
 	for (int i = 2; i < r; i++)
 		axes[i - 2] = i;
 	if (r < 3)
 		diag_error(o->loc, "the input needs a spatial dimension");
-	int n = add(o, t->op, &x, 1);
+	int n = onnx_node(o, t->op, &x, 1);
 	ir_set_ints(o->m->g, n, t->op == OP_REDUCE_MEAN ? AT_REDUCE_MEAN_AXES :
 	            AT_REDUCE_MAX_AXES, axes, r - 2);
-	result(o, n, 0);
+	onnx_result(o, n, 0);
 }
 
 static void
 tr_gemm(ONode *o)
 {
 	Graph *g = o->m->g;
-	int in[3] = {operand(o, 0), operand(o, 1), -1}, nin = 2;
+	int in[3] = {onnx_operand(o, 0), onnx_operand(o, 1), -1}, nin = 2;
 	if (o->nin > 2)
-		in[nin++] = operand(o, 2);
-	int n = add(o, OP_GEMM, in, nin);
+		in[nin++] = onnx_operand(o, 2);
+	int n = onnx_node(o, OP_GEMM, in, nin);
 	ir_set_float(g, n, AT_GEMM_ALPHA, onnx_attr_float(o, "alpha", 1));
 	ir_set_float(g, n, AT_GEMM_BETA, onnx_attr_float(o, "beta", 1));
 	ir_set_int(g, n, AT_GEMM_TRANS_A, onnx_attr_int(o, "transA", 0));
 	ir_set_int(g, n, AT_GEMM_TRANS_B, onnx_attr_int(o, "transB", 0));
-	result(o, n, 0);
+	onnx_result(o, n, 0);
 }
 
 /* numpy matmul: a 1-D operand gets a dim of 1, removed again after. */
 static void
 tr_matmul(ONode *o)
 {
-	int a = operand(o, 0), b = operand(o, 1);
-	const Type at = *type(o, a), bt = *type(o, b);
+	int a = onnx_operand(o, 0), b = onnx_operand(o, 1);
+	const Type at = *onnx_type(o, a), bt = *onnx_type(o, b);
 	if (at.rank >= 2 && bt.rank >= 2) {
-		binary(o, OP_MATMUL, a, b, 0);
+		onnx_binary(o, OP_MATMUL, a, b, 0);
 		return;
 	}
 	if (at.rank == 1)
-		a = reshape(o, a, (int64_t[]){1, at.dim[0]}, 2, -1);
+		a = onnx_reshape(o, a, (int64_t[]){1, at.dim[0]}, 2, -1);
 	if (bt.rank == 1)
-		b = reshape(o, b, (int64_t[]){bt.dim[0], 1}, 2, -1);
-	int y = binary(o, OP_MATMUL, a, b, -1);
-	Type yt = *type(o, y);
+		b = onnx_reshape(o, b, (int64_t[]){bt.dim[0], 1}, 2, -1);
+	int y = onnx_binary(o, OP_MATMUL, a, b, -1);
+	Type yt = *onnx_type(o, y);
 	int64_t dim[IR_MAXRANK];
 	int r = 0;
 	for (int i = 0; i < yt.rank; i++)
 		if (!(at.rank == 1 && i == yt.rank - 2) &&
 		    !(bt.rank == 1 && i == yt.rank - 1))
 			dim[r++] = yt.dim[i];
-	reshape(o, y, dim, r, 0);
+	onnx_reshape(o, y, dim, r, 0);
 }
 
 static void
@@ -571,30 +615,30 @@ tr_batchnorm(ONode *o)
 {
 	one_output(o);
 	if (onnx_attr_int(o, "training_mode", 0))
-		unsupported(o, "BatchNormalization in training mode");
+		onnx_unsupported(o, "BatchNormalization in training mode");
 	if (o->m->opset < 7 && !onnx_attr_int(o, "spatial", 1))
-		unsupported(o, "spatial=0");
+		onnx_unsupported(o, "spatial=0");
 	int in[5];
 	for (int i = 0; i < 5; i++)
-		in[i] = operand(o, i);
-	int n = add(o, OP_BATCHNORM, in, 5);
+		in[i] = onnx_operand(o, i);
+	int n = onnx_node(o, OP_BATCHNORM, in, 5);
 	ir_set_float(o->m->g, n, AT_BATCHNORM_EPSILON,
 	             onnx_attr_float(o, "epsilon", 1e-5f));
-	result(o, n, 0);
+	onnx_result(o, n, 0);
 }
 
 static void
 tr_layernorm(ONode *o)
 {
 	one_output(o);
-	int in[3] = {operand(o, 0), operand(o, 1), -1}, nin = 2;
+	int in[3] = {onnx_operand(o, 0), onnx_operand(o, 1), -1}, nin = 2;
 	if (o->nin > 2)
-		in[nin++] = operand(o, 2);
-	int n = add(o, OP_LAYERNORM, in, nin);
+		in[nin++] = onnx_operand(o, 2);
+	int n = onnx_node(o, OP_LAYERNORM, in, nin);
 	ir_set_int(o->m->g, n, AT_LAYERNORM_AXIS, onnx_attr_int(o, "axis", -1));
 	ir_set_float(o->m->g, n, AT_LAYERNORM_EPSILON,
 	             onnx_attr_float(o, "epsilon", 1e-5f));
-	result(o, n, 0);
+	onnx_result(o, n, 0);
 }
 
 /* Before opset 13, Softmax works on x flattened to 2-D at axis
@@ -603,24 +647,24 @@ static void
 tr_softmax(ONode *o)
 {
 	const OnnxOp *t = onnx_op_lookup(o->p->op_type);
-	int x = operand(o, 0);
-	Type xt = *type(o, x);
+	int x = onnx_operand(o, 0);
+	Type xt = *onnx_type(o, x);
 	bool old = o->m->opset < 13;
 	int axis = norm_axis(o, onnx_attr_int(o, "axis", old ? 1 : -1), xt.rank);
 	int id = t->op == OP_SOFTMAX ? AT_SOFTMAX_AXIS : AT_LOG_SOFTMAX_AXIS;
 	if (!old || axis == xt.rank - 1) {
-		int n = add(o, t->op, &x, 1);
+		int n = onnx_node(o, t->op, &x, 1);
 		ir_set_int(o->m->g, n, id, axis);
-		result(o, n, 0);
+		onnx_result(o, n, 0);
 		return;
 	}
 	int64_t outer = 1, inner = 1;
 	for (int i = 0; i < xt.rank; i++)
 		*(i < axis ? &outer : &inner) *= xt.dim[i];
-	int f = reshape(o, x, (int64_t[]){outer, inner}, 2, -1);
-	int n = add(o, t->op, &f, 1);
+	int f = onnx_reshape(o, x, (int64_t[]){outer, inner}, 2, -1);
+	int n = onnx_node(o, t->op, &f, 1);
 	ir_set_int(o->m->g, n, id, 1);
-	reshape(o, result(o, n, -1), xt.dim, xt.rank, 0);
+	onnx_reshape(o, onnx_result(o, n, -1), xt.dim, xt.rank, 0);
 }
 
 static void
@@ -631,15 +675,15 @@ tr_clip(ONode *o)
 		lo = onnx_attr_float(o, "min", -INFINITY);
 		hi = onnx_attr_float(o, "max", INFINITY);
 	} else {
-		if (o->nin > 1 && o->in[1] >= 0 && const_floats(o, 1, "min", &v, 1))
+		if (o->nin > 1 && o->in[1] >= 0 && onnx_const_floats(o, 1, "min", &v, 1))
 			lo = v;
-		if (o->nin > 2 && o->in[2] >= 0 && const_floats(o, 2, "max", &v, 1))
+		if (o->nin > 2 && o->in[2] >= 0 && onnx_const_floats(o, 2, "max", &v, 1))
 			hi = v;
 	}
-	int n = add(o, OP_CLIP, (int[]){operand(o, 0)}, 1);
+	int n = onnx_node(o, OP_CLIP, (int[]){onnx_operand(o, 0)}, 1);
 	ir_set_float(o->m->g, n, AT_CLIP_MIN, lo);
 	ir_set_float(o->m->g, n, AT_CLIP_MAX, hi);
-	result(o, n, 0);
+	onnx_result(o, n, 0);
 }
 
 static void
@@ -648,61 +692,61 @@ tr_concat(ONode *o)
 	if (o->nin > IR_MAXIN)
 		diag_error(o->loc, "more than %d inputs", IR_MAXIN);
 	for (int i = 0; i < o->nin; i++)
-		operand(o, i);
-	int n = add(o, OP_CONCAT, o->in, o->nin);
+		onnx_operand(o, i);
+	int n = onnx_node(o, OP_CONCAT, o->in, o->nin);
 	ir_set_int(o->m->g, n, AT_CONCAT_AXIS, onnx_attr_int(o, "axis", 0));
-	result(o, n, 0);
+	onnx_result(o, n, 0);
 }
 
 static void
 tr_flatten(ONode *o)
 {
-	int x = operand(o, 0);
-	int r = type(o, x)->rank;
+	int x = onnx_operand(o, 0);
+	int r = onnx_type(o, x)->rank;
 	int64_t axis = onnx_attr_int(o, "axis", 1);
 	if (axis < -r || axis > r)
 		diag_error(o->loc, "axis %lld is out of range for rank %d",
 		           (long long)axis, r);
-	int n = add(o, OP_FLATTEN, &x, 1);
+	int n = onnx_node(o, OP_FLATTEN, &x, 1);
 	ir_set_int(o->m->g, n, AT_FLATTEN_AXIS, axis < 0 ? axis + r : axis);
-	result(o, n, 0);
+	onnx_result(o, n, 0);
 }
 
 static void
 tr_gather(ONode *o)
 {
-	int n = add(o, OP_GATHER, (int[]){operand(o, 0), operand(o, 1)}, 2);
+	int n = onnx_node(o, OP_GATHER, (int[]){onnx_operand(o, 0), onnx_operand(o, 1)}, 2);
 	ir_set_int(o->m->g, n, AT_GATHER_AXIS, onnx_attr_int(o, "axis", 0));
-	result(o, n, 0);
+	onnx_result(o, n, 0);
 }
 
 static void
 tr_transpose(ONode *o)
 {
-	int x = operand(o, 0);
-	int r = type(o, x)->rank;
+	int x = onnx_operand(o, 0);
+	int r = onnx_type(o, x)->rank;
 	int64_t perm[IR_MAXRANK];
-	if (attr_ints(o, "perm", perm, IR_MAXRANK) < 0)
+	if (onnx_attr_ints(o, "perm", perm, IR_MAXRANK) < 0)
 		for (int i = 0; i < r; i++)
 			perm[i] = r - 1 - i;
-	int n = add(o, OP_TRANSPOSE, &x, 1);
+	int n = onnx_node(o, OP_TRANSPOSE, &x, 1);
 	ir_set_ints(o->m->g, n, AT_TRANSPOSE_PERM, perm, r);
-	result(o, n, 0);
+	onnx_result(o, n, 0);
 }
 
 static void
 tr_reshape(ONode *o)
 {
 	int64_t shape[IR_MAXRANK];
-	int r = o->m->opset < 5 ? attr_ints(o, "shape", shape, IR_MAXRANK) :
-	        const_ints(o, 1, "the shape", shape, IR_MAXRANK);
+	int r = o->m->opset < 5 ? onnx_attr_ints(o, "shape", shape, IR_MAXRANK) :
+	        onnx_const_ints(o, 1, "the shape", shape, IR_MAXRANK);
 	if (r < 0)
 		diag_error(o->loc, "the shape attribute is required");
 	if (onnx_attr_int(o, "allowzero", 0))
 		for (int i = 0; i < r; i++)
 			if (shape[i] == 0)
-				unsupported(o, "allowzero=1 with a zero dimension");
-	reshape(o, operand(o, 0), shape, r, 0);
+				onnx_unsupported(o, "allowzero=1 with a zero dimension");
+	onnx_reshape(o, onnx_operand(o, 0), shape, r, 0);
 }
 
 /* Squeeze and Unsqueeze: axes from the attribute (opset < 13) or the
@@ -711,17 +755,17 @@ static int
 axes_of(ONode *o, int64_t *axes)
 {
 	if (o->m->opset < 13)
-		return attr_ints(o, "axes", axes, IR_MAXRANK);
+		return onnx_attr_ints(o, "axes", axes, IR_MAXRANK);
 	if (o->nin < 2)
 		return -1;
-	return const_ints(o, 1, "axes", axes, IR_MAXRANK);
+	return onnx_const_ints(o, 1, "axes", axes, IR_MAXRANK);
 }
 
 static void
 tr_squeeze(ONode *o)
 {
-	int x = operand(o, 0);
-	Type t = *type(o, x);
+	int x = onnx_operand(o, 0);
+	Type t = *onnx_type(o, x);
 	int64_t axes[IR_MAXRANK], dim[IR_MAXRANK];
 	int na = axes_of(o, axes);
 	bool drop[IR_MAXRANK] = {0};
@@ -738,14 +782,14 @@ tr_squeeze(ONode *o)
 	for (int i = 0; i < t.rank; i++)
 		if (!drop[i])
 			dim[r++] = t.dim[i];
-	reshape(o, x, dim, r, 0);
+	onnx_reshape(o, x, dim, r, 0);
 }
 
 static void
 tr_unsqueeze(ONode *o)
 {
-	int x = operand(o, 0);
-	Type t = *type(o, x);
+	int x = onnx_operand(o, 0);
+	Type t = *onnx_type(o, x);
 	int64_t axes[IR_MAXRANK], dim[IR_MAXRANK];
 	int na = axes_of(o, axes);
 	if (na < 0)
@@ -763,7 +807,7 @@ tr_unsqueeze(ONode *o)
 	}
 	for (int i = 0, j = 0; i < r; i++)
 		dim[i] = ins[i] ? 1 : t.dim[j++];
-	reshape(o, x, dim, r, 0);
+	onnx_reshape(o, x, dim, r, 0);
 }
 
 static void
@@ -773,51 +817,51 @@ tr_slice(ONode *o)
 	int64_t st[IR_MAXRANK], en[IR_MAXRANK], ax[IR_MAXRANK], sp[IR_MAXRANK];
 	int ns, ne, na = -1, nsp = -1;
 	if (o->m->opset < 10) {
-		ns = attr_ints(o, "starts", st, IR_MAXRANK);
-		ne = attr_ints(o, "ends", en, IR_MAXRANK);
-		na = attr_ints(o, "axes", ax, IR_MAXRANK);
+		ns = onnx_attr_ints(o, "starts", st, IR_MAXRANK);
+		ne = onnx_attr_ints(o, "ends", en, IR_MAXRANK);
+		na = onnx_attr_ints(o, "axes", ax, IR_MAXRANK);
 	} else {
-		ns = const_ints(o, 1, "starts", st, IR_MAXRANK);
-		ne = const_ints(o, 2, "ends", en, IR_MAXRANK);
+		ns = onnx_const_ints(o, 1, "starts", st, IR_MAXRANK);
+		ne = onnx_const_ints(o, 2, "ends", en, IR_MAXRANK);
 		if (o->nin > 3 && o->in[3] >= 0)
-			na = const_ints(o, 3, "axes", ax, IR_MAXRANK);
+			na = onnx_const_ints(o, 3, "axes", ax, IR_MAXRANK);
 		if (o->nin > 4 && o->in[4] >= 0)
-			nsp = const_ints(o, 4, "steps", sp, IR_MAXRANK);
+			nsp = onnx_const_ints(o, 4, "steps", sp, IR_MAXRANK);
 	}
 	if (ns < 0 || ns != ne || (na >= 0 && na != ns) || (nsp >= 0 && nsp != ns))
 		diag_error(o->loc, "starts, ends, axes and steps must have equal "
 		           "lengths");
-	int n = add(o, OP_SLICE, (int[]){operand(o, 0)}, 1);
+	int n = onnx_node(o, OP_SLICE, (int[]){onnx_operand(o, 0)}, 1);
 	ir_set_ints(g, n, AT_SLICE_STARTS, st, ns);
 	ir_set_ints(g, n, AT_SLICE_ENDS, en, ne);
 	if (na >= 0)
 		ir_set_ints(g, n, AT_SLICE_AXES, ax, na);
 	if (nsp >= 0)
 		ir_set_ints(g, n, AT_SLICE_STEPS, sp, nsp);
-	result(o, n, 0);
+	onnx_result(o, n, 0);
 }
 
 static void
 tr_pad(ONode *o)
 {
 	Graph *g = o->m->g;
-	int x = operand(o, 0);
-	int r = type(o, x)->rank;
+	int x = onnx_operand(o, 0);
+	int r = onnx_type(o, x)->rank;
 	int64_t pads[2 * IR_MAXRANK];
 	double value = 0;
 	int np;
 	if (o->m->opset < 11) {
-		np = attr_ints(o, "pads", pads, 2 * IR_MAXRANK);
+		np = onnx_attr_ints(o, "pads", pads, 2 * IR_MAXRANK);
 		if (np < 0)
-			np = attr_ints(o, "paddings", pads, 2 * IR_MAXRANK);
+			np = onnx_attr_ints(o, "paddings", pads, 2 * IR_MAXRANK);
 		value = onnx_attr_float(o, "value", 0);
 	} else {
-		np = const_ints(o, 1, "pads", pads, 2 * IR_MAXRANK);
+		np = onnx_const_ints(o, 1, "pads", pads, 2 * IR_MAXRANK);
 		if (o->nin > 2 && o->in[2] >= 0)
-			const_floats(o, 2, "constant_value", &value, 1);
+			onnx_const_floats(o, 2, "constant_value", &value, 1);
 		if (o->nin > 3 && o->in[3] >= 0) {
 			int64_t axes[IR_MAXRANK], all[2 * IR_MAXRANK] = {0};
-			int na = const_ints(o, 3, "axes", axes, IR_MAXRANK);
+			int na = onnx_const_ints(o, 3, "axes", axes, IR_MAXRANK);
 			if (np != 2 * na)
 				diag_error(o->loc, "pads needs two values per axis");
 			for (int k = 0; k < na; k++) {
@@ -835,11 +879,11 @@ tr_pad(ONode *o)
 	const char *mode = onnx_attr_str(o, "mode", "constant");
 	if (shape_choice(mode, shape_pad_mode) < 0)
 		diag_error(o->loc, "pad mode '%s' is not supported", mode);
-	int n = add(o, OP_PAD, &x, 1);
+	int n = onnx_node(o, OP_PAD, &x, 1);
 	ir_set_ints(g, n, AT_PAD_PADS, pads, np);
 	ir_attr(g, &g->node[n], AT_PAD_MODE)->s = mode;
 	ir_set_float(g, n, AT_PAD_VALUE, value);
-	result(o, n, 0);
+	onnx_result(o, n, 0);
 }
 
 /* Resize (opset 10: X, scales; 11+: X, roi, scales, sizes) and
@@ -848,8 +892,8 @@ static void
 tr_resize(ONode *o)
 {
 	Graph *g = o->m->g;
-	int x = operand(o, 0);
-	Type t = *type(o, x);
+	int x = onnx_operand(o, 0);
+	Type t = *onnx_type(o, x);
 	bool up = strcmp(o->p->op_type, "Upsample") == 0;
 	double sc[IR_MAXRANK];
 	int64_t sizes[IR_MAXRANK];
@@ -860,12 +904,12 @@ tr_resize(ONode *o)
 		for (int i = 0; i < ns && i < IR_MAXRANK; i++)
 			sc[i] = a->floats[i];
 	} else if (up || o->m->opset < 11) {
-		ns = const_floats(o, 1, "scales", sc, IR_MAXRANK);
+		ns = onnx_const_floats(o, 1, "scales", sc, IR_MAXRANK);
 	} else {
 		if (o->nin > 2 && o->in[2] >= 0)
-			ns = const_floats(o, 2, "scales", sc, IR_MAXRANK);
+			ns = onnx_const_floats(o, 2, "scales", sc, IR_MAXRANK);
 		if (o->nin > 3 && o->in[3] >= 0)
-			nz = const_ints(o, 3, "sizes", sizes, IR_MAXRANK);
+			nz = onnx_const_ints(o, 3, "sizes", sizes, IR_MAXRANK);
 		if (ns == 0)
 			ns = -1;
 	}
@@ -875,13 +919,13 @@ tr_resize(ONode *o)
 		for (int i = 0; i < t.rank; i++) {
 			sizes[i] = (int64_t)floor(t.dim[i] * sc[i]);
 			if (sc[i] != 1 && fabs(sizes[i] - t.dim[i] * sc[i]) > 1e-6)
-				unsupported(o, "a scale that does not give a whole "
+				onnx_unsupported(o, "a scale that does not give a whole "
 				            "number of elements");
 		}
 		nz = t.rank;
 	}
 	if (onnx_attr(o, "axes"))
-		unsupported(o, "the axes attribute");
+		onnx_unsupported(o, "the axes attribute");
 	const char *mode = onnx_attr_str(o, "mode", "nearest");
 	if (strcmp(mode, "bilinear") == 0)
 		mode = "linear";
@@ -898,13 +942,13 @@ tr_resize(ONode *o)
 		           "'%s' and nearest_mode '%s' is not supported", mode, coord,
 		           nearest);
 	if (onnx_attr_int(o, "exclude_outside", 0))
-		unsupported(o, "exclude_outside=1");
-	int n = add(o, OP_RESIZE, &x, 1);
+		onnx_unsupported(o, "exclude_outside=1");
+	int n = onnx_node(o, OP_RESIZE, &x, 1);
 	ir_set_ints(g, n, AT_RESIZE_SIZES, sizes, nz);
 	ir_attr(g, &g->node[n], AT_RESIZE_MODE)->s = mode;
 	ir_attr(g, &g->node[n], AT_RESIZE_COORD)->s = coord;
 	ir_attr(g, &g->node[n], AT_RESIZE_NEAREST_MODE)->s = nearest;
-	result(o, n, 0);
+	onnx_result(o, n, 0);
 }
 
 /* ReduceSum takes axes as an input from opset 13, the others from 18. */
@@ -913,16 +957,16 @@ tr_reduce(ONode *o)
 {
 	Graph *g = o->m->g;
 	const char *name = o->p->op_type;
-	int x = operand(o, 0);
+	int x = onnx_operand(o, 0);
 	int64_t axes[IR_MAXRANK];
 	int na;
 	bool axes_input = strcmp(name, "ReduceSum") == 0 ? o->m->opset >= 13 :
 	                  o->m->opset >= 18;
 	if (axes_input)
 		na = o->nin > 1 && o->in[1] >= 0 ?
-		     const_ints(o, 1, "axes", axes, IR_MAXRANK) : 0;
+		     onnx_const_ints(o, 1, "axes", axes, IR_MAXRANK) : 0;
 	else
-		na = MAX(attr_ints(o, "axes", axes, IR_MAXRANK), 0);
+		na = MAX(onnx_attr_ints(o, "axes", axes, IR_MAXRANK), 0);
 	if (na == 0 && onnx_attr_int(o, "noop_with_empty_axes", 0)) {
 		onnx_bind(o->m, o->p->output[0], x);
 		return;
@@ -942,33 +986,109 @@ tr_reduce(ONode *o)
 	else
 		red = onnx_op_lookup(name)->op;
 	if (pre == OP_MUL)
-		x = binary(o, OP_MUL, x, x, -1);
+		x = onnx_binary(o, OP_MUL, x, x, -1);
 	else if (pre >= 0)
-		x = unary(o, pre, x, -1);
-	int n = add(o, red, &x, 1);
+		x = onnx_unary(o, pre, x, -1);
+	int n = onnx_node(o, red, &x, 1);
 	int at = op_get(red)->attr0;      /* axes, then keepdims */
 	ir_set_ints(g, n, at, axes, na);
 	ir_set_int(g, n, at + 1, onnx_attr_int(o, "keepdims", 1));
-	int y = result(o, n, post < 0 ? 0 : -1);
+	int y = onnx_result(o, n, post < 0 ? 0 : -1);
 	if (post >= 0)
-		unary(o, post, y, 0);
+		onnx_unary(o, post, y, 0);
 }
 
 /* PRelu: y = relu(x) - slope * relu(-x) */
 static void
 tr_prelu(ONode *o)
 {
-	int x = operand(o, 0), slope = operand(o, 1);
-	int pos = unary(o, OP_RELU, x, -1);
-	int neg = unary(o, OP_RELU, unary(o, OP_NEG, x, -1), -1);
-	binary(o, OP_SUB, pos, binary(o, OP_MUL, slope, neg, -1), 0);
+	int x = onnx_operand(o, 0), slope = onnx_operand(o, 1);
+	int pos = onnx_unary(o, OP_RELU, x, -1);
+	int neg = onnx_unary(o, OP_RELU, onnx_unary(o, OP_NEG, x, -1), -1);
+	onnx_binary(o, OP_SUB, pos, onnx_binary(o, OP_MUL, slope, neg, -1), 0);
 }
 
 static void
 tr_reciprocal(ONode *o)
 {
-	int x = operand(o, 0);
-	binary(o, OP_DIV, scalar(o, type(o, x)->dtype, 1), x, 0);
+	int x = onnx_operand(o, 0);
+	onnx_binary(o, OP_DIV, onnx_scalar(o, onnx_type(o, x)->dtype, 1), x, 0);
+}
+
+/* Split: one slice per output, sizes from the attribute (opset < 13) or
+ * the second input, else equal parts (the last one smaller). */
+static void
+tr_split(ONode *o)
+{
+	Graph *g = o->m->g;
+	int x = onnx_operand(o, 0);
+	Type t = *onnx_type(o, x);
+	int axis = norm_axis(o, onnx_attr_int(o, "axis", 0), t.rank);
+	int nout = (int)o->p->n_output;
+	int64_t sizes[ONNX_MAXIO];
+	int n = o->m->opset < 13 ? onnx_attr_ints(o, "split", sizes, ONNX_MAXIO) :
+	        o->nin > 1 ? onnx_const_ints(o, 1, "split", sizes, ONNX_MAXIO) : -1;
+	if (n < 0) {
+		int64_t part = (t.dim[axis] + nout - 1) / nout;
+		for (int i = 0; i < nout; i++)
+			sizes[i] = MIN(part, t.dim[axis] - i * part);
+		n = nout;
+	}
+	int64_t sum = 0;
+	for (int i = 0; i < n; i++)
+		sum += sizes[i];
+	if (n != nout || sum != t.dim[axis])
+		diag_error(o->loc, "the split sizes do not add up to dimension %d "
+		           "(%lld) over %d outputs", axis, (long long)t.dim[axis],
+		           nout);
+	int64_t at = 0, ax = axis;
+	for (int i = 0; i < nout; i++) {
+		if (sizes[i] <= 0)
+			diag_error(o->loc, "output %d would be empty", i);
+		int node = onnx_node(o, OP_SLICE, &x, 1);
+		ir_set_ints(g, node, AT_SLICE_STARTS, &at, 1);
+		ir_set_ints(g, node, AT_SLICE_ENDS, (int64_t[]){at + sizes[i]}, 1);
+		ir_set_ints(g, node, AT_SLICE_AXES, &ax, 1);
+		onnx_result(o, node, i);
+		at += sizes[i];
+	}
+}
+
+/* DepthToSpace and SpaceToDepth: reshape, transpose, reshape. */
+static void
+tr_depth_space(ONode *o)
+{
+	Graph *g = o->m->g;
+	int x = onnx_operand(o, 0);
+	Type t = *onnx_type(o, x);
+	int64_t b = onnx_attr_int(o, "blocksize", 0);
+	if (t.rank != 4 || b < 1)
+		diag_error(o->loc, "needs a rank-4 input and a positive blocksize");
+	int64_t n = t.dim[0], c = t.dim[1], h = t.dim[2], w = t.dim[3];
+	int64_t dim[6], perm[6], out[4];
+	if (strcmp(o->p->op_type, "DepthToSpace") == 0) {
+		if (c % (b * b))
+			diag_error(o->loc, "channels %lld are not a multiple of "
+			           "blocksize^2", (long long)c);
+		bool crd = strcmp(onnx_attr_str(o, "mode", "DCR"), "CRD") == 0;
+		int64_t dcr[6] = {n, b, b, c / (b * b), h, w},
+		        cr[6] = {n, c / (b * b), b, b, h, w};
+		int64_t pd[6] = {0, 3, 4, 1, 5, 2}, pc[6] = {0, 1, 4, 2, 5, 3};
+		memcpy(dim, crd ? cr : dcr, sizeof dim);
+		memcpy(perm, crd ? pc : pd, sizeof perm);
+		memcpy(out, (int64_t[]){n, c / (b * b), h * b, w * b}, sizeof out);
+	} else {
+		if (h % b || w % b)
+			diag_error(o->loc, "height and width must be multiples of "
+			           "the blocksize");
+		memcpy(dim, (int64_t[]){n, c, h / b, b, w / b, b}, sizeof dim);
+		memcpy(perm, (int64_t[]){0, 3, 5, 1, 2, 4}, sizeof perm);
+		memcpy(out, (int64_t[]){n, c * b * b, h / b, w / b}, sizeof out);
+	}
+	int r = onnx_reshape(o, x, dim, 6, -1);
+	int node = onnx_node(o, OP_TRANSPOSE, &r, 1);
+	ir_set_ints(g, node, AT_TRANSPOSE_PERM, perm, 6);
+	onnx_reshape(o, onnx_result(o, node, -1), out, 4, 0);
 }
 
 /* ---- the table ---- */
