@@ -363,7 +363,7 @@ onnx_load(Arena *a, const char *path, const FeOpts *fo)
 		const char *err = onnx_tensor(a, t, m->dir, &ty, &data);
 		if (err)
 			diag_error(loc, "initializer '%s': %s", t->name, err);
-		onnx_bind(m, t->name, onnx_const(m, t->name, ty, data, loc));
+		onnx_bind(m, t->name, onnx_const(m, t->name, ty, data, (Loc){0}));
 	}
 	int ninit = m->g->nval;
 	m->baked = arena_alloc(a, ninit + 1);
@@ -385,6 +385,7 @@ onnx_load(Arena *a, const char *path, const FeOpts *fo)
 	for (size_t i = 0; i < gp->n_output; i++)
 		add_output(m, gp->output[i]);
 	mark_params(m, 0, ninit);
+	ir_compact(m->g);           /* drops folded nodes and unused values */
 	ir_verify(m->g);
 	return mod;
 }

@@ -148,6 +148,18 @@ onnx_result(ONode *o, int node, int k)
 	const char *err = ir_infer(g, node);
 	if (err)
 		diag_error(o->loc, "%s", err);
+	Node *n = &g->node[node];
+	int x = n->in[0];
+	if ((n->op == OP_RESHAPE || n->op == OP_FLATTEN) && g->val[x].data &&
+	    g->val[x].kind == VK_CONST) {
+		/* a copy of a constant is that constant, so shape arithmetic
+		 * (Unsqueeze, Squeeze, Reshape of constants) stays foldable */
+		n->dead = true;
+		g->val[v].kind = VK_CONST;
+		g->val[v].def = -1;
+		g->val[v].data = g->val[x].data;
+		g->val[v].init = INIT_DATA;
+	}
 	if (k >= 0)
 		onnx_bind(o->m, o->p->output[k], v);
 	return v;
