@@ -216,20 +216,49 @@ ir_set_ints(Graph *g, int node, int id, const int64_t *v, int n)
 	memcpy(a->ints, v, n * sizeof *v);
 }
 
-/* Index operands (the registry's idx mask) are i64 or i32; the others
- * have a dtype the op takes, the same as operand 1's. */
+/* Operand i's role bits in the registry's idx column. */
+static int
+role(const OpInfo *o, int i)
+{
+	return i < 15 ? (o->idx >> i & 1) | (o->idx >> (i + 16) & 1) << 1 : 0;
+}
+
+/* The operand whose dtype is the op's dtype: the first present one that is
+ * neither an index nor a condition.  The C backend names per-dtype
+ * kernels after it. */
+int
+ir_data_operand(const Node *n)
+{
+	const OpInfo *o = op_get(n->op);
+	for (int i = 0; i < n->nin; i++)
+		if (n->in[i] >= 0 && !role(o, i))
+			return i;
+	return -1;
+}
+
+/* Index operands (IN_INDEX in the registry's idx column) are i64 or i32,
+ * condition operands (IN_BOOL) bool; the data operands have a dtype the
+ * op takes, all the same one. */
 static const char *
 check_dtypes(Graph *g, const Node *n)
 {
 	const OpInfo *o = op_get(n->op);
+	int d = ir_data_operand(n);
 	for (int i = 0; i < n->nin; i++) {
 		if (n->in[i] < 0)
 			continue;
 		int dt = g->val[n->in[i]].type.dtype;
-		if (o->idx >> i & 1) {
+		if (role(o, i) == 1) {
 			if (dt != DT_I64 && dt != DT_I32)
 				return arena_printf(g->mod->arena, "%s: operand %d is "
 				    "an index and must be i64 or i32, got %s", o->name,
+				    i + 1, dt_name[dt]);
+			continue;
+		}
+		if (role(o, i) == 2) {
+			if (dt != DT_BOOL)
+				return arena_printf(g->mod->arena, "%s: operand %d is "
+				    "a condition and must be bool, got %s", o->name,
 				    i + 1, dt_name[dt]);
 			continue;
 		}
@@ -237,11 +266,11 @@ check_dtypes(Graph *g, const Node *n)
 			return arena_printf(g->mod->arena,
 			    "%s: operand %d has dtype %s, which this op does not take",
 			    o->name, i + 1, dt_name[dt]);
-		int dt0 = g->val[n->in[0]].type.dtype;
+		int dt0 = g->val[n->in[d]].type.dtype;
 		if (dt != dt0)
 			return arena_printf(g->mod->arena,
-			    "%s: operand %d has dtype %s but operand 1 has %s",
-			    o->name, i + 1, dt_name[dt], dt_name[dt0]);
+			    "%s: operand %d has dtype %s but operand %d has %s",
+			    o->name, i + 1, dt_name[dt], d + 1, dt_name[dt0]);
 	}
 	return NULL;
 }

@@ -21,7 +21,21 @@
 /* Element types; the order matches kiln_dtype in runtime/kiln.h. */
 enum DType { DT_F32, DT_F64, DT_I64, DT_I32, DT_I8, DT_U8, DT_BOOL, NDTYPE };
 
-enum { TY_F32 = 1 << DT_F32, TY_ANY = (1 << NDTYPE) - 1 }; /* dtype masks */
+/* Dtype masks for the types column of ops.def. */
+enum {
+	TY_F32 = 1 << DT_F32, TY_F64 = 1 << DT_F64, TY_BOOL = 1 << DT_BOOL,
+	TY_FLOAT = TY_F32 | TY_F64,
+	TY_INT = 1 << DT_I64 | 1 << DT_I32 | 1 << DT_I8 | 1 << DT_U8,
+	TY_NUM = TY_FLOAT | TY_INT,                  /* every numeric dtype */
+	TY_SIGNED = TY_NUM & ~(1 << DT_U8),          /* numeric, with a sign */
+	TY_ANY = (1 << NDTYPE) - 1,
+};
+/* Operand roles for the idx column of ops.def (operand k counts from 1,
+ * up to 15): an index operand is i64 or i32, a condition operand bool,
+ * whatever the types column says.  The other operands are data operands
+ * and share one dtype from the types column. */
+#define IN_INDEX(k) (1 << ((k) - 1))
+#define IN_BOOL(k) (1 << ((k) + 15))
 enum OpClass { PRIM, ELTWISE, COMPOSITE };
 enum AttrKind { AK_NONE, AK_INT, AK_FLOAT, AK_STRING, AK_INTS, AK_FLOATS,
 	AK_TENSOR };
@@ -157,7 +171,7 @@ struct OpInfo {
 	int minin, maxin;
 	int cls;                    /* OpClass */
 	int types;                  /* TY_ mask of allowed operand dtypes */
-	int idx;                    /* operands that are indices, bit i = in[i] */
+	int idx;                    /* operand roles: IN_INDEX, IN_BOOL bits */
 	ShapeFn *shape;
 	const char *kernel;         /* runtime symbol, or NULL */
 	int attr0, nattr;           /* its attributes: attr_info[attr0 ...] */
@@ -198,6 +212,7 @@ void ir_set_float(Graph *g, int node, int id, double v);
 void ir_set_ints(Graph *g, int node, int id, const int64_t *v, int n);
 const char *ir_parse_default(Graph *g, Attr *a, const AttrInfo *ai);
 const char *ir_infer(Graph *g, int node);   /* runs the shape rule */
+int ir_data_operand(const Node *n);         /* first data operand, or -1 */
 int ir_find_value(const Graph *g, const char *name); /* index or -1 */
 int *ir_fill_uses(Graph *g, Arena *a);      /* use count per value */
 void ir_compact(Graph *g);                  /* drops dead nodes and values */
@@ -214,6 +229,7 @@ const char *shape_slice_params(Graph *g, const Node *n, int64_t *start,
 /* STRING attribute values, NULL-terminated, in the runtime enums' order */
 extern const char *const shape_pad_mode[], *const shape_resize_mode[],
 	*const shape_resize_coord[], *const shape_nearest_mode[];
+extern const char *const shape_d2s_mode[]; /* depth_to_space: DCR, CRD */
 int shape_choice(const char *s, const char *const *names); /* index or -1 */
 /* The dims a reduce_* node reduces, bit d = dim d; or an error message. */
 const char *shape_reduce_mask(Graph *g, const Node *n, unsigned *mask);

@@ -61,6 +61,61 @@ shape_bcast(Graph *g, const Node *n, Type *out)
 	return NULL;
 }
 
+/* mod: broadcasting, and fmod is 0 or 1. */
+const char *
+shape_mod(Graph *g, const Node *n, Type *out)
+{
+	int64_t f = ir_attr(g, n, AT_MOD_FMOD)->i;
+	if (f != 0 && f != 1)
+		return ERR("mod: 'fmod' must be 0 or 1, got %lld", (long long)f);
+	return shape_bcast(g, n, out);
+}
+
+/* Comparisons: broadcasting, with a bool result. */
+const char *
+shape_compare(Graph *g, const Node *n, Type *out)
+{
+	const char *err = shape_bcast(g, n, out);
+	out->dtype = DT_BOOL;
+	return err;
+}
+
+/* isnan, isinf: a bool result of the operand's shape. */
+const char *
+shape_predicate(Graph *g, const Node *n, Type *out)
+{
+	*out = *in(g, n, 0);
+	out->dtype = DT_BOOL;
+	return NULL;
+}
+
+/* where(cond, a, b): all three broadcast together; the result has a's
+ * dtype (ir_infer has checked cond is bool and b has a's dtype). */
+const char *
+shape_where(Graph *g, const Node *n, Type *out)
+{
+	const Type *c = in(g, n, 0), *a = in(g, n, 1), *b = in(g, n, 2);
+	Type ab;
+	if (!shape_broadcast(a, b, &ab) || !shape_broadcast(c, &ab, out))
+		return ERR("where: shapes %s, %s and %s do not broadcast",
+		           tstr(g, c), tstr(g, a), tstr(g, b));
+	out->dtype = a->dtype;
+	return NULL;
+}
+
+/* cast: the operand's shape, dtype 'to'. */
+const char *
+shape_cast(Graph *g, const Node *n, Type *out)
+{
+	int64_t to = ir_attr(g, n, AT_CAST_TO)->i;
+	if (to < 0 || to >= NDTYPE)
+		return ERR("cast: 'to' must be a dtype number from 0 to %d, got "
+		           "%lld", NDTYPE - 1, (long long)to);
+	*out = *in(g, n, 0);
+	out->dtype = (int)to;
+	return NULL;
+}
+
 const char *
 shape_gemm(Graph *g, const Node *n, Type *out)
 {
@@ -292,16 +347,28 @@ shape_gelu(Graph *g, const Node *n, Type *out)
 	return shape_same(g, n, out);
 }
 
+/* The axes attribute of a reduce_* node; keepdims is the one after it
+ * (every reduce_* row in ops.def lists axes, then keepdims). */
+static int
+reduce_axes_id(const Node *n)
+{
+	switch (n->op) {
+	case OP_REDUCE_SUM: return AT_REDUCE_SUM_AXES;
+	case OP_REDUCE_MEAN: return AT_REDUCE_MEAN_AXES;
+	case OP_REDUCE_MAX: return AT_REDUCE_MAX_AXES;
+	case OP_REDUCE_MIN: return AT_REDUCE_MIN_AXES;
+	case OP_REDUCE_PROD: return AT_REDUCE_PROD_AXES;
+	default: die("%s is not a reduction", name(n));
+	}
+}
+
 /* The dims a reduction reduces, as a mask (bit d = dim d): its axes, or
  * all dims when axes is empty. */
 const char *
 shape_reduce_mask(Graph *g, const Node *n, unsigned *mask)
 {
 	const Type *x = in(g, n, 0);
-	int id = n->op == OP_REDUCE_SUM ? AT_REDUCE_SUM_AXES :
-	         n->op == OP_REDUCE_MEAN ? AT_REDUCE_MEAN_AXES :
-	                                   AT_REDUCE_MAX_AXES;
-	Attr *a = ir_attr(g, n, id);
+	Attr *a = ir_attr(g, n, reduce_axes_id(n));
 	*mask = a->n == 0 ? (1u << x->rank) - 1 : 0;
 	for (int i = 0; i < a->n; i++) {
 		int64_t d = a->ints[i] < 0 ? a->ints[i] + x->rank : a->ints[i];
@@ -320,10 +387,7 @@ const char *
 shape_reduce(Graph *g, const Node *n, Type *out)
 {
 	const Type *x = in(g, n, 0);
-	int id = n->op == OP_REDUCE_SUM ? AT_REDUCE_SUM_KEEPDIMS :
-	         n->op == OP_REDUCE_MEAN ? AT_REDUCE_MEAN_KEEPDIMS :
-	                                   AT_REDUCE_MAX_KEEPDIMS;
-	int64_t keep = ir_attr(g, n, id)->i;
+	int64_t keep = ir_attr(g, n, reduce_axes_id(n) + 1)->i;
 	unsigned mask;
 	const char *err = shape_reduce_mask(g, n, &mask);
 	if (err)
@@ -578,9 +642,10 @@ shape_resize(Graph *g, const Node *n, Type *out)
 	return NULL;
 }
 
-/* Checks the data of a constant index operand v against a dim of len. */
+/* Checks the data of a constant index operand v of n against a dim of
+ * len. */
 static const char *
-check_indices(Graph *g, const Value *v, int64_t len)
+check_indices(Graph *g, const Node *n, const Value *v, int64_t len)
 {
 	if (v->kind != VK_CONST || !v->data)
 		return NULL;
@@ -594,8 +659,8 @@ check_indices(Graph *g, const Value *v, int64_t len)
 			k = k32;
 		}
 		if (k < -len || k >= len)
-			return ERR("gather: index %lld is out of range for a dim of %lld",
-			           (long long)k, (long long)len);
+			return ERR("%s: index %lld is out of range for a dim of %lld",
+			           name(n), (long long)k, (long long)len);
 	}
 	return NULL;
 }
@@ -619,7 +684,7 @@ shape_gather(Graph *g, const Node *n, Type *out)
 		out->dim[out->rank++] = idx->dim[d];
 	for (int d = axis + 1; d < x->rank; d++)
 		out->dim[out->rank++] = x->dim[d];
-	return check_indices(g, &g->val[n->in[1]], x->dim[axis]);
+	return check_indices(g, n, &g->val[n->in[1]], x->dim[axis]);
 }
 
 const char *
@@ -711,5 +776,246 @@ shape_conv2d_transpose(Graph *g, const Node *n, Type *out)
 		           "%s would be empty or too large", tstr(g, x), tstr(g, w));
 	*out = (Type){.dtype = x->dtype, .rank = 4,
 	              .dim = {x->dim[0], oc, oh, ow}};
+	return NULL;
+}
+
+/* ---- data movement, index and reduction ops for ONNX ---------------- */
+
+/* Multiplies *total by d, or returns false when the bytes of a tensor
+ * would no longer fit an int64 (the bound type_bytes relies on). */
+static bool
+grow(int64_t *total, int64_t d)
+{
+	if (d < 1 || *total > INT64_MAX / 8 / d)
+		return false;
+	*total *= d;
+	return true;
+}
+
+const char *
+shape_expand(Graph *g, const Node *n, Type *out)
+{
+	const Type *x = in(g, n, 0);
+	Attr *a = ir_attr(g, n, AT_EXPAND_SHAPE);
+	if (a->n > IR_MAXRANK)
+		return ERR("expand: shape has %d dims, above the maximum %d", a->n,
+		           IR_MAXRANK);
+	Type s = {.dtype = x->dtype, .rank = a->n};
+	for (int d = 0; d < a->n; d++) {
+		if (a->ints[d] < 1)
+			return ERR("expand: dimension %lld in shape is not positive",
+			           (long long)a->ints[d]);
+		s.dim[d] = a->ints[d];
+	}
+	if (!shape_broadcast(x, &s, out))
+		return ERR("expand: %s does not broadcast to shape %s", tstr(g, x),
+		           tstr(g, &s));
+	int64_t total = 1;
+	for (int d = 0; d < out->rank; d++)
+		if (!grow(&total, out->dim[d]))
+			return ERR("expand: the result is too large");
+	return NULL;
+}
+
+const char *
+shape_tile(Graph *g, const Node *n, Type *out)
+{
+	const Type *x = in(g, n, 0);
+	Attr *a = ir_attr(g, n, AT_TILE_REPEATS);
+	if (a->n != x->rank)
+		return ERR("tile: 'repeats' needs %d values (one per dim of %s), "
+		           "got %d", x->rank, tstr(g, x), a->n);
+	*out = *x;
+	int64_t total = 1;
+	for (int d = 0; d < x->rank; d++) {
+		if (a->ints[d] < 1)
+			return ERR("tile: repeats must be at least 1, got %lld",
+			           (long long)a->ints[d]);
+		if (!grow(&out->dim[d], a->ints[d]) || !grow(&total, out->dim[d]))
+			return ERR("tile: the result is too large");
+	}
+	return NULL;
+}
+
+/* Checks an INT attribute is 0 or 1. */
+static const char *
+check_flag(Graph *g, const Node *n, int id)
+{
+	int64_t v = ir_attr(g, n, id)->i;
+	if (v != 0 && v != 1)
+		return ERR("%s: %s must be 0 or 1, got %lld", name(n),
+		           attr_info[id].name, (long long)v);
+	return NULL;
+}
+
+/* argmax and argmin: i64, the axis kept as 1 or dropped. */
+const char *
+shape_argext(Graph *g, const Node *n, Type *out)
+{
+	const Type *x = in(g, n, 0);
+	bool max = n->op == OP_ARGMAX;
+	int id = max ? AT_ARGMAX_AXIS : AT_ARGMIN_AXIS;
+	int keep = max ? AT_ARGMAX_KEEPDIMS : AT_ARGMIN_KEEPDIMS;
+	int last = max ? AT_ARGMAX_SELECT_LAST_INDEX : AT_ARGMIN_SELECT_LAST_INDEX;
+	int axis = axis_of(ir_attr(g, n, id)->i, x->rank);
+	const char *err;
+	if (axis < 0)
+		return ERR("%s: axis %lld is out of range for %s", name(n),
+		           (long long)ir_attr(g, n, id)->i, tstr(g, x));
+	if ((err = check_flag(g, n, keep)) || (err = check_flag(g, n, last)))
+		return err;
+	*out = (Type){.dtype = DT_I64};
+	for (int d = 0; d < x->rank; d++)
+		if (d != axis)
+			out->dim[out->rank++] = x->dim[d];
+		else if (ir_attr(g, n, keep)->i)
+			out->dim[out->rank++] = 1;
+	return NULL;
+}
+
+const char *
+shape_cumsum(Graph *g, const Node *n, Type *out)
+{
+	const Type *x = in(g, n, 0);
+	int64_t a = ir_attr(g, n, AT_CUMSUM_AXIS)->i;
+	const char *err;
+	if (axis_of(a, x->rank) < 0)
+		return ERR("cumsum: axis %lld is out of range for %s", (long long)a,
+		           tstr(g, x));
+	if ((err = check_flag(g, n, AT_CUMSUM_EXCLUSIVE)) ||
+	    (err = check_flag(g, n, AT_CUMSUM_REVERSE)))
+		return err;
+	*out = *x;
+	return NULL;
+}
+
+const char *
+shape_trilu(Graph *g, const Node *n, Type *out)
+{
+	const Type *x = in(g, n, 0);
+	const char *err = check_flag(g, n, AT_TRILU_UPPER);
+	if (err)
+		return err;
+	if (x->rank < 2)
+		return ERR("trilu: input must have rank >= 2, got %s", tstr(g, x));
+	*out = *x;
+	return NULL;
+}
+
+const char *
+shape_gather_elements(Graph *g, const Node *n, Type *out)
+{
+	const Type *x = in(g, n, 0), *idx = in(g, n, 1);
+	int64_t a = ir_attr(g, n, AT_GATHER_ELEMENTS_AXIS)->i;
+	int axis = axis_of(a, x->rank);
+	if (axis < 0)
+		return ERR("gather_elements: axis %lld is out of range for %s",
+		           (long long)a, tstr(g, x));
+	if (idx->rank != x->rank)
+		return ERR("gather_elements: indices %s must have the rank of the "
+		           "data %s", tstr(g, idx), tstr(g, x));
+	for (int d = 0; d < x->rank; d++)
+		if (d != axis && idx->dim[d] > x->dim[d])
+			return ERR("gather_elements: indices %s are larger than the "
+			           "data %s in dim %d", tstr(g, idx), tstr(g, x), d);
+	*out = (Type){.dtype = x->dtype, .rank = idx->rank};
+	memcpy(out->dim, idx->dim, sizeof out->dim);
+	return check_indices(g, n, &g->val[n->in[1]], x->dim[axis]);
+}
+
+const char *
+shape_hardmax(Graph *g, const Node *n, Type *out)
+{
+	const Type *x = in(g, n, 0);
+	int64_t a = ir_attr(g, n, AT_HARDMAX_AXIS)->i;
+	if (axis_of(a, x->rank) < 0)
+		return ERR("hardmax: axis %lld is out of range for %s", (long long)a,
+		           tstr(g, x));
+	*out = *x;
+	return NULL;
+}
+
+const char *
+shape_lrn(Graph *g, const Node *n, Type *out)
+{
+	const Type *x = in(g, n, 0);
+	int64_t size = ir_attr(g, n, AT_LRN_SIZE)->i;
+	if (x->rank < 2)
+		return ERR("lrn: input must have rank >= 2 (N, C, ...), got %s",
+		           tstr(g, x));
+	if (size < 1 || size > INT32_MAX)
+		return ERR("lrn: size must be at least 1, got %lld", (long long)size);
+	*out = *x;
+	return NULL;
+}
+
+const char *
+shape_instance_norm(Graph *g, const Node *n, Type *out)
+{
+	const Type *x = in(g, n, 0);
+	if (x->rank < 3)
+		return ERR("instance_norm: input must have rank >= 3 (N, C, D, ...), "
+		           "got %s", tstr(g, x));
+	for (int i = 1; i < 3; i++) {
+		const Type *t = in(g, n, i);
+		if (t->rank != 1 || t->dim[0] != x->dim[1])
+			return ERR("instance_norm: %s must be [%lld] (the channels of "
+			           "%s), got %s", i == 1 ? "scale" : "bias",
+			           (long long)x->dim[1], tstr(g, x), tstr(g, t));
+	}
+	*out = *x;
+	return NULL;
+}
+
+/* Names of depth_to_space's modes, in the order cgen expects. */
+const char *const shape_d2s_mode[] = {"DCR", "CRD", NULL};
+
+/* The blocksize of a depth_to_space or space_to_depth node on NCHW x. */
+static const char *
+check_block(Graph *g, const Node *n, int id, int64_t *b)
+{
+	const Type *x = in(g, n, 0);
+	*b = ir_attr(g, n, id)->i;
+	if (x->rank != 4)
+		return ERR("%s: input must have rank 4 (NCHW), got %s", name(n),
+		           tstr(g, x));
+	if (*b < 1 || *b > INT32_MAX)
+		return ERR("%s: blocksize must be at least 1, got %lld", name(n),
+		           (long long)*b);
+	return NULL;
+}
+
+const char *
+shape_depth_to_space(Graph *g, const Node *n, Type *out)
+{
+	const Type *x = in(g, n, 0);
+	int64_t b;
+	const char *err;
+	if ((err = check_choice(g, n, AT_DEPTH_TO_SPACE_MODE, shape_d2s_mode)) ||
+	    (err = check_block(g, n, AT_DEPTH_TO_SPACE_BLOCKSIZE, &b)))
+		return err;
+	if (x->dim[1] % (b * b))
+		return ERR("depth_to_space: the channels of %s do not divide by "
+		           "blocksize^2 = %lld", tstr(g, x), (long long)(b * b));
+	*out = (Type){.dtype = x->dtype, .rank = 4,
+	              .dim = {x->dim[0], x->dim[1] / (b * b), x->dim[2] * b,
+	                      x->dim[3] * b}};
+	return NULL;
+}
+
+const char *
+shape_space_to_depth(Graph *g, const Node *n, Type *out)
+{
+	const Type *x = in(g, n, 0);
+	int64_t b;
+	const char *err = check_block(g, n, AT_SPACE_TO_DEPTH_BLOCKSIZE, &b);
+	if (err)
+		return err;
+	if (x->dim[2] % b || x->dim[3] % b)
+		return ERR("space_to_depth: the height and width of %s do not "
+		           "divide by blocksize %lld", tstr(g, x), (long long)b);
+	*out = (Type){.dtype = x->dtype, .rank = 4,
+	              .dim = {x->dim[0], x->dim[1] * b * b, x->dim[2] / b,
+	                      x->dim[3] / b}};
 	return NULL;
 }

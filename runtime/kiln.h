@@ -310,6 +310,190 @@ struct kiln_model_desc {
  * Prints errors to stderr and returns the process exit status. */
 int kiln_main(int argc, char **argv, const struct kiln_model_desc *m);
 
+/* ---- runtime/layout2.c, reduce2.c, reduce.c: data movement, index and
+ * reduction ops for ONNX.  (expand, depth_to_space and space_to_depth
+ * are kiln_strided_copy, with stride 0 along broadcast dims.)
+ *
+ * Tiling, any dtype of esize bytes: x has rank dims xdim[], y has dims
+ * xdim[d] * reps[d] (reps[d] >= 1), and y[i] = x[i mod xdim] dim by dim.
+ * rank may be 0. */
+void kiln_tile(void *y, const void *x, size_t esize, int rank,
+               const int64_t *xdim, const int64_t *reps);
+
+/* Triangle of the last two dims of x[batch,rows,cols], any dtype:
+ * y[b,i,j] = x[b,i,j] where j - i >= k (upper) or j - i <= k (lower, upper
+ * 0), else zero bytes. */
+void kiln_trilu(void *y, const void *x, size_t esize, int64_t batch,
+                int64_t rows, int64_t cols, int upper, int64_t k);
+
+/* y[i] = x[i with i[axis] replaced by idx[i]] for every index vector i of
+ * idx, whose dims idim[] are those of y; x has dims xdim[], the same rank
+ * (rank >= 1), and idim[d] <= xdim[d] for d != axis.  idx holds indices of
+ * idx_dtype (KILN_I64 or KILN_I32); one in [-xdim[axis], 0) counts from
+ * the end.  If an index lies outside [-xdim[axis], xdim[axis]), returns
+ * KILN_ERR_RANGE before writing anything. */
+kiln_status kiln_gather_elements(void *y, const void *x, const void *idx,
+                                 kiln_dtype idx_dtype, int rank,
+                                 const int64_t *xdim, const int64_t *idim,
+                                 int axis, size_t esize);
+
+/* Index of the largest (argmax) or smallest (argmin) element along the
+ * middle axis of x[outer,len,inner], of any dtype (bool as 0/1), into
+ * y[outer,inner]: the first such, or the last when select_last.  NaN
+ * counts as larger and as smaller than any number (NumPy's rule). */
+void kiln_argmax(int64_t *y, const void *x, kiln_dtype dtype, int64_t outer,
+                 int64_t len, int64_t inner, int select_last);
+void kiln_argmin(int64_t *y, const void *x, kiln_dtype dtype, int64_t outer,
+                 int64_t len, int64_t inner, int select_last);
+
+/* One-hot of argmax (first index) along the middle axis of
+ * x[outer,len,inner]: 1 there, 0 elsewhere. */
+void kiln_hardmax_f32(float *y, const float *x, int64_t outer, int64_t len,
+                      int64_t inner);
+
+/* Running sums along the middle axis of x[outer,len,inner], numeric
+ * dtypes: y[o,j,i] = sum of x[o,l,i] over l <= j (l < j when exclusive;
+ * l >= j, l > j when reverse).  Floats sum in double; integers wrap
+ * around. */
+void kiln_cumsum(void *y, const void *x, kiln_dtype dtype, int64_t outer,
+                 int64_t len, int64_t inner, int exclusive, int reverse);
+
+/* Local response normalization across the channels of x[n,c,inner]:
+ * y = x / (bias + alpha/size * s)^beta, s the sum of x^2 over channels
+ * [c - (size-1)/2, c + size/2] clipped to [0, c). */
+void kiln_lrn_f32(float *y, const float *x, int64_t n, int64_t c,
+                  int64_t inner, int64_t size, float alpha, float beta,
+                  float bias);
+
+/* Instance normalization of x[n,c,inner]: each of the n*c rows becomes
+ * (x - mean) / sqrt(var + eps) * scale[c] + bias[c], with the mean and
+ * the biased variance of the row. */
+void kiln_instance_norm_f32(float *y, const float *x, const float *scale,
+                            const float *bias, int64_t n, int64_t c,
+                            int64_t inner, float eps);
+
+/* Minimum (NaN if any element is) and product (in double) over the dims
+ * in mask, as kiln_reduce_sum_f32 (runtime/reduce.c). */
+void kiln_reduce_min_f32(float *y, const float *x, int rank,
+                         const int64_t *dim, unsigned mask);
+void kiln_reduce_prod_f32(float *y, const float *x, int rank,
+                          const int64_t *dim, unsigned mask);
+
+/* ---- runtime/eltwise2.c: elementwise ops over more dtypes --------------
+ * Dtype suffixes name the element type: f32 float, f64 double, i64
+ * int64_t, i32 int32_t, i8 int8_t, u8 uint8_t, bool uint8_t holding 0 or
+ * 1.  Integer arithmetic wraps around (two's complement); an integer
+ * division or modulo by 0 gives 0, MIN / -1 gives MIN.  y must not overlap
+ * an operand.
+ *
+ * Broadcasting binary ops take the arguments of kiln_add_f32:
+ *   kiln_<op>_<dt>(y, a, b, rank, ydim, as, bs)
+ *   add, sub, mul, div:   f64 i64 i32 i8 u8 (f32 in eltwise.c); div of
+ *                         integers truncates toward zero
+ *   max, min:             f32 f64 i64 i32 i8 u8; NaN if either is NaN
+ *   pow:                  f32 f64 (C pow)
+ *   equal, less, less_equal, greater, greater_equal: f32 f64 i64 i32 i8
+ *                         u8, and equal_bool; y is bool
+ *   and, or, xor:         bool
+ *   mod (one more argument, fmod): f32 f64 i64 i32 i8 u8; fmod 0 gives
+ *                         the sign of b (Python's %), 1 that of a (C) */
+#define KILN_BINARY(op, dt, T, U)                                            \
+	void kiln_##op##_##dt(U *y, const T *a, const T *b, int rank,            \
+	                      const int64_t *ydim, const int64_t *as,            \
+	                      const int64_t *bs);
+#define KILN_BINARY_NUM(dt, T)                                        \
+	KILN_BINARY(max, dt, T, T) KILN_BINARY(min, dt, T, T)                    \
+	KILN_BINARY(equal, dt, T, uint8_t) KILN_BINARY(less, dt, T, uint8_t)     \
+	KILN_BINARY(less_equal, dt, T, uint8_t)                                  \
+	KILN_BINARY(greater, dt, T, uint8_t)                                     \
+	KILN_BINARY(greater_equal, dt, T, uint8_t)                               \
+	void kiln_mod_##dt(T *y, const T *a, const T *b, int rank,               \
+	                   const int64_t *ydim, const int64_t *as,               \
+	                   const int64_t *bs, int fmod);
+#define KILN_BINARY_ARITH(dt, T)                                             \
+	KILN_BINARY(add, dt, T, T) KILN_BINARY(sub, dt, T, T)                    \
+	KILN_BINARY(mul, dt, T, T) KILN_BINARY(div, dt, T, T)                    \
+	KILN_BINARY_NUM(dt, T)
+KILN_BINARY_NUM(f32, float)
+KILN_BINARY_ARITH(f64, double)
+KILN_BINARY_ARITH(i64, int64_t)
+KILN_BINARY_ARITH(i32, int32_t)
+KILN_BINARY_ARITH(i8, int8_t)
+KILN_BINARY_ARITH(u8, uint8_t)
+KILN_BINARY(pow, f32, float, float)
+KILN_BINARY(pow, f64, double, double)
+KILN_BINARY(equal, bool, uint8_t, uint8_t)
+#undef KILN_BINARY
+/* Spelled out: and, or, xor and not are operators to a C++ preprocessor. */
+void kiln_and_bool(uint8_t *y, const uint8_t *a, const uint8_t *b, int rank,
+                   const int64_t *ydim, const int64_t *as, const int64_t *bs);
+void kiln_or_bool(uint8_t *y, const uint8_t *a, const uint8_t *b, int rank,
+                  const int64_t *ydim, const int64_t *as, const int64_t *bs);
+void kiln_xor_bool(uint8_t *y, const uint8_t *a, const uint8_t *b, int rank,
+                   const int64_t *ydim, const int64_t *as, const int64_t *bs);
+#undef KILN_BINARY_NUM
+#undef KILN_BINARY_ARITH
+
+/* y = cond ? a : b on esize-byte elements (1, 4 or 8), three-way
+ * broadcasting: y is dense with rank dims ydim[], cs/as/bs are the element
+ * strides of cond (bool), a and b (0 along broadcast dims). */
+void kiln_where(void *y, const uint8_t *cond, const void *a, const void *b,
+                size_t esize, int rank, const int64_t *ydim,
+                const int64_t *cs, const int64_t *as, const int64_t *bs);
+
+/* y[i] = x[i] converted from xtype to ytype, n elements, as ONNX Cast:
+ * float to integer truncates toward zero and saturates at the integer's
+ * range (NaN gives 0); integer to integer wraps around; to bool is
+ * x != 0; bool to a number 0 or 1; other conversions round to nearest. */
+void kiln_cast(void *y, kiln_dtype ytype, const void *x, kiln_dtype xtype,
+               int64_t n);
+
+/* Unary ops over n elements, y = f(x), formulas as in ir/ops.def; the
+ * arguments after n are the op's attributes in registry order.  round
+ * takes halves to even; isnan and isinf give bool. */
+#define KILN_UNARY(op, dt, T, U) \
+	void kiln_##op##_##dt(U *y, const T *x, int64_t n);
+KILN_UNARY(neg, f64, double, double)
+KILN_UNARY(neg, i64, int64_t, int64_t)
+KILN_UNARY(neg, i32, int32_t, int32_t)
+KILN_UNARY(neg, i8, int8_t, int8_t)
+KILN_UNARY(abs, f64, double, double)
+KILN_UNARY(abs, i64, int64_t, int64_t)
+KILN_UNARY(abs, i32, int32_t, int32_t)
+KILN_UNARY(abs, i8, int8_t, int8_t)
+KILN_UNARY(sin, f32, float, float)
+KILN_UNARY(cos, f32, float, float)
+KILN_UNARY(tan, f32, float, float)
+KILN_UNARY(asin, f32, float, float)
+KILN_UNARY(acos, f32, float, float)
+KILN_UNARY(atan, f32, float, float)
+KILN_UNARY(sinh, f32, float, float)
+KILN_UNARY(cosh, f32, float, float)
+KILN_UNARY(asinh, f32, float, float)
+KILN_UNARY(acosh, f32, float, float)
+KILN_UNARY(atanh, f32, float, float)
+KILN_UNARY(ceil, f32, float, float)
+KILN_UNARY(floor, f32, float, float)
+KILN_UNARY(round, f32, float, float)
+KILN_UNARY(sign, f32, float, float)
+KILN_UNARY(erf, f32, float, float)
+KILN_UNARY(reciprocal, f32, float, float)
+KILN_UNARY(softplus, f32, float, float)
+KILN_UNARY(softsign, f32, float, float)
+KILN_UNARY(isnan, f32, float, uint8_t)
+KILN_UNARY(isnan, f64, double, uint8_t)
+#undef KILN_UNARY
+void kiln_not_bool(uint8_t *y, const uint8_t *x, int64_t n);
+void kiln_celu_f32(float *y, const float *x, int64_t n, float alpha);
+void kiln_thresholded_relu_f32(float *y, const float *x, int64_t n,
+                               float alpha);
+void kiln_shrink_f32(float *y, const float *x, int64_t n, float bias,
+                     float lambd);
+void kiln_isinf_f32(uint8_t *y, const float *x, int64_t n,
+                    int detect_negative, int detect_positive);
+void kiln_isinf_f64(uint8_t *y, const double *x, int64_t n,
+                    int detect_negative, int detect_positive);
+
 #ifdef __cplusplus
 }
 #endif

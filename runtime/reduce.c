@@ -1,5 +1,5 @@
-/* reduce.c: reductions (sum, mean, max over any set of dimensions) and
- * log_softmax.
+/* reduce.c: reductions (sum, mean, max, min, product over any set of
+ * dimensions) and log_softmax.
  *
  * A reduction first splits the dimensions of x into the kept and the
  * reduced ones (split()): size-1 dimensions go, and neighbours of the same
@@ -12,7 +12,7 @@
 
 #include "kiln.h"
 
-enum { SUM, MEAN, MAX };
+enum { SUM, MEAN, MAX, MIN, PROD };
 
 /* Dimensions with their strides in x, innermost first. */
 struct dims {
@@ -60,14 +60,15 @@ step(const struct dims *s, int64_t *idx, int64_t *off)
 	return 0;
 }
 
-/* Sum (or, for MAX, the maximum, NaN winning) of the elements of x that
- * red spans. */
+/* Sum (or, for MAX and MIN, the maximum or minimum, NaN winning; for
+ * PROD, the product) of the elements of x that red spans. */
 static double
 gather(int op, const float *x, const struct dims *red)
 {
 	int64_t idx[KILN_MAXRANK] = {0}, off = 0;
 	int64_t n0 = red->n ? red->dim[0] : 1, s0 = red->n ? red->st[0] : 0;
-	double acc = op == MAX ? -INFINITY : 0.0;
+	double acc = op == MAX ? -INFINITY : op == MIN ? INFINITY :
+	             op == PROD ? 1.0 : 0.0;
 
 	do {
 		const float *p = x + off;
@@ -76,6 +77,13 @@ gather(int op, const float *x, const struct dims *red)
 			for (int64_t i = 0; i < n0; i++)
 				if (p[i * s0] > acc || isnan(p[i * s0]))
 					acc = p[i * s0];
+		} else if (op == MIN) {
+			for (int64_t i = 0; i < n0; i++)
+				if (p[i * s0] < acc || isnan(p[i * s0]))
+					acc = p[i * s0];
+		} else if (op == PROD) {
+			for (int64_t i = 0; i < n0; i++)
+				acc *= p[i * s0];
 		} else {
 			for (int64_t i = 0; i < n0; i++)
 				acc += p[i * s0];
@@ -123,6 +131,20 @@ kiln_reduce_max_f32(float *y, const float *x, int rank, const int64_t *dim,
                     unsigned mask)
 {
 	reduce(MAX, y, x, rank, dim, mask);
+}
+
+void
+kiln_reduce_min_f32(float *y, const float *x, int rank, const int64_t *dim,
+                    unsigned mask)
+{
+	reduce(MIN, y, x, rank, dim, mask);
+}
+
+void
+kiln_reduce_prod_f32(float *y, const float *x, int rank, const int64_t *dim,
+                     unsigned mask)
+{
+	reduce(PROD, y, x, rank, dim, mask);
 }
 
 /* Log-softmax of the len elements x[0], x[st], ... into y likewise:

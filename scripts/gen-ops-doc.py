@@ -10,18 +10,29 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OP = re.compile(r'^OP\(\s*(\w+),\s*"(\w+)",\s*(\d+),\s*(\d+),\s*(\w+),\s*'
-                r'(\w+),\s*(\d+),\s*(\w+),\s*(?:"(\w+)"|NULL)\)')
+                r'(\w+),\s*([\w()| ]+?),\s*(\w+),\s*(?:"(\w+)"|NULL)\)')
 ATTR = re.compile(r'^ATTR\(\s*(\w+),\s*(\w+),\s*"(\w+)",\s*(\w+),\s*'
                   r'(?:"([^"]*)"|NULL)\)')
-TYPES = {"TY_F32": "f32", "TY_ANY": "any"}
+TYPES = {"TY_F32": "f32", "TY_ANY": "any", "TY_FLOAT": "f32 f64",
+         "TY_INT": "i64 i32 i8 u8", "TY_NUM": "f32 f64 i64 i32 i8 u8",
+         "TY_SIGNED": "f32 f64 i64 i32 i8", "TY_BOOL": "bool"}
+ROLE = re.compile(r'(IN_INDEX|IN_BOOL)\((\d+)\)|(\d+)')
 
 
 def types(mask, idx):
-    """The types column: the dtype mask, then each index operand."""
+    """The types column: the dtype mask, then each index and condition
+    operand (idx: IN_INDEX(k) | IN_BOOL(k) | a plain index bit mask)."""
     t = TYPES.get(mask, mask)
-    for i in range(32):
-        if idx >> i & 1:
-            t += f"; operand {i + 1}: i64/i32"
+    roles = {}
+    for m in ROLE.finditer(idx):
+        if m[3]:
+            for i in range(32):
+                if int(m[3]) >> i & 1:
+                    roles[i + 1] = "i64/i32"
+        else:
+            roles[int(m[2])] = "i64/i32" if m[1] == "IN_INDEX" else "bool"
+    for k in sorted(roles):
+        t += f"; operand {k}: {roles[k]}"
     return t
 
 
@@ -32,7 +43,7 @@ def parse(text):
         m = OP.match(line)
         if m:
             ops.append({"name": m[2], "min": m[3], "max": m[4],
-                        "cls": m[5], "types": types(m[6], int(m[7])),
+                        "cls": m[5], "types": types(m[6], m[7]),
                         "shape": m[8], "kernel": m[9], "attrs": [], "doc": []})
             comment = ops[-1]["doc"]
             continue
@@ -51,19 +62,27 @@ def parse(text):
     return ops
 
 
+def kernel(name):
+    """A kernel family (a name ending in '_') as NAME_<dtype>."""
+    return name + "<dtype>" if name and name.endswith("_") else name
+
+
 def render(ops):
     out = ["# Ops", "",
            "Generated from `ir/ops.def` by `scripts/gen-ops-doc.py`; do not "
            "edit.", "",
            "Every op has one result. Operands share one dtype; *types* "
            "says which, and names any index operand, which is i64 or i32 "
-           "instead. An attribute without a default is required.", "",
+           "instead, and any condition operand, which is bool. A kernel "
+           "ending in `<dtype>` is a family: one kernel per dtype, named "
+           "after the op's. An attribute without a default is required.",
+           "",
            "| op | operands | types | class | shape rule | kernel |",
            "|---|---|---|---|---|---|"]
     for o in ops:
         arity = o["min"] if o["min"] == o["max"] else f'{o["min"]}-{o["max"]}'
         out.append(f'| [`{o["name"]}`](#{o["name"]}) | {arity} | {o["types"]} '
-                   f'| {o["cls"]} | `{o["shape"]}` | `{o["kernel"]}` |')
+                   f'| {o["cls"]} | `{o["shape"]}` | `{kernel(o["kernel"])}` |')
     for o in ops:
         out += ["", f'## {o["name"]}', "", "```", *o["doc"], "```"]
         if o["attrs"]:

@@ -188,6 +188,45 @@ bcast_strides(const Type *t, const Type *y, int64_t *st)
 	}
 }
 
+/* The kernel node n calls: the registry's name, with the name of the op's
+ * dtype (its first data operand's) appended when the name ends in '_',
+ * a family with one kernel per dtype (ir/ops.def). */
+static const char *
+kernel_name(Gen *s, const Node *n)
+{
+	const char *k = op_get(n->op)->kernel;
+	size_t len = k ? strlen(k) : 0;
+	if (len == 0 || k[len - 1] != '_')
+		return k;
+	int d = ir_data_operand(n);
+	if (d < 0)
+		die("%s: a kernel family needs a data operand", op_get(n->op)->name);
+	return arena_printf(s->g->mod->arena, "%s%s", k,
+	                    dt_name[ty(s, n->in[d])->dtype]);
+}
+
+static void emit_float(FILE *f, double x);
+
+/* Writes ", a" for each INT and FLOAT attribute in registry order. */
+static void
+emit_attr_args(Gen *s, const Node *n)
+{
+	const OpInfo *o = op_get(n->op);
+	for (int i = 0; i < o->nattr; i++) {
+		const Attr *a = &s->g->attr[n->attr + i];
+		fputs(", ", s->f);
+		if (a->kind == AK_INT)
+			fprintf(s->f, "%lld", (long long)a->i);
+		else if (a->kind == AK_FLOAT)
+			emit_float(s->f, a->f);
+		else
+			die("%s: an elementwise op's attributes must be INT or FLOAT",
+			    o->name);
+	}
+}
+
+/* A two-operand ELTWISE op: kernel(y, a, b, rank, yd, as, bs, then its
+ * INT and FLOAT attributes). */
 static void
 emit_binary(Gen *s, const Node *n)
 {
@@ -199,9 +238,37 @@ emit_binary(Gen *s, const Node *n)
 	emit_array(s->f, "yd", y->dim, y->rank);
 	emit_array(s->f, "as", as, y->rank);
 	emit_array(s->f, "bs", bs, y->rank);
-	fprintf(s->f, "\t\t%s(%s, %s, %s, %d, yd, as, bs);\n\t}\n",
-	        op_get(n->op)->kernel, ptr(s, n->out), ptr(s, n->in[0]),
-	        ptr(s, n->in[1]), y->rank);
+	fprintf(s->f, "\t\t%s(%s, %s, %s, %d, yd, as, bs", kernel_name(s, n),
+	        ptr(s, n->out), ptr(s, n->in[0]), ptr(s, n->in[1]), y->rank);
+	emit_attr_args(s, n);
+	fputs(");\n\t}\n", s->f);
+}
+
+static void
+emit_where(Gen *s, const Node *n)
+{
+	const Type *y = ty(s, n->out);
+	int64_t cs[IR_MAXRANK], as[IR_MAXRANK], bs[IR_MAXRANK];
+	bcast_strides(ty(s, n->in[0]), y, cs);
+	bcast_strides(ty(s, n->in[1]), y, as);
+	bcast_strides(ty(s, n->in[2]), y, bs);
+	fputs("\t{\n", s->f);
+	emit_array(s->f, "yd", y->dim, y->rank);
+	emit_array(s->f, "cs", cs, y->rank);
+	emit_array(s->f, "as", as, y->rank);
+	emit_array(s->f, "bs", bs, y->rank);
+	fprintf(s->f, "\t\t%s(%s, %s, %s, %s, %d, %d, yd, cs, as, bs);\n\t}\n",
+	        kernel_name(s, n), ptr(s, n->out), ptr(s, n->in[0]),
+	        ptr(s, n->in[1]), ptr(s, n->in[2]), dt_size[y->dtype], y->rank);
+}
+
+static void
+emit_cast(Gen *s, const Node *n)
+{
+	const Type *x = ty(s, n->in[0]), *y = ty(s, n->out);
+	fprintf(s->f, "\t%s(%s, %s, %s, %s, %lld);\n", kernel_name(s, n),
+	        ptr(s, n->out), kdtype[y->dtype], ptr(s, n->in[0]),
+	        kdtype[x->dtype], (long long)type_numel(y));
 }
 
 static void
@@ -338,19 +405,9 @@ emit_float(FILE *f, double x)
 static void
 emit_unary(Gen *s, const Node *n)
 {
-	const OpInfo *o = op_get(n->op);
-	fprintf(s->f, "\t%s(%s, %s, %lld", o->kernel, ptr(s, n->out),
+	fprintf(s->f, "\t%s(%s, %s, %lld", kernel_name(s, n), ptr(s, n->out),
 	        ptr(s, n->in[0]), (long long)type_numel(ty(s, n->out)));
-	for (int i = 0; i < o->nattr; i++) {
-		const Attr *a = &s->g->attr[n->attr + i];
-		fputs(", ", s->f);
-		if (a->kind == AK_INT)
-			fprintf(s->f, "%lld", (long long)a->i);
-		else if (a->kind == AK_FLOAT)
-			emit_float(s->f, a->f);
-		else
-			die("%s: a unary op's attributes must be INT or FLOAT", o->name);
-	}
+	emit_attr_args(s, n);
 	fputs(");\n", s->f);
 }
 
@@ -585,12 +642,160 @@ emit_conv_transpose(Gen *s, const Node *n)
 	        ptr(s, n->nin > 2 ? n->in[2] : -1));
 }
 
+/* ---- data movement, index and reduction ops for ONNX */
+
+/* A copy of x through strides xs from offset 0 into y seen with dims yd
+ * (rank up to 8): expand, depth_to_space and space_to_depth. */
+static void
+emit_view(Gen *s, const Node *n, int rank, const int64_t *yd,
+          const int64_t *xs)
+{
+	fputs("\t{\n", s->f);
+	emit_array(s->f, "yd", yd, rank);
+	emit_array(s->f, "xs", xs, rank);
+	fprintf(s->f, "\t\t%s(%s, %s, %d, %d, yd, xs, 0);\n\t}\n",
+	        op_get(n->op)->kernel, ptr(s, n->out), ptr(s, n->in[0]),
+	        dt_size[ty(s, n->out)->dtype], rank);
+}
+
+static void
+emit_expand(Gen *s, const Node *n)
+{
+	const Type *y = ty(s, n->out);
+	int64_t xs[IR_MAXRANK];
+	bcast_strides(ty(s, n->in[0]), y, xs);
+	emit_view(s, n, y->rank, y->dim, xs);
+}
+
+/* depth_to_space sees y[N,C',H*b,W*b] as [N,C',H,b,W,b] and
+ * space_to_depth sees y[N,C*b*b,H',W'] as [N,b,b,C,H',W']; the strides
+ * say where each of those six indices moves in x[N,C,H,W]. */
+static void
+emit_space(Gen *s, const Node *n)
+{
+	const Type *x = ty(s, n->in[0]);
+	int64_t c = x->dim[1], h = x->dim[2], w = x->dim[3], hw = h * w;
+	if (n->op == OP_SPACE_TO_DEPTH) {
+		int64_t b = ival(s, n, AT_SPACE_TO_DEPTH_BLOCKSIZE);
+		int64_t yd[6] = {x->dim[0], b, b, c, h / b, w / b};
+		int64_t xs[6] = {c * hw, w, 1, hw, b * w, b};
+		emit_view(s, n, 6, yd, xs);
+		return;
+	}
+	int64_t b = ival(s, n, AT_DEPTH_TO_SPACE_BLOCKSIZE), cb = c / (b * b);
+	int64_t yd[6] = {x->dim[0], cb, h, b, w, b};
+	int64_t dcr[6] = {c * hw, hw, w, b * cb * hw, 1, cb * hw};
+	int64_t crd[6] = {c * hw, b * b * hw, w, b * hw, 1, hw};
+	bool is_dcr = shape_choice(ir_attr(s->g, n, AT_DEPTH_TO_SPACE_MODE)->s,
+	                           shape_d2s_mode) == 0;
+	emit_view(s, n, 6, yd, is_dcr ? dcr : crd);
+}
+
+static void
+emit_tile(Gen *s, const Node *n)
+{
+	const Type *x = ty(s, n->in[0]);
+	fputs("\t{\n", s->f);
+	emit_array(s->f, "xd", x->dim, x->rank);
+	emit_array(s->f, "reps", ints(s, n, AT_TILE_REPEATS), x->rank);
+	fprintf(s->f, "\t\t%s(%s, %s, %d, %d, xd, reps);\n\t}\n",
+	        op_get(n->op)->kernel, ptr(s, n->out), ptr(s, n->in[0]),
+	        dt_size[x->dtype], x->rank);
+}
+
+/* argmax, argmin, cumsum and hardmax: x as [outer, len, inner]. */
+static void
+emit_axis_op(Gen *s, const Node *n)
+{
+	const Type *x = ty(s, n->in[0]);
+	int id = n->op == OP_ARGMAX ? AT_ARGMAX_AXIS :
+	         n->op == OP_ARGMIN ? AT_ARGMIN_AXIS :
+	         n->op == OP_CUMSUM ? AT_CUMSUM_AXIS : AT_HARDMAX_AXIS;
+	int axis = axis_arg(s, n, id, x->rank);
+	int64_t outer, inner;
+	outer_inner(x, axis, &outer, &inner);
+	fprintf(s->f, "\t%s(%s, %s, ", op_get(n->op)->kernel, ptr(s, n->out),
+	        ptr(s, n->in[0]));
+	if (n->op != OP_HARDMAX)
+		fprintf(s->f, "%s, ", kdtype[x->dtype]);
+	fprintf(s->f, "%lld, %lld, %lld", (long long)outer,
+	        (long long)x->dim[axis], (long long)inner);
+	if (n->op == OP_ARGMAX || n->op == OP_ARGMIN)
+		fprintf(s->f, ", %d", (int)ival(s, n, n->op == OP_ARGMAX ?
+		        AT_ARGMAX_SELECT_LAST_INDEX : AT_ARGMIN_SELECT_LAST_INDEX));
+	else if (n->op == OP_CUMSUM)
+		fprintf(s->f, ", %d, %d", (int)ival(s, n, AT_CUMSUM_EXCLUSIVE),
+		        (int)ival(s, n, AT_CUMSUM_REVERSE));
+	fputs(");\n", s->f);
+}
+
+static void
+emit_trilu(Gen *s, const Node *n)
+{
+	const Type *x = ty(s, n->in[0]);
+	int64_t rows = x->dim[x->rank - 2], cols = x->dim[x->rank - 1];
+	int64_t k = ival(s, n, AT_TRILU_K);
+	/* j - i lies in [-rows, cols], so clamping k there changes nothing
+	 * and keeps it a plain C literal */
+	k = k < -rows ? -rows : k > cols ? cols : k;
+	fprintf(s->f, "\t%s(%s, %s, %d, %lld, %lld, %lld, %d, %lld);\n",
+	        op_get(n->op)->kernel, ptr(s, n->out), ptr(s, n->in[0]),
+	        dt_size[x->dtype], (long long)(type_numel(x) / (rows * cols)),
+	        (long long)rows, (long long)cols,
+	        (int)ival(s, n, AT_TRILU_UPPER), (long long)k);
+}
+
+/* The run stops with the kernel's status when an index is out of range. */
+static void
+emit_gather_elements(Gen *s, const Node *n)
+{
+	const Type *x = ty(s, n->in[0]), *idx = ty(s, n->in[1]);
+	fputs("\t{\n", s->f);
+	emit_array(s->f, "xd", x->dim, x->rank);
+	emit_array(s->f, "id", idx->dim, idx->rank);
+	fprintf(s->f, "\t\tkiln_status st = %s(%s, %s, %s, %s, %d, xd, id, %d, "
+	        "%d);\n\t\tif (st != KILN_OK)\n\t\t\treturn st;\n\t}\n",
+	        op_get(n->op)->kernel, ptr(s, n->out), ptr(s, n->in[0]),
+	        ptr(s, n->in[1]), kdtype[idx->dtype], x->rank,
+	        axis_arg(s, n, AT_GATHER_ELEMENTS_AXIS, x->rank), dt_size[x->dtype]);
+}
+
+static void
+emit_lrn(Gen *s, const Node *n)
+{
+	const Type *x = ty(s, n->in[0]);
+	fprintf(s->f, "\t%s(%s, %s, %lld, %lld, %lld, %lld, ",
+	        op_get(n->op)->kernel, ptr(s, n->out), ptr(s, n->in[0]),
+	        (long long)x->dim[0], (long long)x->dim[1],
+	        (long long)(type_numel(x) / (x->dim[0] * x->dim[1])),
+	        (long long)ival(s, n, AT_LRN_SIZE));
+	emit_float(s->f, ir_attr(s->g, n, AT_LRN_ALPHA)->f);
+	fputs(", ", s->f);
+	emit_float(s->f, ir_attr(s->g, n, AT_LRN_BETA)->f);
+	fputs(", ", s->f);
+	emit_float(s->f, ir_attr(s->g, n, AT_LRN_BIAS)->f);
+	fputs(");\n", s->f);
+}
+
+static void
+emit_instance_norm(Gen *s, const Node *n)
+{
+	const Type *x = ty(s, n->in[0]);
+	fprintf(s->f, "\t%s(%s, %s, %s, %s, %lld, %lld, %lld, ",
+	        op_get(n->op)->kernel, ptr(s, n->out), ptr(s, n->in[0]),
+	        ptr(s, n->in[1]), ptr(s, n->in[2]), (long long)x->dim[0],
+	        (long long)x->dim[1],
+	        (long long)(type_numel(x) / (x->dim[0] * x->dim[1])));
+	emit_float(s->f, ir_attr(s->g, n, AT_INSTANCE_NORM_EPSILON)->f);
+	fputs(");\n", s->f);
+}
+
 /* The one switch over op kinds. */
 static void
 emit_node(Gen *s, const Node *n)
 {
 	Graph *g = s->g;
-	const char *kernel = op_get(n->op)->kernel;
+	const char *kernel = kernel_name(s, n);
 	comment(s->f, arena_printf(g->mod->arena, "%s = %s  (%s:%d:%d)",
 	        g->val[n->out].name, op_get(n->op)->name,
 	        n->loc.file ? n->loc.file : "?", n->loc.line, n->loc.col));
@@ -603,7 +808,21 @@ emit_node(Gen *s, const Node *n)
 	case OP_ADD:
 	case OP_SUB:
 	case OP_MUL:
-	case OP_DIV: emit_binary(s, n); break;
+	case OP_DIV:
+	case OP_POW:
+	case OP_MAX:
+	case OP_MIN:
+	case OP_MOD:
+	case OP_EQUAL:
+	case OP_LESS:
+	case OP_LESS_EQUAL:
+	case OP_GREATER:
+	case OP_GREATER_EQUAL:
+	case OP_AND:
+	case OP_OR:
+	case OP_XOR: emit_binary(s, n); break;
+	case OP_WHERE: emit_where(s, n); break;
+	case OP_CAST: emit_cast(s, n); break;
 	case OP_SOFTMAX:
 	case OP_LOG_SOFTMAX: emit_softmax(s, n); break;
 	case OP_REDUCE_SUM:
@@ -625,6 +844,20 @@ emit_node(Gen *s, const Node *n)
 	case OP_BATCHNORM: emit_batchnorm(s, n); break;
 	case OP_LAYERNORM: emit_layernorm(s, n); break;
 	case OP_CONV2D_TRANSPOSE: emit_conv_transpose(s, n); break;
+	case OP_EXPAND: emit_expand(s, n); break;
+	case OP_DEPTH_TO_SPACE:
+	case OP_SPACE_TO_DEPTH: emit_space(s, n); break;
+	case OP_TILE: emit_tile(s, n); break;
+	case OP_ARGMAX:
+	case OP_ARGMIN:
+	case OP_CUMSUM:
+	case OP_HARDMAX: emit_axis_op(s, n); break;
+	case OP_REDUCE_MIN:
+	case OP_REDUCE_PROD: emit_reduce(s, n); break;
+	case OP_TRILU: emit_trilu(s, n); break;
+	case OP_GATHER_ELEMENTS: emit_gather_elements(s, n); break;
+	case OP_LRN: emit_lrn(s, n); break;
+	case OP_INSTANCE_NORM: emit_instance_norm(s, n); break;
 	default:
 		if (op_get(n->op)->cls == ELTWISE && op_get(n->op)->maxin == 1) {
 			emit_unary(s, n);
