@@ -388,29 +388,52 @@ fold_concat(ONode *o)
 	return true;
 }
 
-/* The ops folded when all operands are constants, and those folded
- * always (operand types suffice). */
+static bool
+fold_eye_like(ONode *o)
+{
+	Type t = o->m->g->val[o->in[0]].type;
+	const Onnx__AttributeProto *a = onnx_attr(o, "dtype");
+	if (a && (t.dtype = onnx_dtype((int)a->i)) < 0)
+		diag_error(o->loc, "dtype %s is not supported",
+		           onnx_dtype_name((int)a->i));
+	if (t.rank != 2)
+		diag_error(o->loc, "the input must have rank 2");
+	int64_t k = onnx_attr_int(o, "k", 0);
+	Tensor y = alloc(o, t);
+	for (int64_t i = 0; i < t.dim[0]; i++)
+		for (int64_t j = 0; j < t.dim[1]; j++)
+			set(&y, i * t.dim[1] + j, j - i == k, j - i == k, true);
+	bind(o, 0, y);
+	return true;
+}
+
+/* The ops folded when all operands are constants: always when their
+ * operand types suffice (TYPES), or when the op has no IR form, so that
+ * its operands must be known at build time (MUST; an input whose value
+ * was given before the build is frozen for it). */
+enum { MAY, TYPES, MUST };
 static const struct {
 	const char *name;
 	bool (*fn)(ONode *);
-	bool types_only;
+	int when;
 } folds[] = {
-	{"Shape", fold_shape, true},
-	{"Size", fold_size, true},
-	{"ConstantOfShape", fold_constant_of_shape, false},
-	{"Cast", fold_cast, false},
-	{"Range", fold_range, false},
-	{"Add", fold_binary, false}, {"Sub", fold_binary, false},
-	{"Mul", fold_binary, false}, {"Div", fold_binary, false},
-	{"Equal", fold_binary, false}, {"Less", fold_binary, false},
-	{"Greater", fold_binary, false}, {"And", fold_binary, false},
-	{"Or", fold_binary, false}, {"Max", fold_binary, false},
-	{"Min", fold_binary, false},
-	{"Neg", fold_unary, false}, {"Abs", fold_unary, false},
-	{"Not", fold_unary, false},
-	{"Where", fold_where, false},
-	{"Gather", fold_gather, false},
-	{"Concat", fold_concat, false},
+	{"Shape", fold_shape, TYPES},
+	{"Size", fold_size, TYPES},
+	{"EyeLike", fold_eye_like, TYPES},
+	{"ConstantOfShape", fold_constant_of_shape, MUST},
+	{"Cast", fold_cast, MAY},
+	{"Range", fold_range, MUST},
+	{"Add", fold_binary, MAY}, {"Sub", fold_binary, MAY},
+	{"Mul", fold_binary, MAY}, {"Div", fold_binary, MAY},
+	{"Equal", fold_binary, MAY}, {"Less", fold_binary, MAY},
+	{"Greater", fold_binary, MAY}, {"And", fold_binary, MAY},
+	{"Or", fold_binary, MAY}, {"Max", fold_binary, MAY},
+	{"Min", fold_binary, MAY},
+	{"Neg", fold_unary, MAY}, {"Abs", fold_unary, MAY},
+	{"Not", fold_unary, MAY},
+	{"Where", fold_where, MAY},
+	{"Gather", fold_gather, MAY},
+	{"Concat", fold_concat, MAY},
 };
 
 bool
@@ -424,7 +447,14 @@ onnx_fold(ONode *o)
 		for (int i = 0; i < o->nin; i++) {
 			if (o->in[i] < 0)
 				return false;
-			if (!folds[k].types_only && !o->m->g->val[o->in[i]].data)
+			Value *v = &o->m->g->val[o->in[i]];
+			if (folds[k].when == MUST && !v->data && v->kind == VK_INPUT)
+				onnx_freeze(o->m, o->in[i]);
+			if (folds[k].when == MUST && !v->data)
+				diag_error(o->loc, "input %d ('%s') must be known at build "
+				           "time: kiln compiles for static shapes", i,
+				           v->name);
+			if (folds[k].when == MAY && !v->data)
 				return false;
 		}
 		if ((strcmp(o->p->op_type, "Max") == 0 ||

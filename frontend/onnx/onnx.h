@@ -100,4 +100,9 @@ _Noreturn void onnx_unsupported(const ONode *o, const char *what);
 /* frontend/onnx/fold.c */
 bool onnx_fold(ONode *o);       /* evaluated at build time, outputs bound */
 
+/* frontend/onnx/rnn.c: the recurrent ops, unrolled over time */
+void tr_lstm(ONode *o);
+void tr_gru(ONode *o);
+void tr_rnn(ONode *o);
+
 #endif

@@ -189,9 +189,16 @@ int
 onnx_scalar(ONode *o, int dtype, double x)
 {
 	Type t = {.dtype = dtype};
-	float f = (float)x;
-	return onnx_const(o->m, "c", t, dtype == DT_F32 ? (void *)&f :
-	                  (void *)&x, o->loc);
+	union { float f; double d; int64_t l; int32_t i; int8_t b; uint8_t u; } v;
+	switch (dtype) {
+	case DT_F32: v.f = (float)x; break;
+	case DT_F64: v.d = x; break;
+	case DT_I64: v.l = (int64_t)x; break;
+	case DT_I32: v.i = (int32_t)x; break;
+	case DT_I8: v.b = (int8_t)x; break;
+	default: v.u = (uint8_t)(dtype == DT_BOOL ? x != 0 : x); break;
+	}
+	return onnx_const(o->m, "c", t, &v, o->loc);
 }
 
 _Noreturn void
@@ -230,6 +237,10 @@ copy_attrs(ONode *o, int node, int op, const char *const *skip)
 		case AK_FLOAT: ir_set_float(g, node, id, a->f); break;
 		case AK_INTS: ir_set_ints(g, node, id, a->ints, (int)a->n_ints);
 			break;
+		case AK_STRING:
+			ir_attr(g, &g->node[node], id)->s = arena_strndup(o->m->a,
+			    (const char *)a->s.data, a->s.len);
+			break;
 		default:
 			diag_error(o->loc, "attribute '%s' is not supported", a->name);
 		}
@@ -247,14 +258,201 @@ norm_axis(const ONode *o, int64_t axis, int rank)
 
 /* ---- translations ---- */
 
+/* The IR op of the row with every operand, and the ONNX attributes
+ * copied onto IR attributes of the same name. */
 static void
-tr_unary(ONode *o)
+tr_simple(ONode *o)
 {
 	const OnnxOp *t = onnx_op_lookup(o->p->op_type);
 	one_output(o);
-	int n = onnx_node(o, t->op, (int[]){onnx_operand(o, 0)}, 1);
+	for (int i = 0; i < o->nin; i++)
+		onnx_operand(o, i);
+	int n = onnx_node(o, t->op, o->in, o->nin);
 	copy_attrs(o, n, t->op, (const char *const[]){"consumed_inputs", NULL});
 	onnx_result(o, n, 0);
+}
+
+static void
+tr_unary(ONode *o)
+{
+	if (o->nin > 1)
+		diag_error(o->loc, "takes one input, not %d", o->nin);
+	tr_simple(o);
+}
+
+/* Cast (to: an ONNX data type) and CastLike (the second input's type). */
+static void
+tr_cast(ONode *o)
+{
+	int x = onnx_operand(o, 0), to;
+	if (strcmp(o->p->op_type, "CastLike") == 0)
+		to = onnx_type(o, onnx_operand(o, 1))->dtype;
+	else {
+		int64_t t = onnx_attr_int(o, "to", 0);
+		if ((to = onnx_dtype((int)t)) < 0)
+			diag_error(o->loc, "cast to %s is not supported",
+			           onnx_dtype_name((int)t));
+	}
+	if (to == onnx_type(o, x)->dtype) {
+		onnx_bind(o->m, o->p->output[0], x);
+		return;
+	}
+	int n = onnx_node(o, OP_CAST, &x, 1);
+	ir_set_int(o->m->g, n, AT_CAST_TO, to);
+	onnx_result(o, n, 0);
+}
+
+/* x cast to dtype dt, when it is not already (for mixed-type ops). */
+static int
+cast_to(ONode *o, int x, int dt)
+{
+	if (onnx_type(o, x)->dtype == dt)
+		return x;
+	int n = onnx_node(o, OP_CAST, &x, 1);
+	ir_set_int(o->m->g, n, AT_CAST_TO, dt);
+	return onnx_result(o, n, -1);
+}
+
+/* Pow: the exponent may have another type than the base. */
+static void
+tr_pow(ONode *o)
+{
+	int a = onnx_operand(o, 0), b = onnx_operand(o, 1);
+	int dt = onnx_type(o, a)->dtype;
+	if (dt != DT_F32 && dt != DT_F64) {
+		/* integer base: compute in f64, cast back */
+		int y = onnx_binary(o, OP_POW, cast_to(o, a, DT_F64),
+		                    cast_to(o, b, DT_F64), -1);
+		int n = onnx_node(o, OP_CAST, &y, 1);
+		ir_set_int(o->m->g, n, AT_CAST_TO, dt);
+		onnx_result(o, n, 0);
+		return;
+	}
+	onnx_binary(o, OP_POW, a, cast_to(o, b, dt), 0);
+}
+
+/* Expand, Tile: the shape or repeats input becomes the attribute. */
+static void
+tr_expand_tile(ONode *o)
+{
+	const OnnxOp *t = onnx_op_lookup(o->p->op_type);
+	int64_t v[IR_MAXRANK];
+	int n = onnx_const_ints(o, 1, t->op == OP_EXPAND ? "shape" : "repeats",
+	                        v, IR_MAXRANK);
+	int node = onnx_node(o, t->op, (int[]){onnx_operand(o, 0)}, 1);
+	ir_set_ints(o->m->g, node, op_get(t->op)->attr0, v, n);
+	onnx_result(o, node, 0);
+}
+
+static void
+tr_cumsum(ONode *o)
+{
+	int64_t axis;
+	onnx_const_ints(o, 1, "axis", &axis, 1);
+	int n = onnx_node(o, OP_CUMSUM, (int[]){onnx_operand(o, 0)}, 1);
+	copy_attrs(o, n, OP_CUMSUM, NULL);
+	ir_set_int(o->m->g, n, AT_CUMSUM_AXIS, axis);
+	onnx_result(o, n, 0);
+}
+
+static void
+tr_trilu(ONode *o)
+{
+	int64_t k = 0;
+	if (o->nin > 1 && o->in[1] >= 0)
+		onnx_const_ints(o, 1, "k", &k, 1);
+	int n = onnx_node(o, OP_TRILU, (int[]){onnx_operand(o, 0)}, 1);
+	copy_attrs(o, n, OP_TRILU, NULL);
+	ir_set_int(o->m->g, n, AT_TRILU_K, k);
+	onnx_result(o, n, 0);
+}
+
+static void
+tr_where(ONode *o)
+{
+	int in[3] = {onnx_operand(o, 0), onnx_operand(o, 1), onnx_operand(o, 2)};
+	onnx_result(o, onnx_node(o, OP_WHERE, in, 3), 0);
+}
+
+/* NegativeLogLikelihoodLoss on log-probabilities lp [N,C,d...] and
+ * integer targets [N,d...]: loss = -lp[n, t, d...] * w[t], zero where
+ * t == ignore_index, then reduced ("none", "sum", or "mean": the sum over
+ * the summed weights). */
+static void
+nll(ONode *o, int lp, int target, int weight, int k)
+{
+	Graph *g = o->m->g;
+	Type tt = *onnx_type(o, target);
+	int dt = onnx_type(o, lp)->dtype;
+	int64_t dim[IR_MAXRANK];
+	if (tt.rank + 1 > IR_MAXRANK || onnx_type(o, lp)->rank != tt.rank + 1)
+		diag_error(o->loc, "the target must have one dimension less than "
+		           "the input");
+	dim[0] = tt.dim[0], dim[1] = 1;
+	memcpy(dim + 2, tt.dim + 1, (tt.rank - 1) * sizeof *dim);
+	const Onnx__AttributeProto *ig = onnx_attr(o, "ignore_index");
+	int keep = -1, t = target;
+	if (ig) {
+		int iv = onnx_scalar(o, tt.dtype, (double)ig->i);
+		if (tt.dtype == DT_I64)
+			*(int64_t *)g->val[iv].data = ig->i;
+		keep = onnx_unary(o, OP_NOT, onnx_binary(o, OP_EQUAL, t, iv, -1), -1);
+		int zero = onnx_scalar(o, tt.dtype, 0);
+		int n = onnx_node(o, OP_WHERE, (int[]){keep, t, zero}, 3);
+		t = onnx_result(o, n, -1);
+	}
+	int t1 = onnx_reshape(o, t, dim, tt.rank + 1, -1);
+	int n = onnx_node(o, OP_GATHER_ELEMENTS, (int[]){lp, t1}, 2);
+	ir_set_int(g, n, AT_GATHER_ELEMENTS_AXIS, 1);
+	int picked = onnx_reshape(o, onnx_result(o, n, -1), tt.dim, tt.rank, -1);
+	int loss = onnx_unary(o, OP_NEG, picked, -1), w = -1;
+	if (weight >= 0) {
+		n = onnx_node(o, OP_GATHER, (int[]){weight, t}, 2);
+		w = onnx_result(o, n, -1);
+	}
+	if (keep >= 0) {
+		int kf = cast_to(o, keep, dt);
+		w = w >= 0 ? onnx_binary(o, OP_MUL, w, kf, -1) : kf;
+	}
+	if (w >= 0)
+		loss = onnx_binary(o, OP_MUL, loss, w, -1);
+	const char *red = onnx_attr_str(o, "reduction", "mean");
+	if (strcmp(red, "none") == 0) {
+		onnx_reshape(o, loss, tt.dim, tt.rank, k);
+		return;
+	}
+	if (strcmp(red, "sum") != 0 && strcmp(red, "mean") != 0)
+		diag_error(o->loc, "reduction '%s' is not supported", red);
+	bool mean = strcmp(red, "mean") == 0;
+	int op = mean && w < 0 ? OP_REDUCE_MEAN : OP_REDUCE_SUM;
+	n = onnx_node(o, op, &loss, 1);
+	ir_set_int(g, n, op_get(op)->attr0 + 1, 0);     /* keepdims */
+	int y = onnx_result(o, n, mean && w >= 0 ? -1 : k);
+	if (mean && w >= 0) {
+		n = onnx_node(o, OP_REDUCE_SUM, &w, 1);
+		ir_set_int(g, n, AT_REDUCE_SUM_KEEPDIMS, 0);
+		onnx_binary(o, OP_DIV, y, onnx_result(o, n, -1), k);
+	}
+}
+
+static void
+tr_nll_loss(ONode *o)
+{
+	nll(o, onnx_operand(o, 0), onnx_operand(o, 1),
+	    o->nin > 2 ? onnx_operand(o, 2) : -1, 0);
+}
+
+/* SoftmaxCrossEntropyLoss: log_softmax over dim 1, then the NLL; the
+ * second output, when wanted, is the log-probabilities. */
+static void
+tr_softmax_ce_loss(ONode *o)
+{
+	int x = onnx_operand(o, 0);
+	int n = onnx_node(o, OP_LOG_SOFTMAX, &x, 1);
+	ir_set_int(o->m->g, n, AT_LOG_SOFTMAX_AXIS, 1);
+	bool want = o->p->n_output > 1 && *o->p->output[1];
+	int lp = onnx_result(o, n, want ? 1 : -1);
+	nll(o, lp, onnx_operand(o, 1), o->nin > 2 ? onnx_operand(o, 2) : -1, 0);
 }
 
 static void
@@ -272,7 +470,10 @@ tr_binary(ONode *o)
 			bt.dim[i] = 1;
 		b = onnx_reshape(o, b, bt.dim, at.rank - axis, -1);
 	}
-	onnx_binary(o, t->op, a, b, 0);
+	int n = onnx_node(o, t->op, (int[]){a, b}, 2);
+	copy_attrs(o, n, t->op, (const char *const[]){"broadcast", "axis",
+	           "consumed_inputs", NULL});
+	onnx_result(o, n, 0);
 }
 
 /* Sum, Mean (and the variadic Max, Min): a chain of binary ops. */
@@ -642,15 +843,41 @@ tr_batchnorm(ONode *o)
 static void
 tr_layernorm(ONode *o)
 {
-	one_output(o);
-	int in[3] = {onnx_operand(o, 0), onnx_operand(o, 1), -1}, nin = 2;
+	Graph *g = o->m->g;
+	int x = onnx_operand(o, 0);
+	int in[3] = {x, onnx_operand(o, 1), -1}, nin = 2;
 	if (o->nin > 2)
 		in[nin++] = onnx_operand(o, 2);
+	int r = onnx_type(o, x)->rank;
+	int axis = norm_axis(o, onnx_attr_int(o, "axis", -1), r);
+	float eps = onnx_attr_float(o, "epsilon", 1e-5f);
 	int n = onnx_node(o, OP_LAYERNORM, in, nin);
-	ir_set_int(o->m->g, n, AT_LAYERNORM_AXIS, onnx_attr_int(o, "axis", -1));
-	ir_set_float(o->m->g, n, AT_LAYERNORM_EPSILON,
-	             onnx_attr_float(o, "epsilon", 1e-5f));
+	ir_set_int(g, n, AT_LAYERNORM_AXIS, axis);
+	ir_set_float(g, n, AT_LAYERNORM_EPSILON, eps);
 	onnx_result(o, n, 0);
+	bool want_mean = o->p->n_output > 1 && *o->p->output[1];
+	bool want_inv = o->p->n_output > 2 && *o->p->output[2];
+	if (!want_mean && !want_inv)
+		return;
+	/* the statistics outputs: mean and 1/sqrt(var + eps) over the
+	 * normalized dims, kept as dims of 1 */
+	int64_t axes[IR_MAXRANK];
+	for (int i = axis; i < r; i++)
+		axes[i - axis] = i;
+	n = onnx_node(o, OP_REDUCE_MEAN, &x, 1);
+	ir_set_ints(g, n, AT_REDUCE_MEAN_AXES, axes, r - axis);
+	int mean = onnx_result(o, n, want_mean ? 1 : -1);
+	if (!want_inv)
+		return;
+	int d = onnx_binary(o, OP_SUB, x, mean, -1);
+	int sq = onnx_binary(o, OP_MUL, d, d, -1);
+	n = onnx_node(o, OP_REDUCE_MEAN, &sq, 1);
+	ir_set_ints(g, n, AT_REDUCE_MEAN_AXES, axes, r - axis);
+	int var = onnx_result(o, n, -1);
+	int dt = onnx_type(o, x)->dtype;
+	int sd = onnx_unary(o, OP_SQRT, onnx_binary(o, OP_ADD, var,
+	                    onnx_scalar(o, dt, eps), -1), -1);
+	onnx_binary(o, OP_DIV, onnx_scalar(o, dt, 1), sd, 2);
 }
 
 /* Before opset 13, Softmax works on x flattened to 2-D at axis
@@ -663,7 +890,7 @@ tr_softmax(ONode *o)
 	Type xt = *onnx_type(o, x);
 	bool old = o->m->opset < 13;
 	int axis = norm_axis(o, onnx_attr_int(o, "axis", old ? 1 : -1), xt.rank);
-	int id = t->op == OP_SOFTMAX ? AT_SOFTMAX_AXIS : AT_LOG_SOFTMAX_AXIS;
+	int id = op_attr_lookup(t->op, "axis");
 	if (!old || axis == xt.rank - 1) {
 		int n = onnx_node(o, t->op, &x, 1);
 		ir_set_int(o->m->g, n, id, axis);
@@ -1015,16 +1242,18 @@ static void
 tr_prelu(ONode *o)
 {
 	int x = onnx_operand(o, 0), slope = onnx_operand(o, 1);
+	Type xt = *onnx_type(o, x), st = *onnx_type(o, slope), bt;
+	if (!shape_broadcast(&xt, &st, &bt) && st.rank == 1 && xt.rank > 2 &&
+	    st.dim[0] == xt.dim[1]) {
+		/* older exporters: one slope per channel, dim 1 */
+		int64_t dim[IR_MAXRANK] = {st.dim[0]};
+		for (int i = 1; i < xt.rank - 1; i++)
+			dim[i] = 1;
+		slope = onnx_reshape(o, slope, dim, xt.rank - 1, -1);
+	}
 	int pos = onnx_unary(o, OP_RELU, x, -1);
 	int neg = onnx_unary(o, OP_RELU, onnx_unary(o, OP_NEG, x, -1), -1);
 	onnx_binary(o, OP_SUB, pos, onnx_binary(o, OP_MUL, slope, neg, -1), 0);
-}
-
-static void
-tr_reciprocal(ONode *o)
-{
-	int x = onnx_operand(o, 0);
-	onnx_binary(o, OP_DIV, onnx_scalar(o, onnx_type(o, x)->dtype, 1), x, 0);
 }
 
 /* Split: one slice per output, sizes from the attribute (opset < 13) or
