@@ -2,7 +2,7 @@
  *
  * Backends take one fully planned graph (after the memplan pass: every
  * temporary has a workspace offset) and contain the one big switch over op
- * kinds.  Parameters and constants travel as one weights blob, each tensor
+ * kinds; the ONNX exporter instead takes the graph as the frontend made it.  Parameters and constants travel as one weights blob, each tensor
  * at a 64-byte aligned offset given by blob_layout().
  */
 #ifndef KILN_BACKEND_H
@@ -27,5 +27,10 @@ typedef struct {
 } CgenOpts;
 void cgen_emit(Graph *g, const CgenOpts *o, FILE *c, FILE *h);
 char *cgen_ident(Arena *a, const char *name); /* a C identifier for name */
+
+/* backends/onnx/export.c */
+/* Writes g as an ONNX model (opset 17) to path, atomically, weights
+ * inline; diag_error names an op or attribute ONNX cannot express. */
+void onnx_export(Graph *g, const char *path);
 
 #endif

@@ -24,6 +24,10 @@ for var in ['TMPDIR', 'HOME']:
 config.environment['ASAN_OPTIONS'] = 'detect_leaks=1:abort_on_error=0'
 config.environment['UBSAN_OPTIONS'] = 'halt_on_error=1:print_stacktrace=1'
 
+# tests/onnx/conformance.test needs Debian's libonnx-testdata.
+if os.path.isdir('/usr/share/libonnx-testdata/data/node'):
+    config.available_features.add('onnx-testdata')
+
 config.substitutions.append(
     ('%kiln', os.path.join(config.kiln_bindir, 'tools', 'kiln')))
 config.substitutions.append(('%bindir', config.kiln_bindir))

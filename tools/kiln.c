@@ -3,6 +3,8 @@
  *   kiln build MODEL [-o OUT] [--emit=exe|c|weights] ...   compile a model
  *   kiln ir MODEL [--after=PASS]                           print its IR
  *   kiln opt FILE.kir --passes=a,b,...                     run passes
+ *   kiln run MODEL [--input F]... [--expect F]...          run and check
+ *   kiln export MODEL [-o OUT.onnx]                        write ONNX
  *
  * MODEL is a .kiln or .kir file (`-` reads .kir from standard input).  The
  * flow is one way: frontend (fe_load), passes (pass_run), backend (cgen),
@@ -20,27 +22,12 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include "frontend.h"
-#include "passes.h"
+#include "driver.h"
 #include "backend.h"
 
 extern char **environ;
 
 enum { EMIT_EXE, EMIT_C, EMIT_WEIGHTS };
-
-typedef struct {
-	const char *cmd;            /* build, ir or opt */
-	const char *model;
-	const char *out;            /* -o */
-	const char *weights;        /* --weights */
-	const char *graph;          /* --model */
-	const char *after;          /* --after (ir) */
-	const char *passes;         /* --passes (opt) */
-	int emit;
-	bool stats, print_memplan;
-	PassOpts po;
-	FeOpts fo;                  /* --batch */
-} Opts;
 
 static Arena *arena;
 
@@ -59,6 +46,10 @@ usage(FILE *f)
 	      "       kiln ir MODEL [--after=PASS] [--weights FILE] [-o FILE]\n"
 	      "       kiln opt FILE.kir [--passes=P1,P2,...] [--print-memplan] "
 	      "[-o FILE]\n"
+	      "       kiln run MODEL [--input [NAME=]FILE]... "
+	      "[--expect [NAME=]FILE]...\n"
+	      "                [--rtol R] [--atol A] [-v]\n"
+	      "       kiln export MODEL [-o OUT.onnx] [--weights FILE]\n"
 	      "       kiln --help | --version\n\n"
 	      "MODEL is a .kiln model or .kir IR file; - reads .kir from stdin.\n\n"
 	      "build:\n"
@@ -67,11 +58,19 @@ usage(FILE *f)
 	      "  --emit=c            OUT.c, OUT.h and OUT.weights to embed\n"
 	      "  --emit=weights      the parameters as a safetensors file\n"
 	      "  --stats             print the memory plan's figures\n"
+	      "run (builds as build does, into a cache; docs/onnx.md):\n"
+	      "  --input [NAME=]FILE   an input from .npy or ONNX .pb; without\n"
+	      "                        NAME, the .pb's name or the next input\n"
+	      "  --expect [NAME=]FILE  compare an output with FILE (allclose);\n"
+	      "                        without NAME, the next output\n"
+	      "  --rtol R, --atol A    tolerances (default 1e-3 and 1e-5)\n"
+	      "  -v                    say whether the cached build was used\n"
 	      "common:\n"
 	      "  --weights FILE      parameter data from a safetensors file\n"
 	      "  --model NAME        the model to use when a file has several\n"
 	      "  --batch N           the batch size N of a .kiln model's inputs\n"
 	      "                      (default 1)\n"
+	      "  --shape NAME=D0,D1,...  the shape of an ONNX model's input\n"
 	      "  --print-constants   print all parameter data in IR dumps\n"
 	      "  --print-ir-after-all, --print-ir-after=PASS, "
 	      "--print-ir-before=PASS\n"
@@ -99,6 +98,33 @@ need_pass(const char *name)
 	return id;
 }
 
+/* --shape NAME=D0,D1,...: the name ends at the last '=', since dims
+ * never hold one. */
+static void
+shape_flag(Opts *o, const char *arg)
+{
+	const char *eq = strrchr(arg, '=');
+	if (!eq || eq == arg)
+		fatal("--shape needs NAME=D0,D1,..., got '%s'", arg);
+	FeShape s = {.name = arena_strndup(arena, arg, eq - arg)};
+	for (const char *p = eq + 1; *p; ) {
+		char *end;
+		errno = 0;
+		long long d = strtoll(p, &end, 10);
+		if (end == p || (*end && *end != ',') || errno || d < 1 ||
+		    d > INT32_MAX || s.type.rank == IR_MAXRANK)
+			fatal("--shape %s: dims must be up to %d positive integers "
+			      "separated by commas", arg, IR_MAXRANK);
+		s.type.dim[s.type.rank++] = d;
+		p = end + (*end == ',');
+	}
+	for (int i = 0; i < o->fo.nshape; i++)
+		if (strcmp(o->fo.shape[i].name, s.name) == 0)
+			fatal("--shape %s given twice", s.name);
+	int cap = o->fo.nshape;     /* FeOpts keeps no capacity: grow each time */
+	APUSH(arena, o->fo.shape, o->fo.nshape, cap, s);
+}
+
 static int64_t
 batch_size(const char *s)
 {
@@ -121,6 +147,12 @@ common_flag(Opts *o, char **argv, int *i)
 		o->fo.batch = batch_size(argv[++*i]);
 	} else if ((v = value_of(arg, "--batch")))
 		o->fo.batch = batch_size(v);
+	else if (strcmp(arg, "--shape") == 0) {
+		if (!argv[*i + 1])
+			fatal("%s needs a value", arg);
+		shape_flag(o, argv[++*i]);
+	} else if ((v = value_of(arg, "--shape")))
+		shape_flag(o, v);
 	else if (strcmp(arg, "-o") == 0 || strcmp(arg, "--weights") == 0 ||
 	    strcmp(arg, "--model") == 0) {
 		if (!argv[*i + 1])
@@ -178,7 +210,8 @@ parse_args(Opts *o, int argc, char **argv)
 {
 	o->cmd = argv[1];
 	for (int i = 2; i < argc; i++) {
-		if (common_flag(o, argv, &i) || command_flag(o, argv[i]))
+		if (common_flag(o, argv, &i) || command_flag(o, argv[i]) ||
+		    (strcmp(o->cmd, "run") == 0 && run_flag(o, arena, argv, &i)))
 			continue;
 		if (argv[i][0] == '-' && argv[i][1])
 			fatal("unknown option '%s' for kiln %s", argv[i], o->cmd);
@@ -505,6 +538,39 @@ cmd_build(Opts *o)
 	return 0;
 }
 
+/* The model as the frontend made it (no passes), as an ONNX file; by
+ * default the model's base name with .onnx, which must not be the model
+ * itself (kiln export model.onnx in the model's directory). */
+static int
+cmd_export(Opts *o)
+{
+	Graph *g = pick_graph(load(o), o->graph);
+	const char *out = o->out;
+	if (!out) {
+		out = arena_printf(arena, "%s.onnx", default_out(o->model));
+		struct stat a, b;
+		if (stat(out, &a) == 0 && stat(o->model, &b) == 0 &&
+		    a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+			fatal("kiln export: the default output '%s' is the model "
+			      "itself; give another with -o", out);
+	}
+	onnx_export(g, out);
+	return 0;
+}
+
+Graph *
+drv_load(const Opts *o)
+{
+	return pick_graph(load(o), o->graph);
+}
+
+void
+drv_build_exe(Graph *g, const Opts *o, const char *out)
+{
+	pass_run(g->mod, default_pipeline, ndefault_pipeline, &o->po);
+	build_exe(g, out, o->model);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -522,17 +588,20 @@ main(int argc, char **argv)
 	}
 	arena = arena_new();
 	diag_atexit(cleanup);
-	Opts o = {.fo.batch = 1};
+	Opts o = {.fo.batch = 1, .run = {.rtol = 1e-3, .atol = 1e-5}};
 #ifndef NDEBUG
 	o.po.verify_each = true;    /* as MLIR: verify after each pass */
 #endif
 	if (strcmp(argv[1], "build") != 0 && strcmp(argv[1], "ir") != 0 &&
-	    strcmp(argv[1], "opt") != 0)
-		fatal("unknown command '%s' (build, ir or opt; see kiln --help)",
-		      argv[1]);
+	    strcmp(argv[1], "export") != 0 &&
+	    strcmp(argv[1], "opt") != 0 && strcmp(argv[1], "run") != 0)
+		fatal("unknown command '%s' (build, ir, opt, run or export; see "
+		      "kiln --help)", argv[1]);
 	parse_args(&o, argc, argv);
 	int rc = strcmp(o.cmd, "build") == 0 ? cmd_build(&o) :
-	         strcmp(o.cmd, "ir") == 0 ? cmd_ir(&o) : cmd_opt(&o);
+	         strcmp(o.cmd, "export") == 0 ? cmd_export(&o) :
+	         strcmp(o.cmd, "ir") == 0 ? cmd_ir(&o) :
+	         strcmp(o.cmd, "run") == 0 ? run_cmd(&o, arena) : cmd_opt(&o);
 	cleanup();
 	return rc;
 }

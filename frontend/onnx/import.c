@@ -342,6 +342,22 @@ dir_of(Arena *a, const char *path)
 	               ".";
 }
 
+const char **
+onnx_input_names(Arena *a, const char *path, int *n)
+{
+	Onnx__GraphProto *gp = onnx_read_model(a, path)->graph;
+	const char **names = arena_alloc(a, (gp->n_input + 1) * sizeof *names);
+	*n = 0;
+	for (size_t i = 0; i < gp->n_input; i++) {
+		bool init = false;
+		for (size_t k = 0; k < gp->n_initializer && !init; k++)
+			init = strcmp(gp->initializer[k]->name, gp->input[i]->name) == 0;
+		if (!init)
+			names[(*n)++] = gp->input[i]->name;
+	}
+	return names;
+}
+
 Module *
 onnx_load(Arena *a, const char *path, const FeOpts *fo)
 {

@@ -1,0 +1,49 @@
+/* driver.h: what the kiln command's two files share.
+ *
+ * tools/kiln.c parses the command line into Opts and runs build, ir and
+ * opt; tools/run.c is `kiln run`, which builds through the same functions
+ * as `kiln build --emit=exe` and then runs and checks the executable.
+ */
+#ifndef KILN_DRIVER_H
+#define KILN_DRIVER_H
+
+#include "frontend.h"
+#include "passes.h"
+
+/* kiln run's own flags, each kept as written: a NAME= prefix can only be
+ * told from a file name once the model's tensor names are known. */
+typedef struct {
+	const char **input;         /* --input [NAME=]FILE */
+	int ninput, capinput;
+	const char **expect;        /* --expect [NAME=]FILE */
+	int nexpect, capexpect;
+	double rtol, atol;          /* allclose tolerances */
+	bool verbose;               /* -v: say whether the cache was used */
+} RunOpts;
+
+typedef struct {
+	const char *cmd;            /* build, ir, opt or run */
+	const char *model;
+	const char *out;            /* -o */
+	const char *weights;        /* --weights */
+	const char *graph;          /* --model */
+	const char *after;          /* --after (ir) */
+	const char *passes;         /* --passes (opt) */
+	int emit;
+	bool stats, print_memplan;
+	PassOpts po;
+	FeOpts fo;                  /* --batch, --shape */
+	RunOpts run;
+} Opts;
+
+/* tools/kiln.c */
+Graph *drv_load(const Opts *o);   /* the model (and --weights), --model's graph */
+/* The rest of `kiln build --emit=exe` for g (from drv_load): the default
+ * pipeline and the C compiler; writes the executable out atomically. */
+void drv_build_exe(Graph *g, const Opts *o, const char *out);
+
+/* tools/run.c */
+bool run_flag(Opts *o, Arena *a, char **argv, int *i); /* false: not one */
+int run_cmd(const Opts *o, Arena *a);
+
+#endif
