@@ -407,6 +407,90 @@ fold_eye_like(ONode *o)
 	return true;
 }
 
+/* HannWindow, HammingWindow, BlackmanWindow of a known size n:
+ * w[i] = a0 - a1 cos(2 pi i / N) + a2 cos(4 pi i / N), N = n when
+ * periodic, else n - 1. */
+static bool
+fold_window(ONode *o)
+{
+	Tensor s = operand(o, 0);
+	int64_t n = geti(&s, 0);
+	const char *op = o->p->op_type;
+	double a0 = 0.5, a1 = 0.5, a2 = 0;
+	if (op[1] == 'a' && op[2] == 'm')       /* Hamming */
+		a0 = 25.0 / 46, a1 = 21.0 / 46;
+	else if (op[0] == 'B')
+		a0 = 0.42, a2 = 0.08;
+	if (n < 1 || n > 100000000)
+		diag_error(o->loc, "window size %lld", (long long)n);
+	int dt = onnx_dtype((int)onnx_attr_int(o, "output_datatype", 1));
+	if (dt < 0)
+		diag_error(o->loc, "output_datatype is not supported");
+	double big_n = onnx_attr_int(o, "periodic", 1) ? n : n - 1;
+	Tensor y = alloc(o, (Type){.dtype = dt, .rank = 1, .dim = {n}});
+	for (int64_t i = 0; i < n; i++) {
+		double x = 2 * 3.14159265358979323846 * i / big_n;
+		set(&y, i, a0 - a1 * cos(x) + a2 * cos(2 * x), 0, false);
+	}
+	bind(o, 0, y);
+	return true;
+}
+
+/* Slice of a constant (shape arithmetic): may come out empty, which only
+ * a later fold (Concat) can use. */
+static bool
+fold_slice(ONode *o)
+{
+	if (o->m->opset < 10 || o->nin < 3)
+		return false;
+	Tensor x = operand(o, 0), st = operand(o, 1), en = operand(o, 2);
+	int r = x.t.rank;
+	int64_t n = type_numel(&st.t);
+	if (r == 0 || n > r || type_numel(&en.t) != n)
+		return false;
+	int64_t start[IR_MAXRANK] = {0}, step[IR_MAXRANK], count[IR_MAXRANK];
+	for (int d = 0; d < r; d++)
+		step[d] = 1, count[d] = x.t.dim[d];
+	Tensor axes = o->nin > 3 ? operand(o, 3) : (Tensor){0};
+	Tensor steps = o->nin > 4 ? operand(o, 4) : (Tensor){0};
+	for (int64_t k = 0; k < n; k++) {
+		int64_t a = axes.data ? geti(&axes, k) : k;
+		int64_t sp = steps.data ? geti(&steps, k) : 1;
+		if (a < 0)
+			a += r;
+		if (a < 0 || a >= r || sp == 0)
+			return false;
+		int64_t dim = x.t.dim[a], b = geti(&st, k), e = geti(&en, k);
+		b = b < 0 ? b + dim : b;
+		e = e < 0 ? e + dim : e;
+		if (sp > 0) {
+			b = MAX(0, MIN(b, dim));
+			e = MAX(0, MIN(e, dim));
+			count[a] = e > b ? (e - b + sp - 1) / sp : 0;
+		} else {
+			b = MAX(-1, MIN(b, dim - 1));
+			e = MAX(-1, MIN(e, dim - 1));
+			count[a] = b > e ? (b - e - sp - 1) / -sp : 0;
+		}
+		start[a] = b, step[a] = sp;
+	}
+	Type t = x.t;
+	memcpy(t.dim, count, sizeof count);
+	Tensor y = alloc(o, t);
+	for (int64_t i = 0; i < type_numel(&t); i++) {
+		int64_t rest = i, src = 0, stride = 1;
+		for (int d = r - 1; d >= 0; d--) {
+			int64_t c = rest % t.dim[d];
+			rest /= t.dim[d];
+			src += (start[d] + c * step[d]) * stride;
+			stride *= x.t.dim[d];
+		}
+		put(&y, i, &x, src);
+	}
+	bind(o, 0, y);
+	return true;
+}
+
 /* The ops folded when all operands are constants: always when their
  * operand types suffice (TYPES), or when the op has no IR form, so that
  * its operands must be known at build time (MUST; an input whose value
@@ -423,6 +507,10 @@ static const struct {
 	{"ConstantOfShape", fold_constant_of_shape, MUST},
 	{"Cast", fold_cast, MAY},
 	{"Range", fold_range, MUST},
+	{"HannWindow", fold_window, MUST},
+	{"HammingWindow", fold_window, MUST},
+	{"BlackmanWindow", fold_window, MUST},
+	{"Slice", fold_slice, MAY},
 	{"Add", fold_binary, MAY}, {"Sub", fold_binary, MAY},
 	{"Mul", fold_binary, MAY}, {"Div", fold_binary, MAY},
 	{"Equal", fold_binary, MAY}, {"Less", fold_binary, MAY},

@@ -152,7 +152,7 @@ input_type(Imp *m, const Onnx__ValueInfoProto *vi, Loc loc)
 		const Onnx__TensorShapeProto__Dimension *d = tt->shape->dim[i];
 		if (d->value_case ==
 		    ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE &&
-		    d->dim_value > 0) {
+		    d->dim_value >= 0) {
 			t.dim[i] = d->dim_value;
 			continue;
 		}
@@ -398,6 +398,13 @@ onnx_load(Arena *a, const char *path, const FeOpts *fo)
 			      fo->shape[i].name);
 	for (size_t i = 0; i < gp->n_node; i++)
 		import_node(m, gp->node[i], (int)i);
+	for (int i = 0; i < m->g->ninput; i++) {
+		Value *v = &m->g->val[m->g->input[i]];
+		if (type_numel(&v->type) == 0)
+			diag_error(loc, "input '%s' has no elements (%s); kiln's "
+			           "tensors have at least one", v->name,
+			           type_str(a, &v->type));
+	}
 	for (size_t i = 0; i < gp->n_output; i++)
 		add_output(m, gp->output[i]);
 	mark_params(m, 0, ninit);

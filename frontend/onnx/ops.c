@@ -512,6 +512,13 @@ tr_dropout(ONode *o)
 	bool training = o->m->opset < 7 ? !onnx_attr_int(o, "is_test", 0) : false;
 	if (o->nin > 2 && *(const uint8_t *)onnx_const_data(o, 2, "training_mode"))
 		training = true;
+	double ratio = 0.5;
+	if (o->m->opset < 12)
+		ratio = onnx_attr_float(o, "ratio", 0.5f);
+	else if (o->nin > 1 && o->in[1] >= 0)
+		onnx_const_floats(o, 1, "ratio", &ratio, 1);
+	if (ratio == 0)
+		training = false;       /* then training drops nothing */
 	if (training)
 		onnx_unsupported(o, "Dropout in training mode (kiln imports inference "
 		            "graphs)");
@@ -591,8 +598,9 @@ auto_pad(ONode *o, int nsp, const int64_t *in, const int64_t *k,
 /* Spatial attributes of Conv, ConvTranspose and the pools, lifted to
  * 2-D when the op is 1-D (a height of 1 is added). */
 typedef struct {
-	int nsp;                    /* spatial dims in the model: 1 or 2 */
-	int64_t k[2], st[2], d[2], pads[4], outpad[2];
+	int nsp;                    /* spatial dims in the model: 1, 2 or 3 */
+	int ndim;                   /* spatial dims of the IR op: 2 or 3 */
+	int64_t k[3], st[3], d[3], pads[6], outpad[3];
 } Window;
 
 /* ConvTranspose's pads for auto_pad SAME_* (output = input * stride) or
@@ -605,8 +613,8 @@ transpose_pads(ONode *o, int nsp, const int64_t *in, const int64_t *k,
                int64_t *pads)
 {
 	const char *ap = onnx_attr_str(o, "auto_pad", "NOTSET");
-	int64_t out[2];
-	int n = onnx_attr_ints(o, "output_shape", out, 2);
+	int64_t out[3];
+	int n = onnx_attr_ints(o, "output_shape", out, 3);
 	bool same = strncmp(ap, "SAME_", 5) == 0;
 	if (n < 0 && !same) {
 		if (strcmp(ap, "VALID") == 0)
@@ -633,30 +641,31 @@ window(ONode *o, const Type *x, const int64_t *kernel, bool transpose,
        Window *w)
 {
 	int nsp = x->rank - 2;
-	if (nsp < 1 || nsp > 2)
-		diag_error(o->loc, "%d-D inputs are not supported (1-D and 2-D "
-		           "are)", nsp);
-	int64_t k[2], st[2] = {1, 1}, d[2] = {1, 1}, p[4] = {0}, op[2] = {0};
+	if (nsp < 1 || nsp > 3)
+		diag_error(o->loc, "%d-D inputs are not supported (1-D, 2-D and "
+		           "3-D are)", nsp);
+	int64_t k[3], st[3] = {1, 1, 1}, d[3] = {1, 1, 1}, p[6] = {0};
+	int64_t op[3] = {0};
 	memcpy(k, kernel, nsp * sizeof *k);
-	int64_t ks[4];
-	int n = onnx_attr_ints(o, "kernel_shape", ks, 2);
+	int64_t ks[3];
+	int n = onnx_attr_ints(o, "kernel_shape", ks, 3);
 	if (n >= 0 && (n != nsp || memcmp(ks, k, nsp * sizeof *k)))
 		diag_error(o->loc, "kernel_shape does not match the weights");
-	if ((n = onnx_attr_ints(o, "strides", st, 2)) >= 0 && n != nsp)
+	if ((n = onnx_attr_ints(o, "strides", st, 3)) >= 0 && n != nsp)
 		diag_error(o->loc, "strides needs %d values", nsp);
-	if ((n = onnx_attr_ints(o, "dilations", d, 2)) >= 0 && n != nsp)
+	if ((n = onnx_attr_ints(o, "dilations", d, 3)) >= 0 && n != nsp)
 		diag_error(o->loc, "dilations needs %d values", nsp);
-	if ((n = onnx_attr_ints(o, "pads", p, 4)) >= 0 && n != 2 * nsp)
+	if ((n = onnx_attr_ints(o, "pads", p, 6)) >= 0 && n != 2 * nsp)
 		diag_error(o->loc, "pads needs %d values", 2 * nsp);
-	if ((n = onnx_attr_ints(o, "output_padding", op, 2)) >= 0 && n != nsp)
+	if ((n = onnx_attr_ints(o, "output_padding", op, 3)) >= 0 && n != nsp)
 		diag_error(o->loc, "output_padding needs %d values", nsp);
 	if (transpose)
 		transpose_pads(o, nsp, x->dim + 2, k, st, d, op, p);
 	else
 		auto_pad(o, nsp, x->dim + 2, k, st, d, p);
-	*w = (Window){.nsp = nsp};
-	int off = 2 - nsp;              /* 1-D: the width is dim 1 of 2 */
-	for (int i = 0; i < 2; i++) {
+	*w = (Window){.nsp = nsp, .ndim = MAX(nsp, 2)};
+	int off = w->ndim - nsp;        /* 1-D: the width is dim 1 of 2 */
+	for (int i = 0; i < w->ndim; i++) {
 		w->k[i] = w->st[i] = w->d[i] = 1;
 	}
 	for (int i = 0; i < nsp; i++) {
@@ -664,16 +673,16 @@ window(ONode *o, const Type *x, const int64_t *kernel, bool transpose,
 		w->st[off + i] = st[i];
 		w->d[off + i] = d[i];
 		w->pads[off + i] = p[i];
-		w->pads[2 + off + i] = p[nsp + i];
+		w->pads[w->ndim + off + i] = p[nsp + i];
 		w->outpad[off + i] = op[i];
 	}
 }
 
-/* x[N,C,L] as x[N,C,1,L] for the 2-D kernels. */
+/* x[N,C,L] as x[N,C,1,L] for the 2-D kernels; 2-D and 3-D stay. */
 static int
 lift(ONode *o, int v, int nsp)
 {
-	if (nsp == 2)
+	if (nsp >= 2)
 		return v;
 	const Type *t = onnx_type(o, v);
 	return onnx_reshape(o, v, (int64_t[]){t->dim[0], t->dim[1], 1, t->dim[2]}, 4,
@@ -683,7 +692,7 @@ lift(ONode *o, int v, int nsp)
 static void
 lower_back(ONode *o, int y, int nsp)
 {
-	if (nsp == 2) {
+	if (nsp >= 2) {
 		onnx_bind(o->m, o->p->output[0], y);
 		return;
 	}
@@ -706,19 +715,20 @@ conv_common(ONode *o, bool transpose)
 	int nin = 2;
 	if (o->nin > 2)
 		in[nin++] = onnx_operand(o, 2);
-	int op = transpose ? OP_CONV2D_TRANSPOSE : OP_CONV2D;
+	static const int ops[2][2] = {{OP_CONV2D, OP_CONV3D},
+	                              {OP_CONV2D_TRANSPOSE, OP_CONV3D_TRANSPOSE}};
+	int op = ops[transpose][win.ndim == 3], nd = win.ndim;
 	int n = onnx_node(o, op, in, nin);
-	ir_set_ints(g, n, transpose ? AT_CONV2D_TRANSPOSE_STRIDES :
-	            AT_CONV2D_STRIDES, win.st, 2);
-	ir_set_ints(g, n, transpose ? AT_CONV2D_TRANSPOSE_DILATIONS :
-	            AT_CONV2D_DILATIONS, win.d, 2);
-	ir_set_ints(g, n, transpose ? AT_CONV2D_TRANSPOSE_PADS : AT_CONV2D_PADS,
-	            win.pads, 4);
-	ir_set_int(g, n, transpose ? AT_CONV2D_TRANSPOSE_GROUP : AT_CONV2D_GROUP,
+	/* the 2-D and 3-D ops share attribute names, not ids */
+	ir_set_ints(g, n, op_attr_lookup(op, "strides"), win.st, nd);
+	ir_set_ints(g, n, op_attr_lookup(op, "dilations"), win.d, nd);
+	ir_set_ints(g, n, op_attr_lookup(op, "pads"), win.pads, 2 * nd);
+	ir_set_int(g, n, op_attr_lookup(op, "group"),
 	           onnx_attr_int(o, "group", 1));
 	if (transpose)
-		ir_set_ints(g, n, AT_CONV2D_TRANSPOSE_OUTPUT_PADDING, win.outpad, 2);
-	lower_back(o, onnx_result(o, n, win.nsp == 2 ? 0 : -1), win.nsp);
+		ir_set_ints(g, n, op_attr_lookup(op, "output_padding"), win.outpad,
+		            nd);
+	lower_back(o, onnx_result(o, n, win.nsp >= 2 ? 0 : -1), win.nsp);
 }
 
 static void
@@ -740,30 +750,29 @@ tr_pool(ONode *o)
 	bool max = strcmp(o->p->op_type, "MaxPool") == 0;
 	one_output(o);
 	int x = onnx_operand(o, 0);
-	int64_t k[4];
-	if (onnx_attr_ints(o, "kernel_shape", k, 2) != onnx_type(o, x)->rank - 2)
+	int64_t k[3];
+	if (onnx_attr_ints(o, "kernel_shape", k, 3) != onnx_type(o, x)->rank - 2)
 		diag_error(o->loc, "kernel_shape needs one value per spatial "
 		           "dimension");
 	Window win;
 	window(o, onnx_type(o, x), k, false, &win);
-	int op = max ? OP_MAXPOOL2D : OP_AVGPOOL2D;
+	static const int ops[2][2] = {{OP_AVGPOOL2D, OP_AVGPOOL3D},
+	                              {OP_MAXPOOL2D, OP_MAXPOOL3D}};
+	int op = ops[max][win.ndim == 3], nd = win.ndim;
 	int n = onnx_node(o, op, (int[]){lift(o, x, win.nsp)}, 1);
-	ir_set_ints(g, n, max ? AT_MAXPOOL2D_KERNEL : AT_AVGPOOL2D_KERNEL,
-	            win.k, 2);
-	ir_set_ints(g, n, max ? AT_MAXPOOL2D_STRIDES : AT_AVGPOOL2D_STRIDES,
-	            win.st, 2);
-	ir_set_ints(g, n, max ? AT_MAXPOOL2D_PADS : AT_AVGPOOL2D_PADS,
-	            win.pads, 4);
-	ir_set_ints(g, n, max ? AT_MAXPOOL2D_DILATIONS : AT_AVGPOOL2D_DILATIONS,
-	            win.d, 2);
-	ir_set_int(g, n, max ? AT_MAXPOOL2D_CEIL_MODE : AT_AVGPOOL2D_CEIL_MODE,
+	/* the 2-D and 3-D ops share attribute names, not ids */
+	ir_set_ints(g, n, op_attr_lookup(op, "kernel"), win.k, nd);
+	ir_set_ints(g, n, op_attr_lookup(op, "strides"), win.st, nd);
+	ir_set_ints(g, n, op_attr_lookup(op, "pads"), win.pads, 2 * nd);
+	ir_set_ints(g, n, op_attr_lookup(op, "dilations"), win.d, nd);
+	ir_set_int(g, n, op_attr_lookup(op, "ceil_mode"),
 	           onnx_attr_int(o, "ceil_mode", 0));
 	if (!max)
-		ir_set_int(g, n, AT_AVGPOOL2D_COUNT_INCLUDE_PAD,
+		ir_set_int(g, n, op_attr_lookup(op, "count_include_pad"),
 		           onnx_attr_int(o, "count_include_pad", 0));
 	if (max && onnx_attr_int(o, "storage_order", 0))
 		onnx_unsupported(o, "storage_order=1");
-	lower_back(o, onnx_result(o, n, win.nsp == 2 ? 0 : -1), win.nsp);
+	lower_back(o, onnx_result(o, n, win.nsp >= 2 ? 0 : -1), win.nsp);
 }
 
 static void

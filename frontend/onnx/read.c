@@ -99,7 +99,7 @@ ext_field(const Onnx__TensorProto *t, const char *key)
 /* Reads nbytes of external data for t, confined to dir. */
 static const char *
 read_external(Arena *a, const Onnx__TensorProto *t, const char *dir,
-              size_t nbytes, void *out)
+              size_t nbytes, void **data)
 {
 	const char *loc = ext_field(t, "location");
 	if (!loc || !*loc)
@@ -135,8 +135,14 @@ read_external(Arena *a, const Onnx__TensorProto *t, const char *dir,
 	if (!f)
 		return arena_printf(a, "cannot open external data '%s': %s", loc,
 		                    strerror(errno));
-	bool ok = off >= 0 && fseek(f, off, SEEK_SET) == 0 &&
-	          fread(out, 1, nbytes, f) == nbytes;
+	/* the file must hold the data before memory is taken for it */
+	bool ok = off >= 0 && fseek(f, 0, SEEK_END) == 0 &&
+	          ftell(f) >= off && (uint64_t)(ftell(f) - off) >= nbytes;
+	if (ok) {
+		*data = arena_alloc(a, nbytes ? nbytes : 1);
+		ok = fseek(f, off, SEEK_SET) == 0 &&
+		     fread(*data, 1, nbytes, f) == nbytes;
+	}
 	fclose(f);
 	if (!ok)
 		return arena_printf(a, "external data '%s' is shorter than the "
@@ -145,20 +151,29 @@ read_external(Arena *a, const Onnx__TensorProto *t, const char *dir,
 	return NULL;
 }
 
+/* How many values the typed field for t's data type holds. */
+static size_t
+read_fields_count(const Onnx__TensorProto *t)
+{
+	switch (t->data_type) {
+	case 1: return t->n_float_data;
+	case 7: return t->n_int64_data;
+	case 11: return t->n_double_data;
+	case 2: case 3: case 6: case 9: return t->n_int32_data;
+	}
+	return 0;
+}
+
 /* Copies typed-field data into the kiln element type. */
 static const char *
-read_fields(Arena *a, const Onnx__TensorProto *t, int dt, int64_t n, void *out)
+read_fields(Arena *a, const Onnx__TensorProto *t, int dt, int64_t n,
+            void **data)
 {
-	size_t have = 0;
-	switch (t->data_type) {
-	case 1: have = t->n_float_data; break;
-	case 7: have = t->n_int64_data; break;
-	case 11: have = t->n_double_data; break;
-	case 2: case 3: case 6: case 9: have = t->n_int32_data; break;
-	}
+	size_t have = read_fields_count(t);
 	if ((int64_t)have != n)
 		return arena_printf(a, "tensor has %zu values, its shape needs %lld",
 		                    have, (long long)n);
+	void *out = *data = arena_alloc(a, n ? n * dt_size[dt] : 1);
 	for (int64_t i = 0; i < n; i++)
 		switch (dt) {
 		case DT_F32: ((float *)out)[i] = t->float_data[i]; break;
@@ -185,32 +200,36 @@ onnx_tensor(Arena *a, const Onnx__TensorProto *t, const char *dir,
 		                    t->n_dims, IR_MAXRANK);
 	*type = (Type){.dtype = dt, .rank = (int)t->n_dims};
 	int64_t n = 1;
+	/* A dimension may be 0 here: an empty constant can still be read at
+	 * build time (an empty axes list); values computed at run time are
+	 * never empty (the shape rules and the importer's inputs check). */
 	for (size_t i = 0; i < t->n_dims; i++) {
-		if (t->dims[i] <= 0)
-			return arena_printf(a, "tensor dimension %zu is %lld; kiln "
-			                    "needs dimensions of at least 1", i,
+		if (t->dims[i] < 0)
+			return arena_printf(a, "tensor dimension %zu is %lld", i,
 			                    (long long)t->dims[i]);
-		if (t->dims[i] > INT64_MAX / 16 / n)
+		if (t->dims[i] > 0 && t->dims[i] > INT64_MAX / 16 / MAX(n, 1))
 			return "tensor has too many elements";
 		type->dim[i] = t->dims[i];
 		n *= t->dims[i];
 	}
 	size_t nbytes = (size_t)type_bytes(type);
-	*data = arena_alloc(a, nbytes);
 	if (t->has_data_location &&
 	    t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)
-		return read_external(a, t, dir, nbytes, *data);
-	if (t->has_raw_data) {
+		return read_external(a, t, dir, nbytes, data);
+	if (t->has_raw_data || (n > 0 && !read_fields_count(t))) {
+		/* checked before memory is taken, so a corrupt header
+		 * cannot ask for more than the file holds */
 		if (t->raw_data.len != nbytes)
 			return arena_printf(a, "tensor has %zu bytes of raw data, its "
 			                    "shape needs %zu", t->raw_data.len, nbytes);
+		*data = arena_alloc(a, nbytes ? nbytes : 1);
 		memcpy(*data, t->raw_data.data, nbytes);
 		if (dt == DT_BOOL)
 			for (size_t i = 0; i < nbytes; i++)
 				((uint8_t *)*data)[i] = ((uint8_t *)*data)[i] != 0;
 		return NULL;
 	}
-	return read_fields(a, t, dt, n, *data);
+	return read_fields(a, t, dt, n, data);
 }
 
 void
