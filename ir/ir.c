@@ -11,8 +11,9 @@
 
 const char *const dt_name[NDTYPE] = {
 	"f32", "f64", "i64", "i32", "i8", "u8", "bool",
+	"f16", "bf16", "i16", "u16", "u32", "u64",
 };
-const int dt_size[NDTYPE] = {4, 8, 8, 4, 1, 1, 1};
+const int dt_size[NDTYPE] = {4, 8, 8, 4, 1, 1, 1, 2, 2, 2, 2, 4, 8};
 
 int
 dt_lookup(const char *name)
@@ -214,6 +215,15 @@ ir_set_ints(Graph *g, int node, int id, const int64_t *v, int n)
 	*a = (Attr){.kind = AK_INTS, .n = n};
 	a->ints = arena_alloc(g->mod->arena, n * sizeof *v);
 	memcpy(a->ints, v, n * sizeof *v);
+}
+
+void
+ir_set_floats(Graph *g, int node, int id, const double *v, int n)
+{
+	Attr *a = ir_attr(g, &g->node[node], id);
+	*a = (Attr){.kind = AK_FLOATS, .n = n};
+	a->floats = arena_alloc(g->mod->arena, n * sizeof *v);
+	memcpy(a->floats, v, n * sizeof *v);
 }
 
 /* Operand i's role bits in the registry's idx column. */

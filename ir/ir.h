@@ -18,8 +18,12 @@
 #define IR_MAXRANK 8    /* equals KILN_MAXRANK in runtime/kiln.h */
 #define IR_MAXIN 32   /* operands of one node (concat is variadic) */
 
-/* Element types; the order matches kiln_dtype in runtime/kiln.h. */
-enum DType { DT_F32, DT_F64, DT_I64, DT_I32, DT_I8, DT_U8, DT_BOOL, NDTYPE };
+/* Element types; the order matches kiln_dtype in runtime/kiln.h.  The
+ * ones after DT_BOOL came later, so they are appended: f16 and bf16 are
+ * storage types (cast only, no arithmetic), i16 u16 u32 u64 have the
+ * elementwise arithmetic and comparison families. */
+enum DType { DT_F32, DT_F64, DT_I64, DT_I32, DT_I8, DT_U8, DT_BOOL,
+	DT_F16, DT_BF16, DT_I16, DT_U16, DT_U32, DT_U64, NDTYPE };
 
 /* Dtype masks for the types column of ops.def. */
 enum {
@@ -28,7 +32,11 @@ enum {
 	TY_INT = 1 << DT_I64 | 1 << DT_I32 | 1 << DT_I8 | 1 << DT_U8,
 	TY_NUM = TY_FLOAT | TY_INT,                  /* every numeric dtype */
 	TY_SIGNED = TY_NUM & ~(1 << DT_U8),          /* numeric, with a sign */
-	TY_ANY = (1 << NDTYPE) - 1,
+	TY_ANY = TY_NUM | TY_BOOL,                   /* the first seven dtypes */
+	TY_HALF = 1 << DT_F16 | 1 << DT_BF16,        /* 16-bit floats */
+	TY_XINT = 1 << DT_I16 | 1 << DT_U16 | 1 << DT_U32 | 1 << DT_U64,
+	TY_UINT = 1 << DT_U8 | 1 << DT_U16 | 1 << DT_U32 | 1 << DT_U64,
+	TY_ALL = (1 << NDTYPE) - 1,                  /* every dtype */
 };
 /* Operand roles for the idx column of ops.def (operand k counts from 1,
  * up to 15): an index operand is i64 or i32, a condition operand bool,
@@ -210,6 +218,7 @@ Attr *ir_attr(Graph *g, const Node *n, int id);
 void ir_set_int(Graph *g, int node, int id, int64_t v);
 void ir_set_float(Graph *g, int node, int id, double v);
 void ir_set_ints(Graph *g, int node, int id, const int64_t *v, int n);
+void ir_set_floats(Graph *g, int node, int id, const double *v, int n);
 const char *ir_parse_default(Graph *g, Attr *a, const AttrInfo *ai);
 const char *ir_infer(Graph *g, int node);   /* runs the shape rule */
 int ir_data_operand(const Node *n);         /* first data operand, or -1 */
@@ -230,6 +239,7 @@ const char *shape_slice_params(Graph *g, const Node *n, int64_t *start,
 extern const char *const shape_pad_mode[], *const shape_resize_mode[],
 	*const shape_resize_coord[], *const shape_nearest_mode[];
 extern const char *const shape_d2s_mode[]; /* depth_to_space: DCR, CRD */
+extern const char *const shape_scatter_reduction[]; /* none, add, mul */
 int shape_choice(const char *s, const char *const *names); /* index or -1 */
 /* The dims a reduce_* node reduces, bit d = dim d; or an error message. */
 const char *shape_reduce_mask(Graph *g, const Node *n, unsigned *mask);

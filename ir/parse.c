@@ -397,10 +397,15 @@ parse_elem(int dt, void *data, int64_t i)
 {
 	static const int64_t lo[NDTYPE] = {
 		[DT_I64] = INT64_MIN, [DT_I32] = INT32_MIN, [DT_I8] = INT8_MIN,
+		[DT_I16] = INT16_MIN,
 	};
+	/* u64 text stops at INT64_MAX (the integer lexer's range); f16 and
+	 * bf16 elements are their bit patterns */
 	static const int64_t hi[NDTYPE] = {
 		[DT_I64] = INT64_MAX, [DT_I32] = INT32_MAX, [DT_I8] = INT8_MAX,
-		[DT_U8] = UINT8_MAX, [DT_BOOL] = 1,
+		[DT_U8] = UINT8_MAX, [DT_BOOL] = 1, [DT_F16] = UINT16_MAX,
+		[DT_BF16] = UINT16_MAX, [DT_I16] = INT16_MAX, [DT_U16] = UINT16_MAX,
+		[DT_U32] = UINT32_MAX, [DT_U64] = INT64_MAX,
 	};
 	if (dt == DT_F32 || dt == DT_F64) {
 		double x = parse_float(dt == DT_F32);
@@ -419,6 +424,12 @@ parse_elem(int dt, void *data, int64_t i)
 	case DT_I64: ((int64_t *)data)[i] = v; break;
 	case DT_I32: ((int32_t *)data)[i] = (int32_t)v; break;
 	case DT_I8: ((int8_t *)data)[i] = (int8_t)v; break;
+	case DT_I16: ((int16_t *)data)[i] = (int16_t)v; break;
+	case DT_F16: case DT_BF16: case DT_U16:
+		((uint16_t *)data)[i] = (uint16_t)v;
+		break;
+	case DT_U32: ((uint32_t *)data)[i] = (uint32_t)v; break;
+	case DT_U64: ((uint64_t *)data)[i] = (uint64_t)v; break;
 	default: ((uint8_t *)data)[i] = (uint8_t)v; break;
 	}
 }

@@ -100,6 +100,16 @@ print_elem(FILE *f, int dtype, const void *data, int64_t i)
 	case DT_I8: fprintf(f, "%d", ((const int8_t *)data)[i]); break;
 	case DT_U8:
 	case DT_BOOL: fprintf(f, "%u", ((const uint8_t *)data)[i]); break;
+	case DT_I16: fprintf(f, "%d", ((const int16_t *)data)[i]); break;
+	case DT_F16:    /* the 16-bit floats as their bit patterns (ir.md) */
+	case DT_BF16:
+	case DT_U16: fprintf(f, "%u", ((const uint16_t *)data)[i]); break;
+	case DT_U32:
+		fprintf(f, "%lu", (unsigned long)((const uint32_t *)data)[i]);
+		break;
+	case DT_U64:
+		fprintf(f, "%llu", (unsigned long long)((const uint64_t *)data)[i]);
+		break;
 	default: die("bad dtype %d", dtype);
 	}
 }

@@ -5,6 +5,7 @@
  * what is wrong; the caller adds the source location.  Operand dtypes were
  * already checked against the registry row by ir_infer().
  */
+#include <math.h>
 #include <string.h>
 #include "ir.h"
 
@@ -194,75 +195,106 @@ window(int64_t size, int64_t k, int64_t s, int64_t p0, int64_t p1, int64_t d,
 	return (ceil ? (room + s - 1) / s : room / s) + 1;
 }
 
-/* Shared by conv2d and the pools: x is NCHW, kernel kh x kw. */
+/* Spatial dimensions of a conv, transposed conv or pool op: the 3-D ops
+ * have their own rows (and kernels) but share these shape rules. */
+static int
+nspatial(const Node *n)
+{
+	switch (n->op) {
+	case OP_CONV3D: case OP_CONV3D_TRANSPOSE: case OP_MAXPOOL3D:
+	case OP_AVGPOOL3D:
+		return 3;
+	default:
+		return 2;
+	}
+}
+
+/* The node's attribute called name: the 2-D and 3-D ops share attribute
+ * names, not ids. */
+static Attr *
+named(Graph *g, const Node *n, const char *name)
+{
+	return ir_attr(g, n, op_attr_lookup(n->op, name));
+}
+
+/* "3x3" or "3x3x3", for messages. */
 static const char *
-spatial(Graph *g, const Node *n, const int ids[3], int64_t kh, int64_t kw,
-        bool ceil, Type *out)
+dims_str(Graph *g, const int64_t *k, int n)
+{
+	char *s = ERR("%lld", (long long)k[0]);
+	for (int i = 1; i < n; i++)
+		s = ERR("%sx%lld", s, (long long)k[i]);
+	return s;
+}
+
+/* Shared by the convs and the pools: x is NCHW or NCDHW, k the kernel's
+ * spatial sizes; sets out->dim[2...]. */
+static const char *
+spatial(Graph *g, const Node *n, const int64_t *k, bool ceil, Type *out)
 {
 	const Type *x = in(g, n, 0);
 	const char *err;
-	if ((err = check_ints(g, n, ids[0], 2, 1)) ||
-	    (err = check_ints(g, n, ids[1], 4, 0)) ||
-	    (err = check_ints(g, n, ids[2], 2, 1)))
+	int nsp = nspatial(n);
+	if ((err = check_ints(g, n, op_attr_lookup(n->op, "strides"), nsp, 1)) ||
+	    (err = check_ints(g, n, op_attr_lookup(n->op, "pads"), 2 * nsp, 0)) ||
+	    (err = check_ints(g, n, op_attr_lookup(n->op, "dilations"), nsp, 1)))
 		return err;
-	int64_t *s = ir_attr(g, n, ids[0])->ints, *p = ir_attr(g, n, ids[1])->ints;
-	int64_t *d = ir_attr(g, n, ids[2])->ints;
-	int64_t oh = window(x->dim[2], kh, s[0], p[0], p[2], d[0], ceil);
-	int64_t ow = window(x->dim[3], kw, s[1], p[1], p[3], d[1], ceil);
-	if (oh < 1 || ow < 1)
-		return ERR("%s: window %lldx%lld does not fit input %s with its "
-		           "padding", name(n), (long long)kh, (long long)kw,
-		           tstr(g, x));
-	out->dim[2] = oh;
-	out->dim[3] = ow;
+	int64_t *s = named(g, n, "strides")->ints, *p = named(g, n, "pads")->ints;
+	int64_t *d = named(g, n, "dilations")->ints;
+	for (int i = 0; i < nsp; i++) {
+		out->dim[2 + i] = window(x->dim[2 + i], k[i], s[i], p[i], p[nsp + i],
+		                         d[i], ceil);
+		if (out->dim[2 + i] < 1)
+			return ERR("%s: window %s does not fit input %s with its "
+			           "padding", name(n), dims_str(g, k, nsp), tstr(g, x));
+	}
 	return NULL;
 }
 
+/* conv2d and conv3d */
 const char *
-shape_conv2d(Graph *g, const Node *n, Type *out)
+shape_conv(Graph *g, const Node *n, Type *out)
 {
 	const Type *x = in(g, n, 0), *w = in(g, n, 1), *b = in(g, n, 2);
-	if (x->rank != 4 || w->rank != 4)
-		return ERR("conv2d: input and weights must have rank 4 (NCHW, "
-		           "OIHW), got %s and %s", tstr(g, x), tstr(g, w));
-	int64_t group = ir_attr(g, n, AT_CONV2D_GROUP)->i;
+	int r = nspatial(n) + 2;
+	if (x->rank != r || w->rank != r)
+		return ERR("%s: input and weights must have rank %d (%s), got %s "
+		           "and %s", name(n), r, r == 4 ? "NCHW, OIHW" :
+		           "NCDHW, OIDHW", tstr(g, x), tstr(g, w));
+	int64_t group = named(g, n, "group")->i;
 	if (group < 1 || x->dim[1] % group || w->dim[0] % group)
-		return ERR("conv2d: group %lld must divide the input channels "
-		           "(%lld) and output channels (%lld)", (long long)group,
-		           (long long)x->dim[1], (long long)w->dim[0]);
+		return ERR("%s: group %lld must divide the input channels "
+		           "(%lld) and output channels (%lld)", name(n),
+		           (long long)group, (long long)x->dim[1],
+		           (long long)w->dim[0]);
 	if (w->dim[1] * group != x->dim[1])
-		return ERR("conv2d: weights %s expect %lld input channels, input "
-		           "%s has %lld", tstr(g, w), (long long)(w->dim[1] * group),
-		           tstr(g, x), (long long)x->dim[1]);
+		return ERR("%s: weights %s expect %lld input channels, input "
+		           "%s has %lld", name(n), tstr(g, w),
+		           (long long)(w->dim[1] * group), tstr(g, x),
+		           (long long)x->dim[1]);
 	if (b && (b->rank != 1 || b->dim[0] != w->dim[0]))
-		return ERR("conv2d: bias must be [%lld], got %s",
+		return ERR("%s: bias must be [%lld], got %s", name(n),
 		           (long long)w->dim[0], tstr(g, b));
-	*out = (Type){.dtype = x->dtype, .rank = 4, .dim = {x->dim[0], w->dim[0]}};
-	static const int ids[3] = {AT_CONV2D_STRIDES, AT_CONV2D_PADS,
-	                           AT_CONV2D_DILATIONS};
-	return spatial(g, n, ids, w->dim[2], w->dim[3], false, out);
+	*out = (Type){.dtype = x->dtype, .rank = r, .dim = {x->dim[0], w->dim[0]}};
+	return spatial(g, n, w->dim + 2, false, out);
 }
 
+/* maxpool2d, avgpool2d, maxpool3d, avgpool3d */
 const char *
-shape_pool2d(Graph *g, const Node *n, Type *out)
+shape_pool(Graph *g, const Node *n, Type *out)
 {
-	static const int maxids[4] = {AT_MAXPOOL2D_STRIDES, AT_MAXPOOL2D_PADS,
-	    AT_MAXPOOL2D_DILATIONS, AT_MAXPOOL2D_KERNEL};
-	static const int avgids[4] = {AT_AVGPOOL2D_STRIDES, AT_AVGPOOL2D_PADS,
-	    AT_AVGPOOL2D_DILATIONS, AT_AVGPOOL2D_KERNEL};
-	const int *ids = n->op == OP_MAXPOOL2D ? maxids : avgids;
-	int ceil_id = n->op == OP_MAXPOOL2D ? AT_MAXPOOL2D_CEIL_MODE :
-	                                      AT_AVGPOOL2D_CEIL_MODE;
 	const Type *x = in(g, n, 0);
-	if (x->rank != 4)
-		return ERR("%s: input must have rank 4 (NCHW), got %s", name(n),
-		           tstr(g, x));
-	const char *err = check_ints(g, n, ids[3], 2, 1);
+	int r = nspatial(n) + 2;
+	if (x->rank != r)
+		return ERR("%s: input must have rank %d (%s), got %s", name(n), r,
+		           r == 4 ? "NCHW" : "NCDHW", tstr(g, x));
+	const char *err = check_ints(g, n, op_attr_lookup(n->op, "kernel"),
+	                             r - 2, 1);
 	if (err)
 		return err;
-	int64_t *k = ir_attr(g, n, ids[3])->ints;
-	*out = (Type){.dtype = x->dtype, .rank = 4, .dim = {x->dim[0], x->dim[1]}};
-	return spatial(g, n, ids, k[0], k[1], ir_attr(g, n, ceil_id)->i, out);
+	*out = (Type){.dtype = x->dtype, .rank = r, .dim = {x->dim[0], x->dim[1]}};
+	return spatial(g, n, named(g, n, "kernel")->ints,
+	               named(g, n, "ceil_mode")->i, out);
 }
 
 const char *
@@ -441,9 +473,10 @@ shape_random(Graph *g, const Node *n, Type *out)
 /* Names of the STRING attribute values, in the order of the runtime's
  * enums (kiln_pad_mode, kiln_resize_mode, kiln_resize_coord, kiln_round). */
 const char *const shape_pad_mode[] = {"constant", "reflect", "edge", NULL};
-const char *const shape_resize_mode[] = {"nearest", "linear", NULL};
+const char *const shape_resize_mode[] = {"nearest", "linear", "cubic", NULL};
 const char *const shape_resize_coord[] = {"half_pixel", "pytorch_half_pixel",
-	"asymmetric", "align_corners", NULL};
+	"asymmetric", "align_corners", "tf_half_pixel_for_nn",
+	"tf_crop_and_resize", NULL};
 const char *const shape_nearest_mode[] = {"round_prefer_floor",
 	"round_prefer_ceil", "floor", "ceil", NULL};
 
@@ -616,53 +649,96 @@ shape_pad(Graph *g, const Node *n, Type *out)
 	return NULL;
 }
 
+/* Checks resize's scales: none, or one positive finite value per dim
+ * that gives the dim in sizes as ONNX does, floor(dim * scale). */
+static const char *
+check_resize_scales(Graph *g, const Node *n, const Type *x)
+{
+	const Attr *sc = ir_attr(g, n, AT_RESIZE_SCALES);
+	const int64_t *sz = ir_attr(g, n, AT_RESIZE_SIZES)->ints;
+	if (sc->n == 0)
+		return NULL;
+	if (sc->n != x->rank)
+		return ERR("resize: 'scales' needs %d values (one per dim) or none, "
+		           "got %d", x->rank, sc->n);
+	for (int d = 0; d < x->rank; d++) {
+		double v = sc->floats[d];
+		if (!(v > 0) || !isfinite(v))
+			return ERR("resize: 'scales' values must be positive and "
+			           "finite, got %g", v);
+		if (floor(x->dim[d] * v) != (double)sz[d])
+			return ERR("resize: dim %d of %s scaled by %.9g gives %.0f "
+			           "elements, but 'sizes' says %lld", d, tstr(g, x), v,
+			           floor(x->dim[d] * v), (long long)sz[d]);
+	}
+	return NULL;
+}
+
+/* Checks resize's roi: 2 * rank finite values (starts, then ends) for
+ * tf_crop_and_resize, none otherwise, as no other mode reads it. */
+static const char *
+check_resize_roi(Graph *g, const Node *n, const Type *x)
+{
+	const Attr *roi = ir_attr(g, n, AT_RESIZE_ROI);
+	bool crop = strcmp(ir_attr(g, n, AT_RESIZE_COORD)->s,
+	                   "tf_crop_and_resize") == 0;
+	if (!crop && roi->n)
+		return ERR("resize: 'roi' is only read by coordinate_transformation_"
+		           "mode \"tf_crop_and_resize\"; leave it out");
+	if (crop && roi->n != 2 * x->rank)
+		return ERR("resize: tf_crop_and_resize needs a 'roi' of %d values "
+		           "(the start of each dim, then the end), got %d",
+		           2 * x->rank, roi->n);
+	for (int i = 0; i < roi->n; i++)
+		if (!isfinite(roi->floats[i]))
+			return ERR("resize: 'roi' values must be finite, got %g",
+			           roi->floats[i]);
+	return NULL;
+}
+
 const char *
 shape_resize(Graph *g, const Node *n, Type *out)
 {
 	const Type *x = in(g, n, 0);
-	Attr *s = ir_attr(g, n, AT_RESIZE_SIZES);
+	const int64_t *sz = ir_attr(g, n, AT_RESIZE_SIZES)->ints;
+	int64_t ex = ir_attr(g, n, AT_RESIZE_EXCLUDE)->i, total = 1;
+	double a = ir_attr(g, n, AT_RESIZE_CUBIC_A)->f;
 	const char *err;
 	if ((err = check_choice(g, n, AT_RESIZE_MODE, shape_resize_mode)) ||
 	    (err = check_choice(g, n, AT_RESIZE_COORD, shape_resize_coord)) ||
 	    (err = check_choice(g, n, AT_RESIZE_NEAREST_MODE, shape_nearest_mode)))
 		return err;
-	if (x->rank < 2)
-		return ERR("resize: input must have rank >= 2, got %s", tstr(g, x));
-	if ((err = check_ints(g, n, AT_RESIZE_SIZES, x->rank, 1)))
+	if (x->rank < 1)
+		return ERR("resize: input must have rank >= 1, got %s", tstr(g, x));
+	if ((err = check_ints(g, n, AT_RESIZE_SIZES, x->rank, 1)) ||
+	    (err = check_resize_scales(g, n, x)) ||
+	    (err = check_resize_roi(g, n, x)))
 		return err;
+	if (ex != 0 && ex != 1)
+		return ERR("resize: exclude_outside must be 0 or 1, got %lld",
+		           (long long)ex);
+	if (!isfinite(a) || !isfinite(ir_attr(g, n, AT_RESIZE_EXTRAPOLATION)->f))
+		return ERR("resize: cubic_coeff_a and extrapolation_value must be "
+		           "finite");
 	*out = *x;
-	for (int d = 0; d < x->rank - 2; d++)
-		if (s->ints[d] != x->dim[d])
-			return ERR("resize: only the last two dims can change; dim %d "
-			           "is %lld in %s but %lld in sizes", d,
-			           (long long)x->dim[d], tstr(g, x),
-			           (long long)s->ints[d]);
-	out->dim[x->rank - 2] = s->ints[x->rank - 2];
-	out->dim[x->rank - 1] = s->ints[x->rank - 1];
+	for (int d = 0; d < x->rank; d++) {
+		if (total > INT64_MAX / 8 / sz[d])
+			return ERR("resize: sizes has too many elements");
+		total *= sz[d];
+		out->dim[d] = sz[d];
+	}
 	return NULL;
 }
+
+static const char *check_tuples(Graph *g, const Node *n, const Value *v,
+                                const int64_t *dim, int m);
 
 /* Checks the data of a constant index operand v of n against a dim of
  * len. */
 static const char *
 check_indices(Graph *g, const Node *n, const Value *v, int64_t len)
 {
-	if (v->kind != VK_CONST || !v->data)
-		return NULL;
-	for (int64_t i = 0; i < type_numel(&v->type); i++) {
-		int64_t k;
-		int32_t k32;
-		if (v->type.dtype == DT_I64) {
-			memcpy(&k, (char *)v->data + 8 * i, 8);
-		} else {
-			memcpy(&k32, (char *)v->data + 4 * i, 4);
-			k = k32;
-		}
-		if (k < -len || k >= len)
-			return ERR("%s: index %lld is out of range for a dim of %lld",
-			           name(n), (long long)k, (long long)len);
-	}
-	return NULL;
+	return check_tuples(g, n, v, &len, 1);
 }
 
 const char *
@@ -740,42 +816,47 @@ unwindow(int64_t size, int64_t k, int64_t s, int64_t p0, int64_t p1,
 	return s * (size - 1) + op + (k - 1) * d + 1 - p0 - p1;
 }
 
+/* conv2d_transpose and conv3d_transpose */
 const char *
-shape_conv2d_transpose(Graph *g, const Node *n, Type *out)
+shape_conv_transpose(Graph *g, const Node *n, Type *out)
 {
 	const Type *x = in(g, n, 0), *w = in(g, n, 1), *b = in(g, n, 2);
 	const char *err;
-	if (x->rank != 4 || w->rank != 4)
-		return ERR("conv2d_transpose: input and weights must have rank 4 "
-		           "(NCHW, CO'HW), got %s and %s", tstr(g, x), tstr(g, w));
-	int64_t group = ir_attr(g, n, AT_CONV2D_TRANSPOSE_GROUP)->i;
+	int nsp = nspatial(n), r = nsp + 2;
+	if (x->rank != r || w->rank != r)
+		return ERR("%s: input and weights must have rank %d (%s), got %s "
+		           "and %s", name(n), r, r == 4 ? "NCHW, CO'HW" :
+		           "NCDHW, CO'DHW", tstr(g, x), tstr(g, w));
+	int64_t group = named(g, n, "group")->i;
 	if (group < 1 || x->dim[1] % group)
-		return ERR("conv2d_transpose: group %lld must divide the input "
-		           "channels (%lld)", (long long)group, (long long)x->dim[1]);
+		return ERR("%s: group %lld must divide the input channels (%lld)",
+		           name(n), (long long)group, (long long)x->dim[1]);
 	if (w->dim[0] != x->dim[1])
-		return ERR("conv2d_transpose: weights %s expect %lld input channels, "
-		           "input %s has %lld", tstr(g, w), (long long)w->dim[0],
+		return ERR("%s: weights %s expect %lld input channels, input %s "
+		           "has %lld", name(n), tstr(g, w), (long long)w->dim[0],
 		           tstr(g, x), (long long)x->dim[1]);
 	int64_t oc = w->dim[1] * group;
 	if (b && (b->rank != 1 || b->dim[0] != oc))
-		return ERR("conv2d_transpose: bias must be [%lld], got %s",
+		return ERR("%s: bias must be [%lld], got %s", name(n),
 		           (long long)oc, tstr(g, b));
-	if ((err = check_ints(g, n, AT_CONV2D_TRANSPOSE_STRIDES, 2, 1)) ||
-	    (err = check_ints(g, n, AT_CONV2D_TRANSPOSE_PADS, 4, 0)) ||
-	    (err = check_ints(g, n, AT_CONV2D_TRANSPOSE_DILATIONS, 2, 1)) ||
-	    (err = check_ints(g, n, AT_CONV2D_TRANSPOSE_OUTPUT_PADDING, 2, 0)))
+	if ((err = check_ints(g, n, op_attr_lookup(n->op, "strides"), nsp, 1)) ||
+	    (err = check_ints(g, n, op_attr_lookup(n->op, "pads"), 2 * nsp, 0)) ||
+	    (err = check_ints(g, n, op_attr_lookup(n->op, "dilations"), nsp, 1)) ||
+	    (err = check_ints(g, n, op_attr_lookup(n->op, "output_padding"), nsp,
+	                      0)))
 		return err;
-	int64_t *s = ir_attr(g, n, AT_CONV2D_TRANSPOSE_STRIDES)->ints;
-	int64_t *p = ir_attr(g, n, AT_CONV2D_TRANSPOSE_PADS)->ints;
-	int64_t *d = ir_attr(g, n, AT_CONV2D_TRANSPOSE_DILATIONS)->ints;
-	int64_t *op = ir_attr(g, n, AT_CONV2D_TRANSPOSE_OUTPUT_PADDING)->ints;
-	int64_t oh = unwindow(x->dim[2], w->dim[2], s[0], p[0], p[2], d[0], op[0]);
-	int64_t ow = unwindow(x->dim[3], w->dim[3], s[1], p[1], p[3], d[1], op[1]);
-	if (oh < 1 || ow < 1)
-		return ERR("conv2d_transpose: the output for input %s and weights "
-		           "%s would be empty or too large", tstr(g, x), tstr(g, w));
-	*out = (Type){.dtype = x->dtype, .rank = 4,
-	              .dim = {x->dim[0], oc, oh, ow}};
+	int64_t *s = named(g, n, "strides")->ints, *p = named(g, n, "pads")->ints;
+	int64_t *d = named(g, n, "dilations")->ints;
+	int64_t *op = named(g, n, "output_padding")->ints;
+	*out = (Type){.dtype = x->dtype, .rank = r, .dim = {x->dim[0], oc}};
+	for (int i = 0; i < nsp; i++) {
+		out->dim[2 + i] = unwindow(x->dim[2 + i], w->dim[2 + i], s[i], p[i],
+		                           p[nsp + i], d[i], op[i]);
+		if (out->dim[2 + i] < 1)
+			return ERR("%s: the output for input %s and weights %s would "
+			           "be empty or too large", name(n), tstr(g, x),
+			           tstr(g, w));
+	}
 	return NULL;
 }
 
@@ -1017,5 +1098,167 @@ shape_space_to_depth(Graph *g, const Node *n, Type *out)
 	*out = (Type){.dtype = x->dtype, .rank = 4,
 	              .dim = {x->dim[0], x->dim[1] * b * b, x->dim[2] / b,
 	                      x->dim[3] / b}};
+	return NULL;
+}
+
+/* ---- index ops: gather_nd, scatter, topk */
+
+/* Names of the scatter reductions, in kiln_scatter_reduction's order. */
+const char *const shape_scatter_reduction[] = {"none", "add", "mul", NULL};
+
+/* Checks the data of a constant index operand v holding tuples of m
+ * indices, entry j of each against dim[j]. */
+static const char *
+check_tuples(Graph *g, const Node *n, const Value *v, const int64_t *dim,
+             int m)
+{
+	if (v->kind != VK_CONST || !v->data)
+		return NULL;
+	for (int64_t i = 0; i < type_numel(&v->type); i++) {
+		int64_t k, len = dim[i % m];
+		int32_t k32;
+		if (v->type.dtype == DT_I64) {
+			memcpy(&k, (char *)v->data + 8 * i, 8);
+		} else {
+			memcpy(&k32, (char *)v->data + 4 * i, 4);
+			k = k32;
+		}
+		if (k < -len || k >= len)
+			return ERR("%s: index %lld is out of range for a dim of %lld",
+			           name(n), (long long)k, (long long)len);
+	}
+	return NULL;
+}
+
+const char *
+shape_gather_nd(Graph *g, const Node *n, Type *out)
+{
+	const Type *x = in(g, n, 0), *idx = in(g, n, 1);
+	int64_t b = ir_attr(g, n, AT_GATHER_ND_BATCH_DIMS)->i;
+	if (idx->rank < 1)
+		return ERR("gather_nd: indices must have rank >= 1, got %s",
+		           tstr(g, idx));
+	if (b < 0 || b >= idx->rank || b >= x->rank)
+		return ERR("gather_nd: batch_dims %lld must be at least 0 and below "
+		           "the ranks of %s and %s", (long long)b, tstr(g, x),
+		           tstr(g, idx));
+	int64_t m = idx->dim[idx->rank - 1];
+	if (m < 1 || m > x->rank - b)
+		return ERR("gather_nd: index tuples of %lld entries do not fit %s "
+		           "after %lld batch dims", (long long)m, tstr(g, x),
+		           (long long)b);
+	for (int d = 0; d < b; d++)
+		if (x->dim[d] != idx->dim[d])
+			return ERR("gather_nd: batch dim %d differs between %s and %s", d,
+			           tstr(g, x), tstr(g, idx));
+	if (idx->rank - 1 + x->rank - b - m > IR_MAXRANK)
+		return ERR("gather_nd: the result would have rank %lld, above the "
+		           "maximum %d", (long long)(idx->rank - 1 + x->rank - b - m),
+		           IR_MAXRANK);
+	*out = (Type){.dtype = x->dtype, .rank = idx->rank - 1};
+	memcpy(out->dim, idx->dim, (idx->rank - 1) * sizeof *out->dim);
+	for (int d = (int)(b + m); d < x->rank; d++)
+		out->dim[out->rank++] = x->dim[d];
+	return check_tuples(g, n, &g->val[n->in[1]], x->dim + b, (int)m);
+}
+
+/* scatter_nd and scatter_elements: the reduction, which needs a number
+ * unless it is "none". */
+static const char *
+check_reduction(Graph *g, const Node *n, int id, const Type *x)
+{
+	const char *err = check_choice(g, n, id, shape_scatter_reduction);
+	if (err)
+		return err;
+	if (x->dtype == DT_BOOL && strcmp(ir_attr(g, n, id)->s, "none") != 0)
+		return ERR("%s: reduction \"%s\" needs a numeric dtype, not %s",
+		           name(n), ir_attr(g, n, id)->s, tstr(g, x));
+	return NULL;
+}
+
+const char *
+shape_scatter_nd(Graph *g, const Node *n, Type *out)
+{
+	const Type *x = in(g, n, 0), *idx = in(g, n, 1), *u = in(g, n, 2);
+	const char *err = check_reduction(g, n, AT_SCATTER_ND_REDUCTION, x);
+	if (err)
+		return err;
+	if (idx->rank < 1)
+		return ERR("scatter_nd: indices must have rank >= 1, got %s",
+		           tstr(g, idx));
+	int64_t m = idx->dim[idx->rank - 1];
+	if (m < 1 || m > x->rank)
+		return ERR("scatter_nd: index tuples of %lld entries do not fit %s",
+		           (long long)m, tstr(g, x));
+	/* the updates' shape: idx.shape[:-1] + x.shape[m:] */
+	Type want = {.dtype = x->dtype, .rank = idx->rank - 1};
+	memcpy(want.dim, idx->dim, (idx->rank - 1) * sizeof *want.dim);
+	if (want.rank + x->rank - m > IR_MAXRANK)
+		return ERR("scatter_nd: the updates would need rank above %d",
+		           IR_MAXRANK);
+	for (int d = (int)m; d < x->rank; d++)
+		want.dim[want.rank++] = x->dim[d];
+	if (!type_eq(&want, u))
+		return ERR("scatter_nd: updates must be %s for data %s and indices "
+		           "%s, got %s", tstr(g, &want), tstr(g, x), tstr(g, idx),
+		           tstr(g, u));
+	*out = *x;
+	return check_tuples(g, n, &g->val[n->in[1]], x->dim, (int)m);
+}
+
+const char *
+shape_scatter_elements(Graph *g, const Node *n, Type *out)
+{
+	const Type *x = in(g, n, 0), *idx = in(g, n, 1), *u = in(g, n, 2);
+	int64_t a = ir_attr(g, n, AT_SCATTER_ELEMENTS_AXIS)->i;
+	int axis = axis_of(a, x->rank);
+	const char *err = check_reduction(g, n, AT_SCATTER_ELEMENTS_REDUCTION, x);
+	if (err)
+		return err;
+	if (axis < 0)
+		return ERR("scatter_elements: axis %lld is out of range for %s",
+		           (long long)a, tstr(g, x));
+	if (idx->rank != x->rank)
+		return ERR("scatter_elements: indices %s must have the rank of the "
+		           "data %s", tstr(g, idx), tstr(g, x));
+	for (int d = 0; d < x->rank; d++)
+		if (d != axis && idx->dim[d] > x->dim[d])
+			return ERR("scatter_elements: indices %s are larger than the "
+			           "data %s in dim %d", tstr(g, idx), tstr(g, x), d);
+	if (u->rank != idx->rank ||
+	    memcmp(u->dim, idx->dim, idx->rank * sizeof *u->dim) != 0)
+		return ERR("scatter_elements: updates %s must have the shape of the "
+		           "indices %s", tstr(g, u), tstr(g, idx));
+	*out = *x;
+	return check_indices(g, n, &g->val[n->in[1]], x->dim[axis]);
+}
+
+/* topk_values and topk_indices: x with k along the axis. */
+const char *
+shape_topk(Graph *g, const Node *n, Type *out)
+{
+	const Type *x = in(g, n, 0);
+	bool val = n->op == OP_TOPK_VALUES;
+	int64_t k = ir_attr(g, n, val ? AT_TOPK_VALUES_K : AT_TOPK_INDICES_K)->i;
+	int64_t a = ir_attr(g, n, val ? AT_TOPK_VALUES_AXIS :
+	                                AT_TOPK_INDICES_AXIS)->i;
+	int axis = axis_of(a, x->rank);
+	const char *err;
+	if ((err = check_flag(g, n, val ? AT_TOPK_VALUES_LARGEST :
+	                                  AT_TOPK_INDICES_LARGEST)) ||
+	    (err = check_flag(g, n, val ? AT_TOPK_VALUES_SORTED :
+	                                  AT_TOPK_INDICES_SORTED)))
+		return err;
+	if (axis < 0)
+		return ERR("%s: axis %lld is out of range for %s", name(n),
+		           (long long)a, tstr(g, x));
+	if (k < 1 || k > x->dim[axis])
+		return ERR("%s: k must be from 1 to %lld (the dim of %s along axis "
+		           "%d), got %lld", name(n), (long long)x->dim[axis],
+		           tstr(g, x), axis, (long long)k);
+	*out = *x;
+	out->dim[axis] = k;
+	if (!val)
+		out->dtype = DT_I64;
 	return NULL;
 }

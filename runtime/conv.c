@@ -1,5 +1,5 @@
-/* conv.c: 2-D convolution and transposed convolution, NCHW, with strides,
- * padding, dilation, groups.
+/* conv.c: 2-D and 3-D convolution and transposed convolution, NCHW and
+ * NCDHW, with strides, padding, dilation, groups.
  *
  * For each (image, output channel) the output plane starts as the bias and
  * each kernel tap (q,u,v) then adds w[o,q,u,v] times a strided window of
@@ -8,7 +8,9 @@
  * bounds tests and padding costs nothing.  Asymmetric padding needs no
  * parameter: the bottom/right pads are whatever oh and ow imply.  The
  * transposed convolution runs the same taps the other way, scattering
- * each input plane into the output (scatter_tap()).
+ * each input plane into the output (scatter_tap()).  The 3-D kernels
+ * loop over the depth taps and hand each (output plane, input plane) pair
+ * to the same 2-D plane code, so the depth costs no inner-loop work.
  */
 #include "kiln.h"
 
@@ -42,6 +44,23 @@ add_tap(float *yp, const float *xp, float wv, int64_t u, int64_t v,
 	}
 }
 
+/* yp += input plane xq correlated with the kh x kw kernel slice wq. */
+static void
+add_plane(float *yp, const float *xq, const float *wq,
+          const struct kiln_conv2d *p)
+{
+	for (int64_t u = 0; u < p->kh; u++)
+		for (int64_t v = 0; v < p->kw; v++)
+			add_tap(yp, xq, wq[u * p->kw + v], u, v, p);
+}
+
+static void
+fill(float *y, int64_t n, float v)
+{
+	for (int64_t i = 0; i < n; i++)
+		y[i] = v;
+}
+
 /* Output plane yp of channel o, from the cg input planes of its group
  * starting at xg, with wo = w[o]. */
 static void
@@ -50,14 +69,9 @@ conv_plane(float *yp, const float *xg, const float *wo, float bias,
 {
 	int64_t plane = p->h * p->w;
 
-	for (int64_t i = 0; i < p->oh * p->ow; i++)
-		yp[i] = bias;
-	for (int64_t q = 0; q < cg; q++) {
-		const float *xq = xg + q * plane, *wq = wo + q * p->kh * p->kw;
-		for (int64_t u = 0; u < p->kh; u++)
-			for (int64_t v = 0; v < p->kw; v++)
-				add_tap(yp, xq, wq[u * p->kw + v], u, v, p);
-	}
+	fill(yp, p->oh * p->ow, bias);
+	for (int64_t q = 0; q < cg; q++)
+		add_plane(yp, xg + q * plane, wo + q * p->kh * p->kw, p);
 }
 
 void
@@ -74,6 +88,33 @@ kiln_conv2d_f32(float *y, const float *x, const float *w, const float *b,
 			           w + o * cg * p->kh * p->kw, b ? b[o] : 0.0f,
 			           cg, p);
 		}
+	}
+}
+
+/* 3-D: output plane (n,o,i) adds, for every input channel q of the group
+ * and depth tap a that lands inside the input (depth i*sd - pf + a*dd),
+ * that input plane correlated with the kernel slice w[o,q,a]. */
+void
+kiln_conv3d_f32(float *y, const float *x, const float *w, const float *b,
+                const struct kiln_conv3d *p)
+{
+	const struct kiln_conv2d *q = &p->hw;
+	int64_t cg = q->c / q->group, og = q->oc / q->group;
+	int64_t plane = q->h * q->w, oplane = q->oh * q->ow, taps = q->kh * q->kw;
+
+	for (int64_t n = 0; n < q->n; n++)
+	for (int64_t o = 0; o < q->oc; o++)
+	for (int64_t i = 0; i < p->od; i++) {
+		float *yp = y + ((n * q->oc + o) * p->od + i) * oplane;
+		const float *xg = x + (n * q->c + o / og * cg) * p->d * plane;
+		fill(yp, oplane, b ? b[o] : 0.0f);
+		for (int64_t c = 0; c < cg; c++)
+			for (int64_t a = 0; a < p->kd; a++) {
+				int64_t id = i * p->sd - p->pf + a * p->dd;
+				if (id >= 0 && id < p->d)
+					add_plane(yp, xg + (c * p->d + id) * plane,
+					          w + ((o * cg + c) * p->kd + a) * taps, q);
+			}
 	}
 }
 
@@ -97,6 +138,16 @@ scatter_tap(float *yp, const float *xp, float wv, int64_t u, int64_t v,
 	}
 }
 
+/* yp += input plane xp scattered through the kh x kw kernel slice wc. */
+static void
+scatter_plane(float *yp, const float *xp, const float *wc,
+              const struct kiln_conv2d *p)
+{
+	for (int64_t u = 0; u < p->kh; u++)
+		for (int64_t v = 0; v < p->kw; v++)
+			scatter_tap(yp, xp, wc[u * p->kw + v], u, v, p);
+}
+
 void
 kiln_conv2d_transpose_f32(float *y, const float *x, const float *w,
                           const float *b, const struct kiln_conv2d *p)
@@ -107,14 +158,37 @@ kiln_conv2d_transpose_f32(float *y, const float *x, const float *w,
 	for (int64_t n = 0; n < p->n; n++) {
 		for (int64_t o = 0; o < p->oc; o++) {
 			float *yp = y + (n * p->oc + o) * oplane;
-			for (int64_t i = 0; i < oplane; i++)
-				yp[i] = b ? b[o] : 0.0f;
-			for (int64_t c = o / og * cg; c < (o / og + 1) * cg; c++) {
-				const float *xp = x + (n * p->c + c) * plane;
-				const float *wc = w + (c * og + o % og) * taps;
-				for (int64_t u = 0; u < p->kh; u++)
-					for (int64_t v = 0; v < p->kw; v++)
-						scatter_tap(yp, xp, wc[u * p->kw + v], u, v, p);
+			fill(yp, oplane, b ? b[o] : 0.0f);
+			for (int64_t c = o / og * cg; c < (o / og + 1) * cg; c++)
+				scatter_plane(yp, x + (n * p->c + c) * plane,
+				              w + (c * og + o % og) * taps, p);
+		}
+	}
+}
+
+/* 3-D transposed: input plane (n,c,i) scatters through depth tap a onto
+ * output plane i*sd - pf + a*dd, when that lies inside the output. */
+void
+kiln_conv3d_transpose_f32(float *y, const float *x, const float *w,
+                          const float *b, const struct kiln_conv3d *p)
+{
+	const struct kiln_conv2d *q = &p->hw;
+	int64_t cg = q->c / q->group, og = q->oc / q->group;
+	int64_t plane = q->h * q->w, oplane = q->oh * q->ow, taps = q->kh * q->kw;
+
+	for (int64_t n = 0; n < q->n; n++) {
+		for (int64_t o = 0; o < q->oc; o++) {
+			float *yv = y + (n * q->oc + o) * p->od * oplane;
+			fill(yv, p->od * oplane, b ? b[o] : 0.0f);
+			for (int64_t c = o / og * cg; c < (o / og + 1) * cg; c++)
+			for (int64_t i = 0; i < p->d; i++)
+			for (int64_t a = 0; a < p->kd; a++) {
+				int64_t id = i * p->sd - p->pf + a * p->dd;
+				if (id >= 0 && id < p->od)
+					scatter_plane(yv + id * oplane,
+					              x + ((n * q->c + c) * p->d + i) * plane,
+					              w + ((c * og + o % og) * p->kd + a) * taps,
+					              q);
 			}
 		}
 	}

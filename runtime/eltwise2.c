@@ -9,7 +9,8 @@
  * shapes are one flat loop.  It handles up to three operands (where).
  *
  * Integer arithmetic wraps around (two's complement, as numpy), computed
- * in unsigned types so that it is never undefined behaviour; an integer
+ * in unsigned types so that it is never undefined behaviour (products in
+ * uint64_t, as a 16-bit type would promote to int); an integer
  * division or modulo by zero gives 0.  Float-to-integer casts saturate.
  */
 #include <math.h>
@@ -129,7 +130,7 @@ mod_##dt(T a, T b, int fm)                                                   \
 #define S_SCALARS(dt, T, UT)                                                 \
 static inline T add_##dt(T a, T b) { return (T)((UT)a + (UT)b); }            \
 static inline T sub_##dt(T a, T b) { return (T)((UT)a - (UT)b); }            \
-static inline T mul_##dt(T a, T b) { return (T)((UT)a * (UT)b); }            \
+static inline T mul_##dt(T a, T b) { return (T)((uint64_t)(UT)a * (UT)b); }  \
 static inline T                                                              \
 div_##dt(T a, T b)                                                           \
 {                                                                            \
@@ -153,7 +154,7 @@ mod_##dt(T a, T b, int fm)                                                   \
 #define U_SCALARS(dt, T)                                                     \
 static inline T add_##dt(T a, T b) { return (T)(a + b); }                    \
 static inline T sub_##dt(T a, T b) { return (T)(a - b); }                    \
-static inline T mul_##dt(T a, T b) { return (T)(a * b); }                    \
+static inline T mul_##dt(T a, T b) { return (T)((uint64_t)a * b); }          \
 static inline T div_##dt(T a, T b) { return b ? (T)(a / b) : 0; }            \
 static inline T max_##dt(T a, T b) { return a > b ? a : b; }                 \
 static inline T min_##dt(T a, T b) { return a < b ? a : b; }                 \
@@ -171,6 +172,10 @@ S_SCALARS(i64, int64_t, uint64_t)
 S_SCALARS(i32, int32_t, uint32_t)
 S_SCALARS(i8, int8_t, uint8_t)
 U_SCALARS(u8, uint8_t)
+S_SCALARS(i16, int16_t, uint16_t)
+U_SCALARS(u16, uint16_t)
+U_SCALARS(u32, uint32_t)
+U_SCALARS(u64, uint64_t)
 
 /* ---- broadcasting kernels ---------------------------------------------
  * BINARY defines kiln_<op>_<dt>(U *y, const T *a, const T *b, rank, ydim,
@@ -233,6 +238,20 @@ ARITH(i64, int64_t) ARITH4(i64, int64_t)
 ARITH(i32, int32_t) ARITH4(i32, int32_t)
 ARITH(i8, int8_t)   ARITH4(i8, int8_t)
 ARITH(u8, uint8_t)  ARITH4(u8, uint8_t)
+ARITH(i16, int16_t) ARITH4(i16, int16_t)
+ARITH(u16, uint16_t) ARITH4(u16, uint16_t)
+ARITH(u32, uint32_t) ARITH4(u32, uint32_t)
+ARITH(u64, uint64_t) ARITH4(u64, uint64_t)
+
+/* bitshift: x << s or x >> s (direction 0 left, 1 right); a shift by the
+ * width or more gives 0 (C leaves it undefined) */
+#define SHIFT(dt, T, W)                                                      \
+	BINARY_ARG(bitshift, dt, T, T,                                           \
+	           q >= (W) ? 0 : arg ? p >> q : (T)((uint64_t)p << q))
+SHIFT(u8, uint8_t, 8)
+SHIFT(u16, uint16_t, 16)
+SHIFT(u32, uint32_t, 32)
+SHIFT(u64, uint64_t, 64)
 
 BINARY(pow, f32, float, float, powf(p, q))
 BINARY(pow, f64, double, double, pow(p, q))
@@ -276,7 +295,64 @@ kiln_where(void *y, const uint8_t *cond, const void *a, const void *b,
 /* ---- cast ---------------------------------------------------------------
  * Each source element is read as a double (float sources) or an int64
  * (integer and bool sources), then converted by the destination's
- * from-double or from-int64 function. */
+ * from-double or from-int64 function.  u64 sources go through fu_, so
+ * that values above INT64_MAX convert to floats as themselves. */
+
+/* The 16-bit floats, held as raw bits: f16 (IEEE binary16: 5 exponent
+ * bits, 10 fraction bits) and bf16 (8 and 7, the top half of an f32).
+ * Written with frexp/ldexp rather than bit tricks on float, so they are
+ * portable C and independent of the FPU's rounding mode.  The compiler
+ * has the same two functions in ir/ir.c (it does not link the runtime). */
+static double
+half_to_double(uint16_t h, int ebits, int mbits)
+{
+	int emask = (1 << ebits) - 1, bias = emask >> 1;
+	int e = h >> mbits & emask, m = h & ((1 << mbits) - 1);
+	double v;
+
+	if (e == emask)
+		v = m ? NAN : INFINITY;
+	else if (e == 0)    /* subnormal: no implicit bit */
+		v = ldexp(m, 1 - bias - mbits);
+	else
+		v = ldexp(m + (1 << mbits), e - bias - mbits);
+	return h >> 15 ? -v : v;
+}
+
+/* v rounded to nearest, ties to even; beyond the largest finite value
+ * it rounds to infinity, NaN stays a (quiet) NaN. */
+static uint16_t
+half_from_double(double v, int ebits, int mbits)
+{
+	int emask = (1 << ebits) - 1, bias = emask >> 1, emin = 1 - bias, e;
+	uint16_t sign = signbit(v) ? 0x8000 : 0;
+	double a = fabs(v), q, r, d;
+
+	if (isnan(v))
+		return (uint16_t)(sign | emask << mbits | 1 << (mbits - 1));
+	if (a == 0)
+		return sign;
+	if (isinf(a))     /* frexp leaves its exponent unspecified */
+		return (uint16_t)(sign | emask << mbits);
+	frexp(a, &e);
+	e = e - 1 < emin ? emin : e - 1;        /* a = 1.f * 2^e, or subnormal */
+	if (e > bias)
+		return (uint16_t)(sign | emask << mbits);
+	q = ldexp(a, mbits - e);                /* a in units of the last place */
+	r = floor(q);
+	d = q - r;
+	if (d > 0.5 || (d == 0.5 && fmod(r, 2) != 0))
+		r += 1;
+	/* r includes the implicit bit, so it carries into the exponent
+	 * field by itself; a subnormal (r < 2^mbits at emin) gets field 0 */
+	uint32_t bits = ((uint32_t)(e + bias - 1) << mbits) + (uint32_t)r;
+	if (bits >= (uint32_t)emask << mbits)
+		bits = (uint32_t)emask << mbits;
+	return (uint16_t)(sign | bits);
+}
+
+static inline double f16_get(uint16_t h) { return half_to_double(h, 5, 10); }
+static inline double bf16_get(uint16_t h) { return half_to_double(h, 8, 7); }
 
 /* Truncation toward zero, saturated at [lo, hi]; NaN gives 0.  lo and hi
  * are exact doubles (-2^63 and 2^63 for i64), so the final conversion is
@@ -298,6 +374,10 @@ SAT(i64, int64_t, INT64_MIN, INT64_MAX)
 SAT(i32, int32_t, INT32_MIN, INT32_MAX)
 SAT(i8, int8_t, INT8_MIN, INT8_MAX)
 SAT(u8, uint8_t, 0, UINT8_MAX)
+SAT(i16, int16_t, INT16_MIN, INT16_MAX)
+SAT(u16, uint16_t, 0, UINT16_MAX)
+SAT(u32, uint32_t, 0, UINT32_MAX)
+SAT(u64, uint64_t, 0, UINT64_MAX)
 
 static inline float fd_f32(double v) { return (float)v; }
 static inline float fi_f32(int64_t v) { return (float)v; }
@@ -305,6 +385,27 @@ static inline double fd_f64(double v) { return v; }
 static inline double fi_f64(int64_t v) { return (double)v; }
 static inline uint8_t fd_bool(double v) { return v != 0; }
 static inline uint8_t fi_bool(int64_t v) { return v != 0; }
+static inline uint16_t fd_f16(double v) { return half_from_double(v, 5, 10); }
+static inline uint16_t fi_f16(int64_t v) { return fd_f16((double)v); }
+static inline uint16_t fd_bf16(double v) { return half_from_double(v, 8, 7); }
+static inline uint16_t fi_bf16(int64_t v) { return fd_bf16((double)v); }
+
+/* From u64: floats take the value, integers its low bits (wrapping). */
+#define FU_FLOAT(dt, T)                                                      static inline T fu_##dt(uint64_t v) { return fd_##dt((double)v); }
+#define FU_INT(dt, T)                                                        static inline T fu_##dt(uint64_t v) { return fi_##dt((int64_t)v); }
+FU_FLOAT(f32, float)
+FU_FLOAT(f64, double)
+FU_FLOAT(f16, uint16_t)
+FU_FLOAT(bf16, uint16_t)
+FU_INT(i64, int64_t)
+FU_INT(i32, int32_t)
+FU_INT(i8, int8_t)
+FU_INT(u8, uint8_t)
+FU_INT(i16, int16_t)
+FU_INT(u16, uint16_t)
+FU_INT(u32, uint32_t)
+FU_INT(u64, uint64_t)
+static inline uint8_t fu_bool(uint64_t v) { return v != 0; }
 
 #define CAST_FROM(S, expr)                                                   \
 	{                                                                        \
@@ -328,6 +429,12 @@ cast_to_##dt(D *y, const void *x, kiln_dtype xt, int64_t n)                  \
 	case KILN_I8: CAST_FROM(int8_t, fi_##dt(v))                              \
 	case KILN_U8: CAST_FROM(uint8_t, fi_##dt(v))                             \
 	case KILN_BOOL: CAST_FROM(uint8_t, fi_##dt(v != 0))                      \
+	case KILN_F16: CAST_FROM(uint16_t, fd_##dt(f16_get(v)))                  \
+	case KILN_BF16: CAST_FROM(uint16_t, fd_##dt(bf16_get(v)))                \
+	case KILN_I16: CAST_FROM(int16_t, fi_##dt(v))                            \
+	case KILN_U16: CAST_FROM(uint16_t, fi_##dt(v))                           \
+	case KILN_U32: CAST_FROM(uint32_t, fi_##dt(v))                           \
+	case KILN_U64: CAST_FROM(uint64_t, fu_##dt(v))                           \
 	default: break;                                                          \
 	}                                                                        \
 }
@@ -338,6 +445,12 @@ CAST_TO(i32, int32_t)
 CAST_TO(i8, int8_t)
 CAST_TO(u8, uint8_t)
 CAST_TO(bool, uint8_t)
+CAST_TO(f16, uint16_t)
+CAST_TO(bf16, uint16_t)
+CAST_TO(i16, int16_t)
+CAST_TO(u16, uint16_t)
+CAST_TO(u32, uint32_t)
+CAST_TO(u64, uint64_t)
 
 void
 kiln_cast(void *y, kiln_dtype ytype, const void *x, kiln_dtype xtype,
@@ -351,6 +464,12 @@ kiln_cast(void *y, kiln_dtype ytype, const void *x, kiln_dtype xtype,
 	case KILN_I8: cast_to_i8(y, x, xtype, n); break;
 	case KILN_U8: cast_to_u8(y, x, xtype, n); break;
 	case KILN_BOOL: cast_to_bool(y, x, xtype, n); break;
+	case KILN_F16: cast_to_f16(y, x, xtype, n); break;
+	case KILN_BF16: cast_to_bf16(y, x, xtype, n); break;
+	case KILN_I16: cast_to_i16(y, x, xtype, n); break;
+	case KILN_U16: cast_to_u16(y, x, xtype, n); break;
+	case KILN_U32: cast_to_u32(y, x, xtype, n); break;
+	case KILN_U64: cast_to_u64(y, x, xtype, n); break;
 	default: break;
 	}
 }
@@ -442,6 +561,38 @@ kiln_shrink_f32(float *y, const float *x, int64_t n, float bias,
 	for (int64_t i = 0; i < n; i++)
 		y[i] = x[i] < -lambd ? x[i] + bias :
 		       x[i] > lambd ? x[i] - bias : 0.0f;
+}
+
+/* clip: integer bounds from double ones (see kiln.h).  The bound is
+ * compared as a double first, so that an out-of-range one (or an
+ * infinite one) never reaches the conversion to T. */
+#define CLIP_INT(dt, T, LO, HI)                                              \
+void                                                                         \
+kiln_clip_##dt(T *y, const T *x, int64_t n, double lo, double hi)            \
+{                                                                            \
+	T a = lo > (double)(LO) ? (lo >= (double)(HI) ? HI : (T)ceil(lo)) : LO;  \
+	T b = hi < (double)(HI) ? (hi <= (double)(LO) ? LO : (T)floor(hi)) : HI; \
+	for (int64_t i = 0; i < n; i++) {   /* b wins when a > b */             \
+		T v = x[i] < a ? a : x[i];                                           \
+		y[i] = v > b ? b : v;                                                \
+	}                                                                        \
+}
+CLIP_INT(i64, int64_t, INT64_MIN, INT64_MAX)
+CLIP_INT(i32, int32_t, INT32_MIN, INT32_MAX)
+CLIP_INT(i8, int8_t, INT8_MIN, INT8_MAX)
+CLIP_INT(u8, uint8_t, 0, UINT8_MAX)
+CLIP_INT(i16, int16_t, INT16_MIN, INT16_MAX)
+CLIP_INT(u16, uint16_t, 0, UINT16_MAX)
+CLIP_INT(u32, uint32_t, 0, UINT32_MAX)
+CLIP_INT(u64, uint64_t, 0, UINT64_MAX)
+
+void
+kiln_clip_f64(double *y, const double *x, int64_t n, double lo, double hi)
+{
+	for (int64_t i = 0; i < n; i++) {
+		double v = x[i] < lo ? lo : x[i];
+		y[i] = v > hi ? hi : v;
+	}
 }
 
 #define ISINF(dt, T)                                                         \

@@ -41,6 +41,7 @@ typedef enum kiln_status {
 /* Element types, in the same order as the compiler's DT_ constants. */
 typedef enum kiln_dtype {
 	KILN_F32, KILN_F64, KILN_I64, KILN_I32, KILN_I8, KILN_U8, KILN_BOOL,
+	KILN_F16, KILN_BF16, KILN_I16, KILN_U16, KILN_U32, KILN_U64,
 	KILN_NDTYPE
 } kiln_dtype;
 
@@ -90,6 +91,22 @@ void kiln_conv2d_f32(float *y, const float *x, const float *w, const float *b,
 void kiln_conv2d_transpose_f32(float *y, const float *x, const float *w,
                                const float *b, const struct kiln_conv2d *p);
 
+/* 3-D convolution and transposed convolution, NCDHW: x[n,c,d,h,w],
+ * w[oc,c/group,kd,kh,kw] (transposed: w[c,oc/group,kd,kh,kw]), b[oc] or
+ * NULL, y[n,oc,od,oh,ow].  hw holds n, c, oc, group and the height and
+ * width parameters, exactly as for the 2-D kernels; the depth adds an
+ * axis in front of the height with the same rules (pf = front padding,
+ * back padding implied by od). */
+struct kiln_conv3d {
+	struct kiln_conv2d hw;    /* all but the depth */
+	int64_t d, kd, od;        /* input, kernel and output depth */
+	int64_t sd, pf, dd;       /* depth stride, front padding, dilation */
+};
+void kiln_conv3d_f32(float *y, const float *x, const float *w, const float *b,
+                     const struct kiln_conv3d *p);
+void kiln_conv3d_transpose_f32(float *y, const float *x, const float *w,
+                               const float *b, const struct kiln_conv3d *p);
+
 /* ---- runtime/pool.c ----------------------------------------------------
  * 2-D max and average pooling, NCHW, x[n,c,h,w] -> y[n,c,oh,ow].
  * Max pooling ignores padded taps.  Average pooling divides by kh*kw when
@@ -104,7 +121,28 @@ struct kiln_pool2d {
 	int count_include_pad;    /* average pooling */
 };
 void kiln_maxpool2d_f32(float *y, const float *x, const struct kiln_pool2d *p);
+/* runtime/pool2.c: max pooling of integers; a window wholly in the
+ * padding gives the type's minimum. */
+void kiln_maxpool2d_u8(uint8_t *y, const uint8_t *x,
+                       const struct kiln_pool2d *p);
+void kiln_maxpool2d_i8(int8_t *y, const int8_t *x,
+                       const struct kiln_pool2d *p);
+void kiln_maxpool2d_i32(int32_t *y, const int32_t *x,
+                        const struct kiln_pool2d *p);
+void kiln_maxpool2d_i64(int64_t *y, const int64_t *x,
+                        const struct kiln_pool2d *p);
 void kiln_avgpool2d_f32(float *y, const float *x, const struct kiln_pool2d *p);
+
+/* 3-D max and average pooling, NCDHW, x[n,c,d,h,w] -> y[n,c,od,oh,ow]:
+ * hw as for 2-D, plus the depth axis in front of the height.  Average
+ * pooling with count_include_pad divides by kd*kh*kw. */
+struct kiln_pool3d {
+	struct kiln_pool2d hw;    /* all but the depth */
+	int64_t d, od, kd;        /* input, output and kernel depth */
+	int64_t sd, pf, dd;       /* depth stride, front padding, dilation */
+};
+void kiln_maxpool3d_f32(float *y, const float *x, const struct kiln_pool3d *p);
+void kiln_avgpool3d_f32(float *y, const float *x, const struct kiln_pool3d *p);
 
 /* ---- runtime/eltwise.c -------------------------------------------------
  * Binary ops with numpy broadcasting: y has rank dims ydim[]; element at
@@ -153,6 +191,21 @@ void kiln_hardswish_f32(float *y, const float *x, int64_t n);
 void kiln_hardsigmoid_f32(float *y, const float *x, int64_t n, float alpha,
                           float beta);
 void kiln_clip_f32(float *y, const float *x, int64_t n, float lo, float hi);
+/* runtime/eltwise2.c: clip of f64 and the integers; for integers the
+ * bounds are ceil(lo) and floor(hi), limited to the type's range (a NaN
+ * bound is none). */
+#define KILN_CLIP(dt, T) \
+	void kiln_clip_##dt(T *y, const T *x, int64_t n, double lo, double hi);
+KILN_CLIP(f64, double)
+KILN_CLIP(i64, int64_t)
+KILN_CLIP(i32, int32_t)
+KILN_CLIP(i8, int8_t)
+KILN_CLIP(u8, uint8_t)
+KILN_CLIP(i16, int16_t)
+KILN_CLIP(u16, uint16_t)
+KILN_CLIP(u32, uint32_t)
+KILN_CLIP(u64, uint64_t)
+#undef KILN_CLIP
 
 /* Reductions of x[dim[0],...,dim[rank-1]] over the dims d whose bit
  * (1u << d) is set in mask; y holds one element per index of the kept
@@ -212,24 +265,45 @@ struct kiln_pad {
 	float value;                   /* constant mode */
 };
 void kiln_pad_f32(float *y, const float *x, const struct kiln_pad *p);
+/* Any dtype, esize-byte elements: the constant-mode fill is the element
+ * at value (p->value is not read). */
+void kiln_pad(void *y, const void *x, size_t esize, const void *value,
+              const struct kiln_pad *p);
 
-/* Resizing of the last two dims, f32, as ONNX Resize: x[planes,h,w] ->
- * y[planes,oh,ow].  Output index o along a dim of n -> m elements reads
- * input coordinate (o + 0.5)*n/m - 0.5 (half_pixel; pytorch_half_pixel
- * gives -0.5 when m = 1), o*n/m (asymmetric) or o*(n-1)/(m-1)
- * (align_corners; 0 when m = 1).  Nearest mode rounds it (nearest), linear
- * mode interpolates between its two neighbours; indices clamp to the
- * edge. */
-enum kiln_resize_mode { KILN_RESIZE_NEAREST, KILN_RESIZE_LINEAR };
+/* ---- runtime/resize.c --------------------------------------------------
+ * Resizing, f32, as ONNX Resize, over any dims: x[xdim] -> y[ydim].  Along
+ * dim d (n = xdim[d], s = scale[d], len = olen[d], lo/hi = roi[d],
+ * roi[rank+d]) output index o reads input coordinate
+ *   (o + 0.5)/s - 0.5   half_pixel; pytorch_half_pixel too, but -0.5 if len = 1
+ *   (o + 0.5)/s         tf_half_pixel_for_nn
+ *   o/s                 asymmetric
+ *   o*(n-1)/(len-1)     align_corners; 0 if len = 1
+ *   lo*(n-1) + o*(hi-lo)*(n-1)/(len-1)   tf_crop_and_resize; if len = 1,
+ *                       (lo+hi)/2*(n-1); a coordinate outside [0, n-1]
+ *                       makes the element extrapolation
+ * Nearest mode rounds the coordinate by nearest; linear interpolates its
+ * two neighbours; cubic its four with Keys' kernel of coefficient cubic_a.
+ * Neighbours past the ends read the edge, or with exclude_outside (linear,
+ * cubic) get weight 0 and the others are rescaled to sum to 1. */
+enum kiln_resize_mode { KILN_RESIZE_NEAREST, KILN_RESIZE_LINEAR,
+	KILN_RESIZE_CUBIC };
 enum kiln_resize_coord { KILN_COORD_HALF_PIXEL, KILN_COORD_PYTORCH_HALF_PIXEL,
-	KILN_COORD_ASYMMETRIC, KILN_COORD_ALIGN_CORNERS };
+	KILN_COORD_ASYMMETRIC, KILN_COORD_ALIGN_CORNERS,
+	KILN_COORD_TF_HALF_PIXEL_FOR_NN, KILN_COORD_TF_CROP_AND_RESIZE };
 enum kiln_round { KILN_ROUND_PREFER_FLOOR, KILN_ROUND_PREFER_CEIL,
 	KILN_ROUND_FLOOR, KILN_ROUND_CEIL };
 struct kiln_resize {
-	int64_t planes, h, w, oh, ow;
+	int rank;
+	int64_t xdim[KILN_MAXRANK], ydim[KILN_MAXRANK];
+	double scale[KILN_MAXRANK];    /* the scale given, else ydim / xdim */
+	double olen[KILN_MAXRANK];     /* xdim * the scale given, else ydim */
+	double roi[2 * KILN_MAXRANK];  /* tf_crop_and_resize: starts, then ends */
 	int mode;                      /* kiln_resize_mode */
 	int coord;                     /* kiln_resize_coord */
 	int nearest;                   /* kiln_round, nearest mode */
+	double cubic_a;                /* cubic mode's coefficient, ONNX -0.75 */
+	int exclude_outside;           /* 0 or 1 */
+	float extrapolation;           /* tf_crop_and_resize's outside value */
 };
 void kiln_resize_f32(float *y, const float *x, const struct kiln_resize *p);
 
@@ -250,7 +324,7 @@ void kiln_layernorm_f32(float *y, const float *x, const float *scale,
 
 /* ---- runtime/npy.c -----------------------------------------------------
  * NumPy .npy files, format versions 1.0, 2.0 and 3.0, little-endian,
- * C order, dtypes f32, f64, i64, i32, i8, u8 and bool. */
+ * C order, every kiln dtype (bf16 as '<u2', its raw bits). */
 struct kiln_npy_info {
 	kiln_dtype dtype;
 	int rank;
@@ -381,22 +455,26 @@ void kiln_reduce_prod_f32(float *y, const float *x, int rank,
 
 /* ---- runtime/eltwise2.c: elementwise ops over more dtypes --------------
  * Dtype suffixes name the element type: f32 float, f64 double, i64
- * int64_t, i32 int32_t, i8 int8_t, u8 uint8_t, bool uint8_t holding 0 or
+ * int64_t, i32 int32_t, i8 int8_t, u8 uint8_t, i16 int16_t, u16
+ * uint16_t, u32 uint32_t, u64 uint64_t, bool uint8_t holding 0 or
  * 1.  Integer arithmetic wraps around (two's complement); an integer
  * division or modulo by 0 gives 0, MIN / -1 gives MIN.  y must not overlap
  * an operand.
  *
  * Broadcasting binary ops take the arguments of kiln_add_f32:
  *   kiln_<op>_<dt>(y, a, b, rank, ydim, as, bs)
- *   add, sub, mul, div:   f64 i64 i32 i8 u8 (f32 in eltwise.c); div of
- *                         integers truncates toward zero
- *   max, min:             f32 f64 i64 i32 i8 u8; NaN if either is NaN
+ *   add, sub, mul, div:   f64 i64 i32 i8 u8 i16 u16 u32 u64 (f32 in
+ *                         eltwise.c); div of integers truncates toward 0
+ *   max, min:             f32 f64 and the integers; NaN if either is NaN
  *   pow:                  f32 f64 (C pow)
- *   equal, less, less_equal, greater, greater_equal: f32 f64 i64 i32 i8
- *                         u8, and equal_bool; y is bool
+ *   equal, less, less_equal, greater, greater_equal: f32 f64 and the
+ *                         integers, and equal_bool; y is bool
  *   and, or, xor:         bool
- *   mod (one more argument, fmod): f32 f64 i64 i32 i8 u8; fmod 0 gives
- *                         the sign of b (Python's %), 1 that of a (C) */
+ *   mod (one more argument, fmod): f32 f64 and the integers; fmod 0 gives
+ *                         the sign of b (Python's %), 1 that of a (C)
+ *   bitshift (one more argument, right): u8 u16 u32 u64; y = a << b, or
+ *                         a >> b when right; a shift by b >= the width
+ *                         gives 0 */
 #define KILN_BINARY(op, dt, T, U)                                            \
 	void kiln_##op##_##dt(U *y, const T *a, const T *b, int rank,            \
 	                      const int64_t *ydim, const int64_t *as,            \
@@ -420,6 +498,19 @@ KILN_BINARY_ARITH(i64, int64_t)
 KILN_BINARY_ARITH(i32, int32_t)
 KILN_BINARY_ARITH(i8, int8_t)
 KILN_BINARY_ARITH(u8, uint8_t)
+KILN_BINARY_ARITH(i16, int16_t)
+KILN_BINARY_ARITH(u16, uint16_t)
+KILN_BINARY_ARITH(u32, uint32_t)
+KILN_BINARY_ARITH(u64, uint64_t)
+#define KILN_BITSHIFT(dt, T)                                                 \
+	void kiln_bitshift_##dt(T *y, const T *a, const T *b, int rank,          \
+	                        const int64_t *ydim, const int64_t *as,          \
+	                        const int64_t *bs, int right);
+KILN_BITSHIFT(u8, uint8_t)
+KILN_BITSHIFT(u16, uint16_t)
+KILN_BITSHIFT(u32, uint32_t)
+KILN_BITSHIFT(u64, uint64_t)
+#undef KILN_BITSHIFT
 KILN_BINARY(pow, f32, float, float)
 KILN_BINARY(pow, f64, double, double)
 KILN_BINARY(equal, bool, uint8_t, uint8_t)
@@ -444,7 +535,9 @@ void kiln_where(void *y, const uint8_t *cond, const void *a, const void *b,
 /* y[i] = x[i] converted from xtype to ytype, n elements, as ONNX Cast:
  * float to integer truncates toward zero and saturates at the integer's
  * range (NaN gives 0); integer to integer wraps around; to bool is
- * x != 0; bool to a number 0 or 1; other conversions round to nearest. */
+ * x != 0; bool to a number 0 or 1; other conversions round to nearest
+ * (ties to even).  f16 and bf16 elements are uint16_t bit patterns;
+ * narrowing to them overflows to infinity, as numpy's float16. */
 void kiln_cast(void *y, kiln_dtype ytype, const void *x, kiln_dtype xtype,
                int64_t n);
 
@@ -493,6 +586,55 @@ void kiln_isinf_f32(uint8_t *y, const float *x, int64_t n,
                     int detect_negative, int detect_positive);
 void kiln_isinf_f64(uint8_t *y, const double *x, int64_t n,
                     int detect_negative, int detect_positive);
+
+/* ---- runtime/index.c: gather_nd, scatter_nd, scatter_elements, topk ----
+ * Index operands hold indices of idx_dtype (KILN_I64 or KILN_I32, else
+ * KILN_ERR_DTYPE or KILN_ERR_ARG); one in [-len, 0) counts from the end
+ * of its dim.  If any index lies outside [-len, len), these return
+ * KILN_ERR_RANGE before writing anything.
+ *
+ * Gather of slices by index tuples: x is [batch, dim[0], ..., dim[m-1],
+ * inner], idx is [batch, ntuple, m], y is [batch, ntuple, inner], and
+ * y[b,t,:] = x[b, idx[b,t,0], ..., idx[b,t,m-1], :]. */
+kiln_status kiln_gather_nd(void *y, const void *x, const void *idx,
+                           kiln_dtype idx_dtype, int64_t batch,
+                           int64_t ntuple, int m, const int64_t *dim,
+                           int64_t inner, size_t esize);
+
+/* How a scatter combines an update u with the element e it lands on:
+ * e = u (NONE), e + u (ADD), e * u (MUL).  ADD and MUL need a numeric
+ * dtype; integers wrap around.  Updates apply in index order, so with
+ * NONE the last of duplicate indices wins. */
+enum kiln_scatter_reduction { KILN_SCATTER_NONE, KILN_SCATTER_ADD,
+	KILN_SCATTER_MUL };
+
+/* Scatter of slices: y = x (x and y are [dim[0], ..., dim[m-1], inner],
+ * and may be the same buffer), then for each t < ntuple the slice
+ * y[idx[t,0], ..., idx[t,m-1], :] combines with upd[t, :] (upd is
+ * [ntuple, inner]).  Elements are of dtype. */
+kiln_status kiln_scatter_nd(void *y, const void *x, const void *idx,
+                            kiln_dtype idx_dtype, const void *upd,
+                            kiln_dtype dtype, int reduction, int64_t ntuple,
+                            int m, const int64_t *dim, int64_t inner);
+
+/* Scatter of elements: y = x (dims xdim[], rank >= 1; y may be x), then
+ * for every index vector i of idx (dims idim[], the same rank, idim[d] <=
+ * xdim[d] off the axis) the element y[i with i[axis] replaced by idx[i]]
+ * combines with upd[i] (upd has idx's dims). */
+kiln_status kiln_scatter_elements(void *y, const void *x, const void *idx,
+                                  kiln_dtype idx_dtype, const void *upd,
+                                  kiln_dtype dtype, int reduction, int rank,
+                                  const int64_t *xdim, const int64_t *idim,
+                                  int axis);
+
+/* The k best elements along the middle axis of x[outer,len,inner], any
+ * numeric dtype, 1 <= k <= len: the largest (or smallest when !largest)
+ * first, equal elements in their order in x, NaN larger than any number.
+ * y is [outer,k,inner]: the values (dtype), or when indices their
+ * positions along the axis (int64_t). */
+void kiln_topk(void *y, const void *x, kiln_dtype dtype, int64_t outer,
+               int64_t len, int64_t inner, int64_t k, int largest,
+               int indices);
 
 #ifdef __cplusplus
 }

@@ -1,14 +1,14 @@
 /* layout.c: kernels that move elements without arithmetic (transpose,
- * slice, concat, gather) and the two that make new ones from old (pad,
- * resize).
+ * slice, concat, gather) and pad, which also makes new ones (resize, the
+ * other such kernel, has runtime/resize.c).
  *
  * The any-dtype kernels work on bytes: the caller passes the element size,
  * and copy_row() switches on it once per row, so one kernel serves every
  * dtype.  Transpose and slice are the same kernel, a copy through strides
  * (kiln_strided_copy); the compiler works out the strides and the start.
- * Pad and resize are f32 only and map each output index to input indices.
+ * Pad works on esize-byte elements too and maps each output index to an
+ * input index (or the fill value).
  */
-#include <math.h>
 #include <string.h>
 
 #include "kiln.h"
@@ -155,13 +155,16 @@ pad_row(const int64_t *idx, const struct kiln_pad *p)
 }
 
 void
-kiln_pad_f32(float *y, const float *x, const struct kiln_pad *p)
+kiln_pad(void *y, const void *x, size_t esize, const void *value,
+         const struct kiln_pad *p)
 {
 	int64_t idx[KILN_MAXRANK] = {0}, ydim[KILN_MAXRANK], rows = 1;
 	int last = p->rank - 1, k;
+	const char *xb = x;
+	char *yb = y;
 
 	if (p->rank == 0) {
-		y[0] = x[0];
+		memcpy(y, x, esize);
 		return;
 	}
 	for (int d = 0; d <= last; d++)
@@ -170,109 +173,20 @@ kiln_pad_f32(float *y, const float *x, const struct kiln_pad *p)
 		rows *= ydim[d];
 	for (int64_t r = 0; r < rows; r++) {
 		int64_t off = pad_row(idx, p);
-		float *yr = y + r * ydim[last];
 		for (int64_t j = 0; j < ydim[last]; j++) {
 			int64_t s = pad_source(j, last, p);
-			yr[j] = off < 0 || s < 0 ? p->value : x[off + s];
+			memcpy(yb, off < 0 || s < 0 ? value : xb + (off + s) * esize,
+			       esize);
+			yb += esize;
 		}
 		for (k = last - 1; k >= 0 && ++idx[k] == ydim[k]; k--)
 			idx[k] = 0;
 	}
 }
 
-/* The input coordinate of output index o along a dim resized from n to
- * m elements (ONNX coordinate_transformation_mode). */
-static double
-resize_coord(int64_t o, int64_t n, int64_t m, int coord)
-{
-	double scale = (double)m / (double)n;
-
-	switch (coord) {
-	case KILN_COORD_PYTORCH_HALF_PIXEL:
-		return m == 1 ? -0.5 : (o + 0.5) / scale - 0.5;
-	case KILN_COORD_ASYMMETRIC:
-		return o / scale;
-	case KILN_COORD_ALIGN_CORNERS:
-		return m == 1 ? 0 : o * (double)(n - 1) / (double)(m - 1);
-	default:
-		return (o + 0.5) / scale - 0.5;
-	}
-}
-
-static int64_t
-clamp(int64_t i, int64_t n)
-{
-	return i < 0 ? 0 : i >= n ? n - 1 : i;
-}
-
-/* The nearest input index to coordinate c (nearest_mode decides). */
-static int64_t
-round_coord(double c, int mode, int64_t n)
-{
-	double f = floor(c);
-
-	switch (mode) {
-	case KILN_ROUND_PREFER_CEIL: f = c - f >= 0.5 ? f + 1 : f; break;
-	case KILN_ROUND_FLOOR: break;
-	case KILN_ROUND_CEIL: f = ceil(c); break;
-	default: f = c - f > 0.5 ? f + 1 : f; break;
-	}
-	return clamp((int64_t)f, n);
-}
-
-/* Along one dim, output index o reads input indices *i0 and *i1 with
- * weights 1 - *t and *t (linear mode only). */
-static void
-taps(int64_t o, int64_t n, int64_t m, int coord, int64_t *i0, int64_t *i1,
-     float *t)
-{
-	double c = resize_coord(o, n, m, coord), f = floor(c);
-
-	*i0 = clamp((int64_t)f, n);
-	*i1 = clamp((int64_t)f + 1, n);
-	*t = (float)(c - f);
-}
-
-/* Output row i of plane xp, linear in both dims. */
-static void
-linear_row(float *yr, const float *xp, int64_t i, const struct kiln_resize *p)
-{
-	int64_t r0, r1, c0, c1;
-	float ti, tj;
-
-	taps(i, p->h, p->oh, p->coord, &r0, &r1, &ti);
-	for (int64_t j = 0; j < p->ow; j++) {
-		taps(j, p->w, p->ow, p->coord, &c0, &c1, &tj);
-		float top = xp[r0 * p->w + c0] * (1 - tj) + xp[r0 * p->w + c1] * tj;
-		float bot = xp[r1 * p->w + c0] * (1 - tj) + xp[r1 * p->w + c1] * tj;
-		yr[j] = top * (1 - ti) + bot * ti;
-	}
-}
-
-/* Output row i of plane xp, nearest input element. */
-static void
-nearest_row(float *yr, const float *xp, int64_t i, const struct kiln_resize *p)
-{
-	int64_t r = round_coord(resize_coord(i, p->h, p->oh, p->coord),
-	                        p->nearest, p->h);
-
-	for (int64_t j = 0; j < p->ow; j++) {
-		double c = resize_coord(j, p->w, p->ow, p->coord);
-		yr[j] = xp[r * p->w + round_coord(c, p->nearest, p->w)];
-	}
-}
-
 void
-kiln_resize_f32(float *y, const float *x, const struct kiln_resize *p)
+kiln_pad_f32(float *y, const float *x, const struct kiln_pad *p)
 {
-	for (int64_t q = 0; q < p->planes; q++) {
-		const float *xp = x + q * p->h * p->w;
-		for (int64_t i = 0; i < p->oh; i++) {
-			float *yr = y + (q * p->oh + i) * p->ow;
-			if (p->mode == KILN_RESIZE_LINEAR)
-				linear_row(yr, xp, i, p);
-			else
-				nearest_row(yr, xp, i, p);
-		}
-	}
+	kiln_pad(y, x, sizeof *y, &p->value, p);
 }
+

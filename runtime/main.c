@@ -427,6 +427,19 @@ print_elem(kiln_dtype t, const void *p, int64_t i)
 	case KILN_I64: printf("%lld", (long long)((const int64_t *)p)[i]); break;
 	case KILN_I32: printf("%ld", (long)((const int32_t *)p)[i]); break;
 	case KILN_I8: printf("%d", ((const int8_t *)p)[i]); break;
+	case KILN_I16: printf("%d", ((const int16_t *)p)[i]); break;
+	case KILN_U16: printf("%u", ((const uint16_t *)p)[i]); break;
+	case KILN_U32: printf("%lu", (unsigned long)((const uint32_t *)p)[i]); break;
+	case KILN_U64:
+		printf("%llu", (unsigned long long)((const uint64_t *)p)[i]);
+		break;
+	case KILN_F16:
+	case KILN_BF16: {
+		float v;
+		kiln_cast(&v, KILN_F32, (const uint16_t *)p + i, t, 1);
+		printf("%.6g", v);
+		break;
+	}
 	default: printf("%u", ((const uint8_t *)p)[i]); break;
 	}
 }

@@ -7,7 +7,8 @@
  * strictly (a small recursive-descent parser for exactly that dict) and
  * every size is overflow-checked and compared with the file's real size, so
  * a bad or truncated file fails with a message rather than a short read.
- * Only little-endian, C-order data of the seven kiln dtypes is supported.
+ * Only little-endian, C-order data of the kiln dtypes is supported (bf16
+ * as its raw bits, '<u2').
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -31,11 +32,16 @@
 #define PRINTF(f, a)
 #endif
 
-/* The descr NumPy writes for each kiln dtype, in kiln_dtype order. */
+/* The descr NumPy writes for each kiln dtype, in kiln_dtype order.  NumPy
+ * has no bfloat16: bf16 tensors are written as '<u2', their raw bits, and
+ * a '<u2' file is read as u16, which kiln_npy_load also accepts where a
+ * bf16 tensor is expected. */
 static const char *const descrs[KILN_NDTYPE] = {
 	[KILN_F32] = "<f4", [KILN_F64] = "<f8", [KILN_I64] = "<i8",
 	[KILN_I32] = "<i4", [KILN_I8] = "|i1", [KILN_U8] = "|u1",
-	[KILN_BOOL] = "|b1",
+	[KILN_BOOL] = "|b1", [KILN_F16] = "<f2", [KILN_BF16] = "<u2",
+	[KILN_I16] = "<i2", [KILN_U16] = "<u2", [KILN_U32] = "<u4",
+	[KILN_U64] = "<u8",
 };
 
 /* A header dict as parsed; have_* catch missing and repeated keys. */
@@ -293,7 +299,7 @@ check_header(const struct header *h, const char *path,
 	int t;
 
 	for (t = 0; t < KILN_NDTYPE; t++)
-		if (!strcmp(h->descr, descrs[t]))
+		if (t != KILN_BF16 && !strcmp(h->descr, descrs[t]))
 			break;
 	if (t == KILN_NDTYPE && h->descr[0] == '>')
 		return fail(msg, len, KILN_ERR_UNSUPPORTED,
@@ -301,8 +307,9 @@ check_header(const struct header *h, const char *path,
 		            path, h->descr);
 	if (t == KILN_NDTYPE)
 		return fail(msg, len, KILN_ERR_UNSUPPORTED,
-		            "%s: unsupported dtype '%s' (supported: "
-		            "<f4 <f8 <i8 <i4 |i1 |u1 |b1)", path, h->descr);
+		            "%s: unsupported dtype '%s' (supported: <f4 <f8 "
+		            "<f2 <i8 <i4 <i2 |i1 |u1 <u2 <u4 <u8 |b1)", path,
+		            h->descr);
 	if (h->fortran)
 		return fail(msg, len, KILN_ERR_UNSUPPORTED,
 		            "%s: fortran_order True is not supported "
@@ -498,6 +505,8 @@ kiln_npy_load(const char *path, const char *name, kiln_dtype dtype,
 	s = npy_open(path, &in, &f, why, sizeof why);
 	if (s)
 		return fail(msg, msglen, s, "input '%s': %s", name, why);
+	if (in.dtype == KILN_U16 && dtype == KILN_BF16)
+		in.dtype = KILN_BF16;       /* bf16 files hold raw bits as <u2 */
 	if (in.dtype != dtype || !same_shape(rank, dim, &in)) {
 		fclose(f);
 		fmt_type(want, sizeof want, dtype, rank, dim);

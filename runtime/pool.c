@@ -1,11 +1,14 @@
-/* pool.c: 2-D max and average pooling, NCHW.
+/* pool.c: 2-D and 3-D max and average pooling, NCHW and NCDHW.
  *
  * One output element at a time: walk the kh x kw window, skipping taps that
  * fall in the padding.  Max pooling never sees the padding (a window wholly
  * in it yields -INFINITY); average pooling divides by kh*kw when
  * count_include_pad, else by the taps inside the input (0 taps yield 0).
+ * A 3-D window is the 2-D windows of the depth taps inside the input,
+ * combined: the same plane code serves both.
  */
 #include <math.h>
+#include <stdbool.h>
 
 #include "kiln.h"
 
@@ -28,14 +31,12 @@ max_window(const float *xp, int64_t i, int64_t j, const struct kiln_pool2d *p)
 	return m;
 }
 
-/* Mean of the window of output (i,j) over input plane xp, dilations
- * dh/dw. */
-static float
-avg_window(const float *xp, int64_t i, int64_t j, const struct kiln_pool2d *p)
+/* Adds the taps of the window of output (i,j) over input plane xp that
+ * lie inside the input to *s, and their number to *cnt. */
+static void
+sum_window(const float *xp, int64_t i, int64_t j, const struct kiln_pool2d *p,
+           float *s, int64_t *cnt)
 {
-	float s = 0.0f;
-	int64_t cnt = 0;
-
 	for (int64_t u = 0; u < p->kh; u++) {
 		int64_t ih = i * p->sh - p->pt + u * p->dh;
 		if (ih < 0 || ih >= p->h)
@@ -43,11 +44,21 @@ avg_window(const float *xp, int64_t i, int64_t j, const struct kiln_pool2d *p)
 		for (int64_t v = 0; v < p->kw; v++) {
 			int64_t iw = j * p->sw - p->pl + v * p->dw;
 			if (iw >= 0 && iw < p->w) {
-				s += xp[ih * p->w + iw];
-				cnt++;
+				*s += xp[ih * p->w + iw];
+				(*cnt)++;
 			}
 		}
 	}
+}
+
+/* Mean of the window of output (i,j) over input plane xp. */
+static float
+avg_window(const float *xp, int64_t i, int64_t j, const struct kiln_pool2d *p)
+{
+	float s = 0.0f;
+	int64_t cnt = 0;
+
+	sum_window(xp, i, j, p, &s, &cnt);
 	if (p->count_include_pad)
 		cnt = p->kh * p->kw;
 	return cnt ? s / (float)cnt : 0.0f;
@@ -73,4 +84,60 @@ kiln_avgpool2d_f32(float *y, const float *x, const struct kiln_pool2d *p)
 			for (int64_t j = 0; j < p->ow; j++)
 				*y++ = avg_window(xp, i, j, p);
 	}
+}
+
+/* Output (k,i,j) of a 3-D pool over the volume xv: the max, or the mean
+ * when avg. */
+static float
+window3d(const float *xv, int64_t k, int64_t i, int64_t j,
+         const struct kiln_pool3d *p, bool avg)
+{
+	const struct kiln_pool2d *q = &p->hw;
+	float m = -INFINITY, s = 0.0f;
+	int64_t cnt = 0;
+
+	for (int64_t a = 0; a < p->kd; a++) {
+		int64_t id = k * p->sd - p->pf + a * p->dd;
+		if (id < 0 || id >= p->d)
+			continue;
+		const float *xp = xv + id * q->h * q->w;
+		if (avg) {
+			sum_window(xp, i, j, q, &s, &cnt);
+		} else {
+			float v = max_window(xp, i, j, q);
+			if (v > m)
+				m = v;
+		}
+	}
+	if (!avg)
+		return m;
+	if (q->count_include_pad)
+		cnt = p->kd * q->kh * q->kw;
+	return cnt ? s / (float)cnt : 0.0f;
+}
+
+static void
+pool3d(float *y, const float *x, const struct kiln_pool3d *p, bool avg)
+{
+	const struct kiln_pool2d *q = &p->hw;
+
+	for (int64_t nc = 0; nc < q->n * q->c; nc++) {
+		const float *xv = x + nc * p->d * q->h * q->w;
+		for (int64_t k = 0; k < p->od; k++)
+			for (int64_t i = 0; i < q->oh; i++)
+				for (int64_t j = 0; j < q->ow; j++)
+					*y++ = window3d(xv, k, i, j, p, avg);
+	}
+}
+
+void
+kiln_maxpool3d_f32(float *y, const float *x, const struct kiln_pool3d *p)
+{
+	pool3d(y, x, p, false);
+}
+
+void
+kiln_avgpool3d_f32(float *y, const float *x, const struct kiln_pool3d *p)
+{
+	pool3d(y, x, p, true);
 }

@@ -18,6 +18,12 @@ static const struct {
 	[KILN_I8] = {"i8", 1},
 	[KILN_U8] = {"u8", 1},
 	[KILN_BOOL] = {"bool", 1},
+	[KILN_F16] = {"f16", 2},
+	[KILN_BF16] = {"bf16", 2},
+	[KILN_I16] = {"i16", 2},
+	[KILN_U16] = {"u16", 2},
+	[KILN_U32] = {"u32", 4},
+	[KILN_U64] = {"u64", 8},
 };
 
 static const char *const statuses[] = {

@@ -10,19 +10,21 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OP = re.compile(r'^OP\(\s*(\w+),\s*"(\w+)",\s*(\d+),\s*(\d+),\s*(\w+),\s*'
-                r'(\w+),\s*([\w()| ]+?),\s*(\w+),\s*(?:"(\w+)"|NULL)\)')
+                r'([\w| ]+?),\s*([\w()| ]+?),\s*(\w+),\s*(?:"(\w+)"|NULL)\)')
 ATTR = re.compile(r'^ATTR\(\s*(\w+),\s*(\w+),\s*"(\w+)",\s*(\w+),\s*'
                   r'(?:"([^"]*)"|NULL)\)')
-TYPES = {"TY_F32": "f32", "TY_ANY": "any", "TY_FLOAT": "f32 f64",
-         "TY_INT": "i64 i32 i8 u8", "TY_NUM": "f32 f64 i64 i32 i8 u8",
-         "TY_SIGNED": "f32 f64 i64 i32 i8", "TY_BOOL": "bool"}
+TYPES = {"TY_F32": "f32", "TY_ANY": "f32 f64 i64 i32 i8 u8 bool",
+         "TY_FLOAT": "f32 f64", "TY_INT": "i64 i32 i8 u8",
+         "TY_NUM": "f32 f64 i64 i32 i8 u8", "TY_SIGNED": "f32 f64 i64 i32 i8",
+         "TY_BOOL": "bool", "TY_XINT": "i16 u16 u32 u64",
+         "TY_UINT": "u8 u16 u32 u64", "TY_HALF": "f16 bf16", "TY_ALL": "any"}
 ROLE = re.compile(r'(IN_INDEX|IN_BOOL)\((\d+)\)|(\d+)')
 
 
 def types(mask, idx):
     """The types column: the dtype mask, then each index and condition
     operand (idx: IN_INDEX(k) | IN_BOOL(k) | a plain index bit mask)."""
-    t = TYPES.get(mask, mask)
+    t = " ".join(TYPES.get(m.strip(), m.strip()) for m in mask.split("|"))
     roles = {}
     for m in ROLE.finditer(idx):
         if m[3]:

@@ -14,10 +14,12 @@
 
 static const char *const ctype[NDTYPE] = {
 	"float", "double", "int64_t", "int32_t", "int8_t", "uint8_t", "uint8_t",
-};
+	"uint16_t", "uint16_t", "int16_t", "uint16_t", "uint32_t", "uint64_t",
+};   /* f16 and bf16 are held as their raw bits */
 static const char *const kdtype[NDTYPE] = {
 	"KILN_F32", "KILN_F64", "KILN_I64", "KILN_I32", "KILN_I8", "KILN_U8",
-	"KILN_BOOL",
+	"KILN_BOOL", "KILN_F16", "KILN_BF16", "KILN_I16", "KILN_U16", "KILN_U32",
+	"KILN_U64",
 };
 
 typedef struct {
@@ -148,6 +150,13 @@ static int64_t *
 ints(Gen *s, const Node *n, int id)
 {
 	return ir_attr(s->g, n, id)->ints;
+}
+
+/* The INT attribute called name (see named_ints). */
+static int64_t
+named_ival(Gen *s, const Node *n, const char *name)
+{
+	return ival(s, n, op_attr_lookup(n->op, name));
 }
 
 /* Writes a C comment, breaking any comment terminator in the text. */
@@ -323,46 +332,67 @@ emit_matmul(Gen *s, const Node *n)
 	        (long long)batch_stride(s, n, b, y));
 }
 
+/* The INTS attribute called name: the 2-D and 3-D conv and pool ops
+ * share attribute names, not ids. */
+static int64_t *
+named_ints(Gen *s, const Node *n, const char *name)
+{
+	return ints(s, n, op_attr_lookup(n->op, name));
+}
+
+/* conv2d, conv3d and their transposes: the kiln_conv2d initializer of the
+ * height and width, wrapped for the 3-D ops in a kiln_conv3d one that
+ * adds the depth (spatial dim 0). */
 static void
 emit_conv(Gen *s, const Node *n)
 {
 	const Type *x = ty(s, n->in[0]), *w = ty(s, n->in[1]), *y = ty(s, n->out);
-	int64_t *st = ints(s, n, AT_CONV2D_STRIDES), *p = ints(s, n, AT_CONV2D_PADS);
-	int64_t *d = ints(s, n, AT_CONV2D_DILATIONS);
-	fprintf(s->f, "\t{\n\t\tstatic const struct kiln_conv2d p = {"
+	int nsp = x->rank - 2, e = nsp - 2;     /* e: spatial index of the height */
+	const int64_t *xd = x->dim + 2, *wd = w->dim + 2, *yd = y->dim + 2;
+	int64_t *st = named_ints(s, n, "strides"), *p = named_ints(s, n, "pads");
+	int64_t *d = named_ints(s, n, "dilations");
+	fprintf(s->f, "\t{\n\t\tstatic const struct kiln_conv%dd p = {%s"
 	        "%lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, "
-	        "%lld, %lld, %lld, %lld, %lld, %lld, %lld};\n",
-	        (long long)x->dim[0], (long long)x->dim[1], (long long)x->dim[2],
-	        (long long)x->dim[3], (long long)w->dim[0], (long long)w->dim[2],
-	        (long long)w->dim[3], (long long)y->dim[2], (long long)y->dim[3],
-	        (long long)st[0], (long long)st[1], (long long)p[0],
-	        (long long)p[1], (long long)d[0], (long long)d[1],
-	        (long long)ival(s, n, AT_CONV2D_GROUP));
-	fprintf(s->f, "\t\t%s(%s, %s, %s, %s, &p);\n\t}\n", op_get(n->op)->kernel,
-	        ptr(s, n->out), ptr(s, n->in[0]), ptr(s, n->in[1]),
-	        ptr(s, n->nin > 2 ? n->in[2] : -1));
+	        "%lld, %lld, %lld, %lld, %lld, %lld, %lld", nsp, e ? "{" : "",
+	        (long long)x->dim[0], (long long)x->dim[1], (long long)xd[e],
+	        (long long)xd[e + 1], (long long)y->dim[1], (long long)wd[e],
+	        (long long)wd[e + 1], (long long)yd[e], (long long)yd[e + 1],
+	        (long long)st[e], (long long)st[e + 1], (long long)p[e],
+	        (long long)p[e + 1], (long long)d[e], (long long)d[e + 1],
+	        (long long)named_ival(s, n, "group"));
+	if (e)
+		fprintf(s->f, "}, %lld, %lld, %lld, %lld, %lld, %lld",
+		        (long long)xd[0], (long long)wd[0], (long long)yd[0],
+		        (long long)st[0], (long long)p[0], (long long)d[0]);
+	fprintf(s->f, "};\n\t\t%s(%s, %s, %s, %s, &p);\n\t}\n",
+	        op_get(n->op)->kernel, ptr(s, n->out), ptr(s, n->in[0]),
+	        ptr(s, n->in[1]), ptr(s, n->nin > 2 ? n->in[2] : -1));
 }
 
+/* The four pools, the same way: kiln_pool2d, in a kiln_pool3d for 3-D. */
 static void
 emit_pool(Gen *s, const Node *n)
 {
-	bool max = n->op == OP_MAXPOOL2D;
 	const Type *x = ty(s, n->in[0]), *y = ty(s, n->out);
-	int64_t *k = ints(s, n, max ? AT_MAXPOOL2D_KERNEL : AT_AVGPOOL2D_KERNEL);
-	int64_t *st = ints(s, n, max ? AT_MAXPOOL2D_STRIDES : AT_AVGPOOL2D_STRIDES);
-	int64_t *p = ints(s, n, max ? AT_MAXPOOL2D_PADS : AT_AVGPOOL2D_PADS);
-	int64_t *d = ints(s, n, max ? AT_MAXPOOL2D_DILATIONS :
-	                              AT_AVGPOOL2D_DILATIONS);
-	int cip = max ? 0 : (int)ival(s, n, AT_AVGPOOL2D_COUNT_INCLUDE_PAD);
-	fprintf(s->f, "\t{\n\t\tstatic const struct kiln_pool2d p = {"
+	int nsp = x->rank - 2, e = nsp - 2;
+	const int64_t *xd = x->dim + 2, *yd = y->dim + 2;
+	int64_t *k = named_ints(s, n, "kernel"), *st = named_ints(s, n, "strides");
+	int64_t *p = named_ints(s, n, "pads"), *d = named_ints(s, n, "dilations");
+	int cip = op_attr_lookup(n->op, "count_include_pad") < 0 ? 0 :
+	          (int)named_ival(s, n, "count_include_pad");
+	fprintf(s->f, "\t{\n\t\tstatic const struct kiln_pool%dd p = {%s"
 	        "%lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, "
-	        "%lld, %lld, %lld, %lld, %d};\n",
-	        (long long)x->dim[0], (long long)x->dim[1], (long long)x->dim[2],
-	        (long long)x->dim[3], (long long)y->dim[2], (long long)y->dim[3],
-	        (long long)k[0], (long long)k[1], (long long)st[0],
-	        (long long)st[1], (long long)p[0], (long long)p[1],
-	        (long long)d[0], (long long)d[1], cip);
-	fprintf(s->f, "\t\t%s(%s, %s, &p);\n\t}\n", op_get(n->op)->kernel,
+	        "%lld, %lld, %lld, %lld, %d", nsp, e ? "{" : "",
+	        (long long)x->dim[0], (long long)x->dim[1], (long long)xd[e],
+	        (long long)xd[e + 1], (long long)yd[e], (long long)yd[e + 1],
+	        (long long)k[e], (long long)k[e + 1], (long long)st[e],
+	        (long long)st[e + 1], (long long)p[e], (long long)p[e + 1],
+	        (long long)d[e], (long long)d[e + 1], cip);
+	if (e)
+		fprintf(s->f, "}, %lld, %lld, %lld, %lld, %lld, %lld",
+		        (long long)xd[0], (long long)yd[0], (long long)k[0],
+		        (long long)st[0], (long long)p[0], (long long)d[0]);
+	fprintf(s->f, "};\n\t\t%s(%s, %s, &p);\n\t}\n", kernel_name(s, n),
 	        ptr(s, n->out), ptr(s, n->in[0]));
 }
 
@@ -555,6 +585,16 @@ emit_list(FILE *f, const int64_t *v, int n)
 	fputc('}', f);
 }
 
+/* x as a C double literal, exactly. */
+static void
+emit_double(FILE *f, double x)
+{
+	if (isnan(x) || isinf(x))
+		emit_float(f, x);    /* NAN and INFINITY are the same in double */
+	else
+		fprintf(f, "%.17g", x);
+}
+
 static void
 emit_pad(Gen *s, const Node *n)
 {
@@ -568,28 +608,62 @@ emit_pad(Gen *s, const Node *n)
 	emit_list(s->f, pads + x->rank, x->rank);
 	fprintf(s->f, ", %d, ", shape_choice(ir_attr(s->g, n, AT_PAD_MODE)->s,
 	                                     shape_pad_mode));
-	emit_float(s->f, ir_attr(s->g, n, AT_PAD_VALUE)->f);
-	fprintf(s->f, "};\n\t\t%s(%s, %s, &p);\n\t}\n", op_get(n->op)->kernel,
-	        ptr(s, n->out), ptr(s, n->in[0]));
+	emit_float(s->f, 0);
+	/* the fill value becomes x's dtype as cast would convert it */
+	fputs("};\n\t\tconst double v = ", s->f);
+	emit_double(s->f, ir_attr(s->g, n, AT_PAD_VALUE)->f);
+	fprintf(s->f, ";\n\t\t%s e;\n\t\tkiln_cast(&e, %s, &v, KILN_F64, 1);\n"
+	        "\t\t%s(%s, %s, sizeof e, &e, &p);\n\t}\n", ctype[x->dtype],
+	        kdtype[x->dtype], op_get(n->op)->kernel, ptr(s, n->out),
+	        ptr(s, n->in[0]));
 }
 
+/* Writes "{v[0], v[1], ...}" of doubles, exactly (at least one element). */
+static void
+emit_doubles(FILE *f, const double *v, int n)
+{
+	fputc('{', f);
+	for (int i = 0; i < MAX(n, 1); i++)
+		fprintf(f, "%s%.17g", i ? ", " : "", n ? v[i] : 0.0);
+	fputc('}', f);
+}
+
+/* struct kiln_resize, with ONNX's scale and length_resized per dim worked
+ * out here: the scales given, or ydim/xdim and ydim. */
 static void
 emit_resize(Gen *s, const Node *n)
 {
 	const Type *x = ty(s, n->in[0]), *y = ty(s, n->out);
-	int r = x->rank;
-	fprintf(s->f, "\t{\n\t\tstatic const struct kiln_resize p = {%lld, %lld, "
-	        "%lld, %lld, %lld, %d, %d, %d};\n",
-	        (long long)(type_numel(x) / (x->dim[r - 2] * x->dim[r - 1])),
-	        (long long)x->dim[r - 2], (long long)x->dim[r - 1],
-	        (long long)y->dim[r - 2], (long long)y->dim[r - 1],
+	const Attr *sc = ir_attr(s->g, n, AT_RESIZE_SCALES);
+	const Attr *roi = ir_attr(s->g, n, AT_RESIZE_ROI);
+	double scale[IR_MAXRANK], len[IR_MAXRANK];
+	for (int d = 0; d < x->rank; d++) {
+		scale[d] = sc->n ? sc->floats[d] : (double)y->dim[d] / x->dim[d];
+		len[d] = sc->n ? x->dim[d] * sc->floats[d] : (double)y->dim[d];
+	}
+	fprintf(s->f, "\t{\n\t\tstatic const struct kiln_resize p = {.rank = %d, "
+	        ".xdim = ", x->rank);
+	emit_list(s->f, x->dim, x->rank);
+	fputs(", .ydim = ", s->f);
+	emit_list(s->f, y->dim, y->rank);
+	fputs(",\n\t\t\t.scale = ", s->f);
+	emit_doubles(s->f, scale, x->rank);
+	fputs(", .olen = ", s->f);
+	emit_doubles(s->f, len, x->rank);
+	fputs(", .roi = ", s->f);
+	emit_doubles(s->f, roi->floats, roi->n);
+	fprintf(s->f, ",\n\t\t\t.mode = %d, .coord = %d, .nearest = %d, "
+	        ".cubic_a = %.17g, .exclude_outside = %d, .extrapolation = ",
 	        shape_choice(ir_attr(s->g, n, AT_RESIZE_MODE)->s,
 	                     shape_resize_mode),
 	        shape_choice(ir_attr(s->g, n, AT_RESIZE_COORD)->s,
 	                     shape_resize_coord),
 	        shape_choice(ir_attr(s->g, n, AT_RESIZE_NEAREST_MODE)->s,
-	                     shape_nearest_mode));
-	fprintf(s->f, "\t\t%s(%s, %s, &p);\n\t}\n", op_get(n->op)->kernel,
+	                     shape_nearest_mode),
+	        ir_attr(s->g, n, AT_RESIZE_CUBIC_A)->f,
+	        (int)ir_attr(s->g, n, AT_RESIZE_EXCLUDE)->i);
+	emit_float(s->f, ir_attr(s->g, n, AT_RESIZE_EXTRAPOLATION)->f);
+	fprintf(s->f, "};\n\t\t%s(%s, %s, &p);\n\t}\n", op_get(n->op)->kernel,
 	        ptr(s, n->out), ptr(s, n->in[0]));
 }
 
@@ -619,27 +693,6 @@ emit_layernorm(Gen *s, const Node *n)
 	        (long long)(x->dim[axis] * inner));
 	emit_float(s->f, ir_attr(s->g, n, AT_LAYERNORM_EPSILON)->f);
 	fputs(");\n", s->f);
-}
-
-static void
-emit_conv_transpose(Gen *s, const Node *n)
-{
-	const Type *x = ty(s, n->in[0]), *w = ty(s, n->in[1]), *y = ty(s, n->out);
-	int64_t *st = ints(s, n, AT_CONV2D_TRANSPOSE_STRIDES);
-	int64_t *p = ints(s, n, AT_CONV2D_TRANSPOSE_PADS);
-	int64_t *d = ints(s, n, AT_CONV2D_TRANSPOSE_DILATIONS);
-	fprintf(s->f, "\t{\n\t\tstatic const struct kiln_conv2d p = {"
-	        "%lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, "
-	        "%lld, %lld, %lld, %lld, %lld, %lld, %lld};\n",
-	        (long long)x->dim[0], (long long)x->dim[1], (long long)x->dim[2],
-	        (long long)x->dim[3], (long long)y->dim[1], (long long)w->dim[2],
-	        (long long)w->dim[3], (long long)y->dim[2], (long long)y->dim[3],
-	        (long long)st[0], (long long)st[1], (long long)p[0],
-	        (long long)p[1], (long long)d[0], (long long)d[1],
-	        (long long)ival(s, n, AT_CONV2D_TRANSPOSE_GROUP));
-	fprintf(s->f, "\t\t%s(%s, %s, %s, %s, &p);\n\t}\n", op_get(n->op)->kernel,
-	        ptr(s, n->out), ptr(s, n->in[0]), ptr(s, n->in[1]),
-	        ptr(s, n->nin > 2 ? n->in[2] : -1));
 }
 
 /* ---- data movement, index and reduction ops for ONNX */
@@ -790,6 +843,100 @@ emit_instance_norm(Gen *s, const Node *n)
 	fputs(");\n", s->f);
 }
 
+/* ---- index ops: gather_nd, scatter, topk */
+
+/* Ends an emitted block whose kernel returned status st. */
+static void
+emit_status_end(Gen *s)
+{
+	fputs("\t\tif (st != KILN_OK)\n\t\t\treturn st;\n\t}\n", s->f);
+}
+
+static int64_t
+prod(const int64_t *dim, int from, int to)
+{
+	int64_t p = 1;
+	for (int d = from; d < to; d++)
+		p *= dim[d];
+	return p;
+}
+
+/* x as [batch, dims indexed, inner], idx as [batch, ntuple, m]. */
+static void
+emit_gather_nd(Gen *s, const Node *n)
+{
+	const Type *x = ty(s, n->in[0]), *idx = ty(s, n->in[1]);
+	int b = (int)ival(s, n, AT_GATHER_ND_BATCH_DIMS);
+	int m = (int)idx->dim[idx->rank - 1];
+	fputs("\t{\n", s->f);
+	emit_array(s->f, "dim", x->dim + b, m);
+	fprintf(s->f, "\t\tkiln_status st = %s(%s, %s, %s, %s, %lld, %lld, %d, "
+	        "dim, %lld, %d);\n", op_get(n->op)->kernel, ptr(s, n->out),
+	        ptr(s, n->in[0]), ptr(s, n->in[1]), kdtype[idx->dtype],
+	        (long long)prod(x->dim, 0, b),
+	        (long long)prod(idx->dim, b, idx->rank - 1), m,
+	        (long long)prod(x->dim, b + m, x->rank), dt_size[x->dtype]);
+	emit_status_end(s);
+}
+
+static int
+reduction_arg(Gen *s, const Node *n, int id)
+{
+	return shape_choice(ir_attr(s->g, n, id)->s, shape_scatter_reduction);
+}
+
+static void
+emit_scatter_nd(Gen *s, const Node *n)
+{
+	const Type *x = ty(s, n->in[0]), *idx = ty(s, n->in[1]);
+	int m = (int)idx->dim[idx->rank - 1];
+	fputs("\t{\n", s->f);
+	emit_array(s->f, "dim", x->dim, m);
+	fprintf(s->f, "\t\tkiln_status st = %s(%s, %s, %s, %s, %s, %s, %d, "
+	        "%lld, %d, dim, %lld);\n", op_get(n->op)->kernel, ptr(s, n->out),
+	        ptr(s, n->in[0]), ptr(s, n->in[1]), kdtype[idx->dtype],
+	        ptr(s, n->in[2]), kdtype[x->dtype],
+	        reduction_arg(s, n, AT_SCATTER_ND_REDUCTION),
+	        (long long)prod(idx->dim, 0, idx->rank - 1), m,
+	        (long long)prod(x->dim, m, x->rank));
+	emit_status_end(s);
+}
+
+static void
+emit_scatter_elements(Gen *s, const Node *n)
+{
+	const Type *x = ty(s, n->in[0]), *idx = ty(s, n->in[1]);
+	fputs("\t{\n", s->f);
+	emit_array(s->f, "xd", x->dim, x->rank);
+	emit_array(s->f, "id", idx->dim, idx->rank);
+	fprintf(s->f, "\t\tkiln_status st = %s(%s, %s, %s, %s, %s, %s, %d, %d, "
+	        "xd, id, %d);\n", op_get(n->op)->kernel, ptr(s, n->out),
+	        ptr(s, n->in[0]), ptr(s, n->in[1]), kdtype[idx->dtype],
+	        ptr(s, n->in[2]), kdtype[x->dtype],
+	        reduction_arg(s, n, AT_SCATTER_ELEMENTS_REDUCTION), x->rank,
+	        axis_arg(s, n, AT_SCATTER_ELEMENTS_AXIS, x->rank));
+	emit_status_end(s);
+}
+
+/* topk_values and topk_indices: one kernel, told which result to write. */
+static void
+emit_topk(Gen *s, const Node *n)
+{
+	const Type *x = ty(s, n->in[0]);
+	bool val = n->op == OP_TOPK_VALUES;
+	int axis = axis_arg(s, n, val ? AT_TOPK_VALUES_AXIS :
+	                               AT_TOPK_INDICES_AXIS, x->rank);
+	int64_t outer, inner;
+	outer_inner(x, axis, &outer, &inner);
+	fprintf(s->f, "\t%s(%s, %s, %s, %lld, %lld, %lld, %lld, %d, %d);\n",
+	        op_get(n->op)->kernel, ptr(s, n->out), ptr(s, n->in[0]),
+	        kdtype[x->dtype], (long long)outer, (long long)x->dim[axis],
+	        (long long)inner,
+	        (long long)ival(s, n, val ? AT_TOPK_VALUES_K : AT_TOPK_INDICES_K),
+	        (int)ival(s, n, val ? AT_TOPK_VALUES_LARGEST :
+	                              AT_TOPK_INDICES_LARGEST), !val);
+}
+
 /* The one switch over op kinds. */
 static void
 emit_node(Gen *s, const Node *n)
@@ -802,9 +949,12 @@ emit_node(Gen *s, const Node *n)
 	switch (n->op) {
 	case OP_GEMM: emit_gemm(s, n); break;
 	case OP_MATMUL: emit_matmul(s, n); break;
-	case OP_CONV2D: emit_conv(s, n); break;
+	case OP_CONV2D:
+	case OP_CONV3D: emit_conv(s, n); break;
 	case OP_MAXPOOL2D:
-	case OP_AVGPOOL2D: emit_pool(s, n); break;
+	case OP_AVGPOOL2D:
+	case OP_MAXPOOL3D:
+	case OP_AVGPOOL3D: emit_pool(s, n); break;
 	case OP_ADD:
 	case OP_SUB:
 	case OP_MUL:
@@ -813,6 +963,7 @@ emit_node(Gen *s, const Node *n)
 	case OP_MAX:
 	case OP_MIN:
 	case OP_MOD:
+	case OP_BITSHIFT:
 	case OP_EQUAL:
 	case OP_LESS:
 	case OP_LESS_EQUAL:
@@ -843,7 +994,8 @@ emit_node(Gen *s, const Node *n)
 	case OP_RESIZE: emit_resize(s, n); break;
 	case OP_BATCHNORM: emit_batchnorm(s, n); break;
 	case OP_LAYERNORM: emit_layernorm(s, n); break;
-	case OP_CONV2D_TRANSPOSE: emit_conv_transpose(s, n); break;
+	case OP_CONV2D_TRANSPOSE:
+	case OP_CONV3D_TRANSPOSE: emit_conv(s, n); break;
 	case OP_EXPAND: emit_expand(s, n); break;
 	case OP_DEPTH_TO_SPACE:
 	case OP_SPACE_TO_DEPTH: emit_space(s, n); break;
@@ -858,6 +1010,11 @@ emit_node(Gen *s, const Node *n)
 	case OP_GATHER_ELEMENTS: emit_gather_elements(s, n); break;
 	case OP_LRN: emit_lrn(s, n); break;
 	case OP_INSTANCE_NORM: emit_instance_norm(s, n); break;
+	case OP_GATHER_ND: emit_gather_nd(s, n); break;
+	case OP_SCATTER_ND: emit_scatter_nd(s, n); break;
+	case OP_SCATTER_ELEMENTS: emit_scatter_elements(s, n); break;
+	case OP_TOPK_VALUES:
+	case OP_TOPK_INDICES: emit_topk(s, n); break;
 	default:
 		if (op_get(n->op)->cls == ELTWISE && op_get(n->op)->maxin == 1) {
 			emit_unary(s, n);

@@ -24,7 +24,8 @@ enum { OPSET = 17, IR_VERSION = 8, MAXATTR = 16, MAXNODEIN = IR_MAXIN + 4 };
 /* ONNX TensorProto.DataType of each DT_ */
 static const int onnx_dtype[NDTYPE] = {
 	[DT_F32] = 1, [DT_F64] = 11, [DT_I64] = 7, [DT_I32] = 6, [DT_I8] = 3,
-	[DT_U8] = 2, [DT_BOOL] = 9,
+	[DT_U8] = 2, [DT_BOOL] = 9, [DT_F16] = 10, [DT_BF16] = 16, [DT_I16] = 5,
+	[DT_U16] = 4, [DT_U32] = 12, [DT_U64] = 13,
 };
 
 /* A set of names (open addressing, FNV-1a), to keep names unique. */
@@ -168,19 +169,33 @@ init_ints(Ex *e, const char *what, const int64_t *v, int n)
 	return name;
 }
 
-/* A rank-0 initializer of dtype dt (f32, f64 or i64) holding x. */
+/* A rank-0 initializer of dtype dt (not f16 or bf16) holding x. */
 static const char *
 init_scalar(Ex *e, const char *what, int dt, double x)
 {
 	const char *name = helper(e, what);
-	float f;
-	int64_t i;
-	const void *p = &x;
-	if (dt == DT_F32)
-		f = (float)x, p = &f;
-	else if (dt == DT_I64)
-		i = (int64_t)x, p = &i;     /* callers pass integers only */
-	add_init(e, name, &(Type){.dtype = dt}, p);
+	union { float f; double d; int64_t i64; int32_t i32; int16_t i16;
+	        int8_t i8; uint64_t u64; uint32_t u32; uint16_t u16;
+	        uint8_t u8; } v;
+	/* integer callers pass integers (a clip bound, a pad value) within
+	 * the type's range, which the importer read from the same type */
+	switch (dt) {
+	case DT_F32: v.f = (float)x; break;
+	case DT_F64: v.d = x; break;
+	case DT_I64: v.i64 = (int64_t)x; break;
+	case DT_I32: v.i32 = (int32_t)x; break;
+	case DT_I16: v.i16 = (int16_t)x; break;
+	case DT_I8: v.i8 = (int8_t)x; break;
+	case DT_U64: v.u64 = (uint64_t)x; break;
+	case DT_U32: v.u32 = (uint32_t)x; break;
+	case DT_U16: v.u16 = (uint16_t)x; break;
+	case DT_U8: v.u8 = (uint8_t)x; break;
+	case DT_BOOL: v.u8 = x != 0; break;
+	default:
+		diag_error((Loc){0}, "export: a %s scalar has no ONNX form here",
+		           dt_name[dt]);
+	}
+	add_init(e, name, &(Type){.dtype = dt}, &v);
 	return name;
 }
 
@@ -366,21 +381,23 @@ ex_identity(Ex *e, const Node *n, const char *type)
 	emit(e, type, (const char *[]){vname(e, n->in[0])}, 1, result(e, n));
 }
 
-/* ONNX's AveragePool has no dilations before opset 19. */
+/* ONNX's AveragePool has no dilations before opset 19.  avgpool2d and
+ * avgpool3d share attribute names, not ids. */
 static void
 ex_avgpool(Ex *e, const Node *n, const char *type)
 {
-	const Attr *d = ir_attr(e->g, n, AT_AVGPOOL2D_DILATIONS);
-	if (d->ints[0] != 1 || d->ints[1] != 1)
-		diag_error(n->loc, "export: avgpool2d '%s': dilations other than 1 "
-		           "have no ONNX form in opset %d (AveragePool takes "
-		           "dilations from opset 19)", result(e, n), OPSET);
+	const Attr *d = ir_attr(e->g, n, op_attr_lookup(n->op, "dilations"));
+	for (int i = 0; i < d->n; i++)
+		if (d->ints[i] != 1)
+			diag_error(n->loc, "export: %s '%s': dilations other than 1 "
+			           "have no ONNX form in opset %d (AveragePool takes "
+			           "dilations from opset 19)", op_get(n->op)->name,
+			           result(e, n), OPSET);
 	Onnx__NodeProto *p = emit_operands(e, n, type);
-	copy_attr(e, p, n, AT_AVGPOOL2D_KERNEL);
-	copy_attr(e, p, n, AT_AVGPOOL2D_STRIDES);
-	copy_attr(e, p, n, AT_AVGPOOL2D_PADS);
-	copy_attr(e, p, n, AT_AVGPOOL2D_CEIL_MODE);
-	copy_attr(e, p, n, AT_AVGPOOL2D_COUNT_INCLUDE_PAD);
+	static const char *const keep[] = {"kernel", "strides", "pads",
+	                                   "ceil_mode", "count_include_pad"};
+	for (int i = 0; i < countof(keep); i++)
+		copy_attr(e, p, n, op_attr_lookup(n->op, keep[i]));
 }
 
 /* Reshape, Expand, Tile: the op's one INTS attribute is input 1. */
@@ -445,17 +462,43 @@ ex_pad(Ex *e, const Node *n, const char *type)
 	copy_attr(e, p, n, AT_PAD_MODE);
 }
 
-/* Resize's roi and scales are absent; sizes says it all. */
+/* A 1-D float initializer of v[n] rounded to f32 for the current node;
+ * returns its name. */
+static const char *
+init_floats(Ex *e, const char *what, const double *v, int n)
+{
+	const char *name = helper(e, what);
+	float *f = arena_alloc(e->a, (n ? n : 1) * sizeof *f);
+	for (int i = 0; i < n; i++)
+		f[i] = (float)v[i];
+	add_init(e, name, &(Type){.dtype = DT_F32, .rank = 1, .dim = {n}}, f);
+	return name;
+}
+
+/* Resize takes roi (tf_crop_and_resize only) and either scales or sizes
+ * as inputs.  Scales, when the IR has them, go out instead of sizes, since
+ * they set the coordinate map; ONNX's scales are f32, so a .kir scale that
+ * is not one is rounded. */
 static void
 ex_resize(Ex *e, const Node *n, const char *type)
 {
 	const Attr *sz = ir_attr(e->g, n, AT_RESIZE_SIZES);
-	const char *in[4] = {vname(e, n->in[0]), NULL, NULL,
-		init_ints(e, "sizes", sz->ints, sz->n)};
-	Onnx__NodeProto *p = emit(e, type, in, 4, result(e, n));
+	const Attr *sc = ir_attr(e->g, n, AT_RESIZE_SCALES);
+	const Attr *roi = ir_attr(e->g, n, AT_RESIZE_ROI);
+	const char *in[4] = {vname(e, n->in[0]), NULL, NULL, NULL};
+	if (roi->n)
+		in[1] = init_floats(e, "roi", roi->floats, roi->n);
+	if (sc->n)
+		in[2] = init_floats(e, "scales", sc->floats, sc->n);
+	else
+		in[3] = init_ints(e, "sizes", sz->ints, sz->n);
+	Onnx__NodeProto *p = emit(e, type, in, sc->n ? 3 : 4, result(e, n));
 	copy_attr(e, p, n, AT_RESIZE_MODE);
 	copy_attr(e, p, n, AT_RESIZE_COORD);
 	copy_attr(e, p, n, AT_RESIZE_NEAREST_MODE);
+	copy_attr(e, p, n, AT_RESIZE_CUBIC_A);
+	copy_attr(e, p, n, AT_RESIZE_EXCLUDE);
+	copy_attr(e, p, n, AT_RESIZE_EXTRAPOLATION);
 }
 
 /* Clip's bounds are inputs; an infinite one is left out. */
@@ -469,6 +512,20 @@ ex_clip(Ex *e, const Node *n, const char *type)
 		isinf(lo) && lo < 0 ? NULL : init_scalar(e, "min", dt, lo),
 		isinf(hi) && hi > 0 ? NULL : init_scalar(e, "max", dt, hi)};
 	emit(e, type, in, 3, result(e, n));
+}
+
+/* BitShift's direction is a string in ONNX, an int (1 right) in the IR. */
+static void
+ex_bitshift(Ex *e, const Node *n, const char *type)
+{
+	Onnx__NodeProto *p = emit_operands(e, n, type);
+	const char *dir = ir_attr(e->g, n, AT_BITSHIFT_DIRECTION)->i ? "RIGHT" :
+	                  "LEFT";
+	Onnx__AttributeProto *pa = attr(e, p, "direction",
+		ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING);
+	pa->has_s = 1;
+	pa->s.len = strlen(dir);
+	pa->s.data = (uint8_t *)arena_strdup(e->a, dir);
 }
 
 static void
@@ -577,6 +634,27 @@ ex_mod(Ex *e, const Node *n, const char *type)
 	emit(e, "Where", in, 3, result(e, n));
 }
 
+/* topk_values, topk_indices: TopK with k as input 1 and both outputs,
+ * the one the IR does not compute named after the result ("y/indices",
+ * "y/values"); ONNX's TopK outputs are not optional. */
+static void
+ex_topk(Ex *e, const Node *n, const char *type)
+{
+	bool val = n->op == OP_TOPK_VALUES;
+	int64_t k = ir_attr(e->g, n, val ? AT_TOPK_VALUES_K :
+	                                   AT_TOPK_INDICES_K)->i;
+	const char *in[] = {vname(e, n->in[0]), init_ints(e, "k", &k, 1)};
+	const char *other = helper(e, val ? "indices" : "values");
+	Onnx__NodeProto *p = emit(e, type, in, 2, result(e, n));
+	p->output = arena_alloc(e->a, 2 * sizeof *p->output);
+	p->n_output = 2;
+	p->output[val ? 0 : 1] = arena_strdup(e->a, result(e, n));
+	p->output[val ? 1 : 0] = arena_strdup(e->a, other);
+	const OpInfo *oi = op_get(n->op);
+	for (int a = 1; a < oi->nattr; a++)    /* all but k */
+		copy_attr(e, p, n, oi->attr0 + a);
+}
+
 /* The one table: IR op -> ONNX op type and its translation.  An op
  * without a row cannot be exported (an error names it). */
 static const struct {
@@ -589,6 +667,10 @@ static const struct {
 	[OP_CONV2D_TRANSPOSE] = {"ConvTranspose", ex_plain},
 	[OP_MAXPOOL2D] = {"MaxPool", ex_plain},
 	[OP_AVGPOOL2D] = {"AveragePool", ex_avgpool},
+	[OP_CONV3D] = {"Conv", ex_plain},
+	[OP_CONV3D_TRANSPOSE] = {"ConvTranspose", ex_plain},
+	[OP_MAXPOOL3D] = {"MaxPool", ex_plain},
+	[OP_AVGPOOL3D] = {"AveragePool", ex_avgpool},
 	[OP_ADD] = {"Add", ex_plain},
 	[OP_SUB] = {"Sub", ex_plain},
 	[OP_MUL] = {"Mul", ex_plain},
@@ -644,6 +726,7 @@ static const struct {
 	[OP_MAX] = {"Max", ex_plain},
 	[OP_MIN] = {"Min", ex_plain},
 	[OP_MOD] = {"Mod", ex_mod},
+	[OP_BITSHIFT] = {"BitShift", ex_bitshift},
 	[OP_EQUAL] = {"Equal", ex_plain},
 	[OP_LESS] = {"Less", ex_plain},
 	[OP_LESS_EQUAL] = {"LessOrEqual", ex_plain},
@@ -679,6 +762,11 @@ static const struct {
 	[OP_SHRINK] = {"Shrink", ex_plain},
 	[OP_ISNAN] = {"IsNaN", ex_plain},
 	[OP_ISINF] = {"IsInf", ex_plain},
+	[OP_GATHER_ND] = {"GatherND", ex_plain},
+	[OP_SCATTER_ND] = {"ScatterND", ex_plain},
+	[OP_SCATTER_ELEMENTS] = {"ScatterElements", ex_plain},
+	[OP_TOPK_VALUES] = {"TopK", ex_topk},
+	[OP_TOPK_INDICES] = {"TopK", ex_topk},
 };
 
 /* ---- the graph ---- */

@@ -3,10 +3,10 @@
  *
  * Each kernel is compared with a naive reference written here another
  * way: element by element with unravelled indices where the kernel walks
- * rows, a gather-form transposed convolution where the kernel scatters,
- * resize separably in double from the ONNX coordinate formula.  Byte
- * kernels run for every element size and must match exactly; float ones
- * within TOL, printing the first elements with OK/NOT OK on a mismatch.
+ * rows, a gather-form transposed convolution where the kernel scatters
+ * (resize has its own test_resize.c).  Byte kernels run for every element
+ * size and must match exactly; float ones within TOL, printing the first
+ * elements with OK/NOT OK on a mismatch.
  *
  *   test_data        all checks; exit status 1 on any failure
  */
@@ -25,62 +25,6 @@
 static int nfail, ncheck;
 
 /* ---- helpers ------------------------------------------------------ */
-
-static int64_t
-irand(int64_t n)
-{
-	return (int64_t)(t_rand_u64() % (uint64_t)n);
-}
-
-static float *
-randf(int64_t n)
-{
-	float *p = t_alloc((size_t)n * sizeof *p);
-
-	for (int64_t i = 0; i < n; i++)
-		p[i] = t_frand();
-	return p;
-}
-
-static unsigned char *
-randb(int64_t n)
-{
-	unsigned char *p = t_alloc((size_t)n);
-
-	for (int64_t i = 0; i < n; i++)
-		p[i] = (unsigned char)t_rand_u64();
-	return p;
-}
-
-static int64_t
-numel(int rank, const int64_t *dim)
-{
-	int64_t n = 1;
-
-	for (int d = 0; d < rank; d++)
-		n *= dim[d];
-	return n;
-}
-
-/* The index vector of flat index f in a tensor of dims dim. */
-static void
-unravel(int64_t f, int rank, const int64_t *dim, int64_t *idx)
-{
-	for (int d = rank - 1; d >= 0; d--) {
-		idx[d] = f % dim[d];
-		f /= dim[d];
-	}
-}
-
-static int64_t
-ravel(const int64_t *idx, int rank, const int64_t *dim)
-{
-	int64_t f = 0;
-
-	for (int d = 0; d < rank; d++)
-		f = f * dim[d] + idx[d];
-	return f;
-}
 
 static bool
 close_enough(float got, double ref)
@@ -146,8 +90,8 @@ static void
 transpose_case(int rank, const int64_t *xdim, const int *perm, size_t es)
 {
 	int64_t ydim[KILN_MAXRANK], xs[KILN_MAXRANK], st[KILN_MAXRANK];
-	int64_t yi[KILN_MAXRANK], xi[KILN_MAXRANK], n = numel(rank, xdim);
-	unsigned char *x = randb(n * (int64_t)es), *y = randb(n * (int64_t)es);
+	int64_t yi[KILN_MAXRANK], xi[KILN_MAXRANK], n = t_numel(rank, xdim);
+	unsigned char *x = t_randb(n * (int64_t)es), *y = t_randb(n * (int64_t)es);
 	unsigned char *ref = t_alloc((size_t)n * es);
 	char what[80];
 
@@ -160,10 +104,10 @@ transpose_case(int rank, const int64_t *xdim, const int *perm, size_t es)
 		st[d] = xs[perm[d]];
 	}
 	for (int64_t f = 0; f < n; f++) {
-		unravel(f, rank, ydim, yi);
+		t_unravel(f, rank, ydim, yi);
 		for (int d = 0; d < rank; d++)
 			xi[perm[d]] = yi[d];
-		memcpy(ref + f * (int64_t)es, x + ravel(xi, rank, xdim) * (int64_t)es,
+		memcpy(ref + f * (int64_t)es, x + t_ravel(xi, rank, xdim) * (int64_t)es,
 		       es);
 	}
 	kiln_strided_copy(y, x, es, rank, ydim, st, 0);
@@ -203,8 +147,8 @@ slice_case(int rank, const int64_t *xdim, const int64_t *start,
            const int64_t *step, const int64_t *count, size_t es)
 {
 	int64_t st[KILN_MAXRANK], yi[KILN_MAXRANK], xi[KILN_MAXRANK];
-	int64_t nx = numel(rank, xdim), ny = numel(rank, count), off = 0;
-	unsigned char *x = randb(nx * (int64_t)es), *y = randb(ny * (int64_t)es);
+	int64_t nx = t_numel(rank, xdim), ny = t_numel(rank, count), off = 0;
+	unsigned char *x = t_randb(nx * (int64_t)es), *y = t_randb(ny * (int64_t)es);
 	unsigned char *ref = t_alloc((size_t)ny * es);
 	char what[80];
 
@@ -214,10 +158,10 @@ slice_case(int rank, const int64_t *xdim, const int64_t *start,
 		size *= (int)xdim[d];
 	}
 	for (int64_t f = 0; f < ny; f++) {
-		unravel(f, rank, count, yi);
+		t_unravel(f, rank, count, yi);
 		for (int d = 0; d < rank; d++)
 			xi[d] = start[d] + yi[d] * step[d];
-		memcpy(ref + f * (int64_t)es, x + ravel(xi, rank, xdim) * (int64_t)es,
+		memcpy(ref + f * (int64_t)es, x + t_ravel(xi, rank, xdim) * (int64_t)es,
 		       es);
 	}
 	kiln_strided_copy(y, x, es, rank, count, st, off);
@@ -231,18 +175,18 @@ static void
 test_slice(void)
 {
 	for (int t = 0; t < 60; t++) {
-		int rank = 1 + (int)irand(5);
+		int rank = 1 + (int)t_irand(5);
 		int64_t xdim[5], start[5], step[5], count[5];
 		for (int d = 0; d < rank; d++) {
-			xdim[d] = 1 + irand(6);
-			step[d] = 1 + irand(3);
-			if (irand(2))
+			xdim[d] = 1 + t_irand(6);
+			step[d] = 1 + t_irand(3);
+			if (t_irand(2))
 				step[d] = -step[d];
-			start[d] = irand(xdim[d]);
+			start[d] = t_irand(xdim[d]);
 			/* elements start, start+step, ... that stay inside */
 			int64_t room = step[d] > 0 ? (xdim[d] - 1 - start[d]) / step[d] :
 			                             start[d] / -step[d];
-			count[d] = 1 + irand(room + 1);
+			count[d] = 1 + t_irand(room + 1);
 		}
 		slice_case(rank, xdim, start, step, count, esizes[t % 4]);
 	}
@@ -260,11 +204,11 @@ concat_case(int64_t outer, int64_t inner, int nx, const int64_t *len,
 	char what[64];
 
 	for (k = 0; k < nx; k++) {
-		x[k] = randb(outer * len[k] * inner * (int64_t)es);
+		x[k] = t_randb(outer * len[k] * inner * (int64_t)es);
 		xs[k] = x[k];
 		total += len[k];
 	}
-	y = randb(outer * total * inner * (int64_t)es);
+	y = t_randb(outer * total * inner * (int64_t)es);
 	ref = t_alloc((size_t)(outer * total * inner) * es);
 	/* output [o, a, i]: find the operand k that axis index a falls in */
 	for (int64_t f = 0; f < outer * total * inner; f++) {
@@ -306,12 +250,12 @@ gather_case(int64_t outer, int64_t len, int64_t nidx, int64_t inner,
 {
 	int64_t ny = outer * nidx * inner, *i64 = t_alloc((size_t)nidx * 8);
 	int32_t *i32 = t_alloc((size_t)nidx * 4);
-	unsigned char *x = randb(outer * len * inner * (int64_t)es);
-	unsigned char *y = randb(ny * (int64_t)es), *ref = t_alloc((size_t)ny * es);
+	unsigned char *x = t_randb(outer * len * inner * (int64_t)es);
+	unsigned char *y = t_randb(ny * (int64_t)es), *ref = t_alloc((size_t)ny * es);
 	char what[80];
 
 	for (int64_t j = 0; j < nidx; j++) {
-		i64[j] = irand(2 * len) - len;   /* [-len, len) */
+		i64[j] = t_irand(2 * len) - len;   /* [-len, len) */
 		i32[j] = (int32_t)i64[j];
 	}
 	for (int64_t f = 0; f < ny; f++) {
@@ -402,25 +346,25 @@ pad_case(int rank, const int64_t *xdim, const int64_t *pads, int mode)
 		cdim[d] = xdim[d] - lo[d] - (e < 0 ? -e : 0);
 		ydim[d] = b + xdim[d] + e;
 	}
-	int64_t nx = numel(rank, xdim), nc = numel(rank, cdim);
-	int64_t ny = numel(rank, ydim);
-	float *x = randf(nx), *y = randf(ny), *c = randf(nc);
+	int64_t nx = t_numel(rank, xdim), nc = t_numel(rank, cdim);
+	int64_t ny = t_numel(rank, ydim);
+	float *x = t_randf(nx), *y = t_randf(ny), *c = t_randf(nc);
 	double *ref = t_alloc((size_t)ny * sizeof *ref);
 	for (int64_t f = 0; f < nc; f++) {
-		unravel(f, rank, cdim, ci);
+		t_unravel(f, rank, cdim, ci);
 		for (int d = 0; d < rank; d++)
 			yi[d] = ci[d] + lo[d];
-		c[f] = x[ravel(yi, rank, xdim)];
+		c[f] = x[t_ravel(yi, rank, xdim)];
 	}
 	for (int64_t f = 0; f < ny; f++) {
 		bool inside = true;
-		unravel(f, rank, ydim, yi);
+		t_unravel(f, rank, ydim, yi);
 		for (int d = 0; d < rank; d++) {
 			ci[d] = pad_ref_index(yi[d] - (pads[d] > 0 ? pads[d] : 0),
 			                      cdim[d], mode);
 			inside = inside && ci[d] >= 0;
 		}
-		ref[f] = inside ? c[ravel(ci, rank, cdim)] : 0.25;
+		ref[f] = inside ? c[t_ravel(ci, rank, cdim)] : 0.25;
 	}
 	kiln_pad_f32(y, x, &p);
 	snprintf(what, sizeof what, "pad %s rank %d", modes[mode], rank);
@@ -447,96 +391,6 @@ test_pad(void)
 	}
 }
 
-/* ---- resize ------------------------------------------------------------ */
-
-/* ONNX's input coordinate of output index o, dim n -> m. */
-static double
-onnx_coord(int64_t o, int64_t n, int64_t m, int coord)
-{
-	double scale = (double)m / n;
-
-	switch (coord) {
-	case KILN_COORD_HALF_PIXEL: return (o + 0.5) / scale - 0.5;
-	case KILN_COORD_PYTORCH_HALF_PIXEL:
-		return m > 1 ? (o + 0.5) / scale - 0.5 : -0.5;
-	case KILN_COORD_ASYMMETRIC: return o / scale;
-	default: return m == 1 ? 0 : o * (n - 1.0) / (m - 1.0);
-	}
-}
-
-/* The value of row v[n] at coordinate c: ONNX picks the two neighbours
- * of c from v padded with its edge values, weighted by distance, or the
- * one nearest by the rounding rule. */
-static double
-interp1(const double *v, int64_t stride, int64_t n, double c, int mode,
-        int round)
-{
-	double lo = floor(c), r = c - lo, pick;
-	int64_t a = (int64_t)lo, b = a + 1;
-
-	a = a < 0 ? 0 : a >= n ? n - 1 : a;
-	b = b < 0 ? 0 : b >= n ? n - 1 : b;
-	if (mode == KILN_RESIZE_LINEAR)
-		return v[a * stride] * (1 - r) + v[b * stride] * r;
-	switch (round) {
-	case KILN_ROUND_PREFER_FLOOR: pick = r > 0.5; break;
-	case KILN_ROUND_PREFER_CEIL: pick = r >= 0.5; break;
-	case KILN_ROUND_FLOOR: pick = 0; break;
-	default: pick = r > 0; break;
-	}
-	return pick ? v[b * stride] : v[a * stride];
-}
-
-static void
-resize_case(int64_t planes, int64_t h, int64_t w, int64_t oh, int64_t ow,
-            int mode, int coord, int round)
-{
-	struct kiln_resize p = {planes, h, w, oh, ow, mode, coord, round};
-	float *x = randf(planes * h * w), *y = randf(planes * oh * ow);
-	double *xd = t_alloc((size_t)(planes * h * w) * sizeof *xd);
-	double *tmp = t_alloc((size_t)(planes * h * ow) * sizeof *tmp);
-	double *ref = t_alloc((size_t)(planes * oh * ow) * sizeof *ref);
-	char what[120];
-
-	for (int64_t i = 0; i < planes * h * w; i++)
-		xd[i] = x[i];
-	/* along w for every input row, then along h for every column */
-	for (int64_t r = 0; r < planes * h; r++)
-		for (int64_t j = 0; j < ow; j++)
-			tmp[r * ow + j] = interp1(xd + r * w, 1, w,
-			    onnx_coord(j, w, ow, coord), mode, round);
-	for (int64_t q = 0; q < planes; q++)
-		for (int64_t i = 0; i < oh; i++)
-			for (int64_t j = 0; j < ow; j++)
-				ref[(q * oh + i) * ow + j] = interp1(tmp + q * h * ow + j,
-				    ow, h, onnx_coord(i, h, oh, coord), mode, round);
-	kiln_resize_f32(y, x, &p);
-	snprintf(what, sizeof what, "resize %lldx%lld -> %lldx%lld mode %d "
-	         "coord %d round %d", (long long)h, (long long)w, (long long)oh,
-	         (long long)ow, mode, coord, round);
-	check(what, y, ref, planes * oh * ow);
-	free(x), free(y), free(xd), free(tmp), free(ref);
-}
-
-static void
-test_resize(void)
-{
-	static const int64_t sz[][4] = {
-		{4, 4, 8, 8}, {4, 6, 2, 3}, {3, 5, 7, 2}, {5, 3, 1, 1},
-		{1, 4, 3, 9}, {2, 2, 5, 5}, {6, 6, 6, 6},
-	};
-
-	for (int s = 0; s < countof(sz); s++) {
-		for (int c = KILN_COORD_HALF_PIXEL; c <= KILN_COORD_ALIGN_CORNERS; c++) {
-			resize_case(3, sz[s][0], sz[s][1], sz[s][2], sz[s][3],
-			            KILN_RESIZE_LINEAR, c, 0);
-			for (int r = KILN_ROUND_PREFER_FLOOR; r <= KILN_ROUND_CEIL; r++)
-				resize_case(2, sz[s][0], sz[s][1], sz[s][2], sz[s][3],
-				            KILN_RESIZE_NEAREST, c, r);
-		}
-	}
-}
-
 /* ---- batchnorm and layernorm ------------------------------------------- */
 
 static void
@@ -546,8 +400,8 @@ test_batchnorm(void)
 
 	for (int s = 0; s < countof(shapes); s++) {
 		int64_t n = shapes[s][0], c = shapes[s][1], in = shapes[s][2];
-		float *x = randf(n * c * in), *y = randf(n * c * in);
-		float *sc = randf(c), *b = randf(c), *m = randf(c), *v = randf(c);
+		float *x = t_randf(n * c * in), *y = t_randf(n * c * in);
+		float *sc = t_randf(c), *b = t_randf(c), *m = t_randf(c), *v = t_randf(c);
 		double *ref = t_alloc((size_t)(n * c * in) * sizeof *ref);
 		for (int64_t k = 0; k < c; k++)
 			v[k] = v[k] * v[k];     /* a variance, possibly 0 */
@@ -565,8 +419,8 @@ test_batchnorm(void)
 static void
 layernorm_case(int64_t outer, int64_t len, bool bias, float shift)
 {
-	float *x = randf(outer * len), *y = randf(outer * len);
-	float *sc = randf(len), *b = randf(len);
+	float *x = t_randf(outer * len), *y = t_randf(outer * len);
+	float *sc = t_randf(len), *b = t_randf(len);
 	double *ref = t_alloc((size_t)(outer * len) * sizeof *ref);
 	char what[64];
 
@@ -636,9 +490,9 @@ convt_case(const struct convt_case *t)
 	int64_t ow = t->sw * (t->w - 1) + t->opw + (t->kw - 1) * t->dw + 1 -
 	             t->pl - t->pr;
 	int64_t ny = t->n * t->oc * oh * ow;
-	float *x = randf(t->n * t->c * t->h * t->w);
-	float *w = randf(t->c * (t->oc / t->group) * t->kh * t->kw);
-	float *b = t->bias ? randf(t->oc) : NULL, *y = randf(ny);
+	float *x = t_randf(t->n * t->c * t->h * t->w);
+	float *w = t_randf(t->c * (t->oc / t->group) * t->kh * t->kw);
+	float *b = t->bias ? t_randf(t->oc) : NULL, *y = t_randf(ny);
 	double *ref = t_alloc((size_t)ny * sizeof *ref);
 	struct kiln_conv2d p = {
 		.n = t->n, .c = t->c, .h = t->h, .w = t->w, .oc = t->oc,
@@ -650,7 +504,7 @@ convt_case(const struct convt_case *t)
 
 	for (int64_t f = 0; f < ny; f++) {
 		int64_t idx[4], dim[4] = {t->n, t->oc, oh, ow};
-		unravel(f, 4, dim, idx);
+		t_unravel(f, 4, dim, idx);
 		ref[f] = (b ? b[idx[1]] : 0) +
 		         convt_at(x, w, t, idx[0], idx[1], idx[2], idx[3]);
 	}
@@ -694,7 +548,6 @@ main(void)
 	test_concat();
 	test_gather();
 	test_pad();
-	test_resize();
 	test_batchnorm();
 	test_layernorm();
 	test_conv_transpose();

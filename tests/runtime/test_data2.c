@@ -30,61 +30,6 @@ static int nfail, ncheck;
 
 /* ---- helpers ------------------------------------------------------ */
 
-static int64_t
-irand(int64_t n)
-{
-	return (int64_t)(t_rand_u64() % (uint64_t)n);
-}
-
-static float *
-randf(int64_t n)
-{
-	float *p = t_alloc((size_t)n * sizeof *p);
-
-	for (int64_t i = 0; i < n; i++)
-		p[i] = t_frand();
-	return p;
-}
-
-static unsigned char *
-randb(int64_t n)
-{
-	unsigned char *p = t_alloc((size_t)n);
-
-	for (int64_t i = 0; i < n; i++)
-		p[i] = (unsigned char)t_rand_u64();
-	return p;
-}
-
-static int64_t
-numel(int rank, const int64_t *dim)
-{
-	int64_t n = 1;
-
-	for (int d = 0; d < rank; d++)
-		n *= dim[d];
-	return n;
-}
-
-static void
-unravel(int64_t f, int rank, const int64_t *dim, int64_t *idx)
-{
-	for (int d = rank - 1; d >= 0; d--) {
-		idx[d] = f % dim[d];
-		f /= dim[d];
-	}
-}
-
-static int64_t
-ravel(const int64_t *idx, int rank, const int64_t *dim)
-{
-	int64_t f = 0;
-
-	for (int d = 0; d < rank; d++)
-		f = f * dim[d] + idx[d];
-	return f;
-}
-
 static bool
 close_enough(float got, double ref)
 {
@@ -148,9 +93,9 @@ static const size_t esizes[] = {1, 2, 4, 8};
 static void
 expand_case(int xr, const int64_t *xd, int yr, const int64_t *yd, size_t es)
 {
-	int64_t nx = numel(xr, xd), ny = numel(yr, yd), st[KILN_MAXRANK];
+	int64_t nx = t_numel(xr, xd), ny = t_numel(yr, yd), st[KILN_MAXRANK];
 	int64_t yi[KILN_MAXRANK], xi[KILN_MAXRANK];
-	unsigned char *x = randb(nx * (int64_t)es), *y = randb(ny * (int64_t)es);
+	unsigned char *x = t_randb(nx * (int64_t)es), *y = t_randb(ny * (int64_t)es);
 	unsigned char *ref = t_alloc((size_t)ny * es);
 	char what[64];
 
@@ -161,10 +106,10 @@ expand_case(int xr, const int64_t *xd, int yr, const int64_t *yd, size_t es)
 		step *= k < 0 ? 1 : (int)xd[k];
 	}
 	for (int64_t f = 0; f < ny; f++) {
-		unravel(f, yr, yd, yi);
+		t_unravel(f, yr, yd, yi);
 		for (int k = 0; k < xr; k++)
 			xi[k] = xd[k] == 1 ? 0 : yi[k + yr - xr];
-		memcpy(ref + f * (int64_t)es, x + ravel(xi, xr, xd) * (int64_t)es, es);
+		memcpy(ref + f * (int64_t)es, x + t_ravel(xi, xr, xd) * (int64_t)es, es);
 	}
 	kiln_strided_copy(y, x, es, yr, yd, st, 0);
 	snprintf(what, sizeof what, "expand rank %d->%d esize %zu", xr, yr, es);
@@ -199,14 +144,14 @@ tile_case(int rank, const int64_t *xd, const int64_t *reps, size_t es)
 
 	for (int d = 0; d < rank; d++)
 		yd[d] = xd[d] * reps[d];
-	int64_t nx = numel(rank, xd), ny = numel(rank, yd);
-	unsigned char *x = randb(nx * (int64_t)es), *y = randb(ny * (int64_t)es);
+	int64_t nx = t_numel(rank, xd), ny = t_numel(rank, yd);
+	unsigned char *x = t_randb(nx * (int64_t)es), *y = t_randb(ny * (int64_t)es);
 	unsigned char *ref = t_alloc((size_t)ny * es);
 	for (int64_t f = 0; f < ny; f++) {
-		unravel(f, rank, yd, yi);
+		t_unravel(f, rank, yd, yi);
 		for (int d = 0; d < rank; d++)
 			xi[d] = yi[d] % xd[d];
-		memcpy(ref + f * (int64_t)es, x + ravel(xi, rank, xd) * (int64_t)es,
+		memcpy(ref + f * (int64_t)es, x + t_ravel(xi, rank, xd) * (int64_t)es,
 		       es);
 	}
 	kiln_tile(y, x, es, rank, xd, reps);
@@ -240,12 +185,12 @@ trilu_case(int64_t batch, int64_t rows, int64_t cols, int upper, int64_t k,
            size_t es)
 {
 	int64_t n = batch * rows * cols, dim[3] = {batch, rows, cols}, i[3];
-	unsigned char *x = randb(n * (int64_t)es), *y = randb(n * (int64_t)es);
+	unsigned char *x = t_randb(n * (int64_t)es), *y = t_randb(n * (int64_t)es);
 	unsigned char *ref = t_alloc((size_t)n * es);
 	char what[80];
 
 	for (int64_t f = 0; f < n; f++) {
-		unravel(f, 3, dim, i);
+		t_unravel(f, 3, dim, i);
 		bool keep = upper ? i[2] >= i[1] + k : i[2] <= i[1] + k;
 		for (size_t b = 0; b < es; b++)
 			ref[f * (int64_t)es + (int64_t)b] = keep ? x[f * (int64_t)es +
@@ -280,9 +225,9 @@ static void
 gather_elements_case(int rank, const int64_t *xd, const int64_t *id, int axis,
                      kiln_dtype it, size_t es)
 {
-	int64_t nx = numel(rank, xd), ni = numel(rank, id), len = xd[axis];
+	int64_t nx = t_numel(rank, xd), ni = t_numel(rank, id), len = xd[axis];
 	int64_t yi[KILN_MAXRANK];
-	unsigned char *x = randb(nx * (int64_t)es), *y = randb(ni * (int64_t)es);
+	unsigned char *x = t_randb(nx * (int64_t)es), *y = t_randb(ni * (int64_t)es);
 	unsigned char *ref = t_alloc((size_t)ni * es), *save;
 	int64_t *i64 = t_alloc((size_t)ni * sizeof *i64);
 	int32_t *i32 = t_alloc((size_t)ni * sizeof *i32);
@@ -290,11 +235,11 @@ gather_elements_case(int rank, const int64_t *xd, const int64_t *id, int axis,
 	char what[80];
 
 	for (int64_t f = 0; f < ni; f++)
-		i32[f] = (int32_t)(i64[f] = irand(2 * len) - len);
+		i32[f] = (int32_t)(i64[f] = t_irand(2 * len) - len);
 	for (int64_t f = 0; f < ni; f++) {
-		unravel(f, rank, id, yi);
+		t_unravel(f, rank, id, yi);
 		yi[axis] = i64[f] < 0 ? i64[f] + len : i64[f];
-		memcpy(ref + f * (int64_t)es, x + ravel(yi, rank, xd) * (int64_t)es,
+		memcpy(ref + f * (int64_t)es, x + t_ravel(yi, rank, xd) * (int64_t)es,
 		       es);
 	}
 	snprintf(what, sizeof what, "gather_elements rank %d axis %d %s esize %zu",
@@ -399,9 +344,9 @@ arg_case(kiln_dtype t, int64_t outer, int64_t len, int64_t inner, int nan)
 
 	/* few distinct values, so lines have ties; NaN only in floats */
 	for (int64_t i = 0; i < n; i++)
-		setd(x, t, i, (double)(irand(4) - (t == KILN_U8 ? 0 : 2)));
+		setd(x, t, i, (double)(t_irand(4) - (t == KILN_U8 ? 0 : 2)));
 	for (int64_t k = 0; k < nan; k++)
-		setd(x, t, irand(n), NAN);
+		setd(x, t, t_irand(n), NAN);
 	for (int sign = -1; sign <= 1; sign += 2) {
 		for (int last = 0; last < 2; last++) {
 			for (int64_t o = 0; o < outer; o++)
@@ -445,14 +390,14 @@ static void
 hardmax_case(int64_t outer, int64_t len, int64_t inner, int nan)
 {
 	int64_t n = outer * len * inner;
-	float *x = randf(n), *y = randf(n);
+	float *x = t_randf(n), *y = t_randf(n);
 	double *ref = t_alloc((size_t)n * sizeof *ref);
 	char what[64];
 
 	for (int64_t i = 0; i < n; i++)
-		x[i] = (float)irand(3);     /* ties: the first one wins */
+		x[i] = (float)t_irand(3);     /* ties: the first one wins */
 	for (int k = 0; k < nan; k++)
-		x[irand(n)] = NAN;
+		x[t_irand(n)] = NAN;
 	for (int64_t o = 0; o < outer; o++)
 		for (int64_t i = 0; i < inner; i++) {
 			int64_t base = o * len * inner + i;
@@ -504,8 +449,8 @@ cumsum_case(kiln_dtype t, int64_t outer, int64_t len, int64_t inner,
 	/* integers near the top of i32 and i8 wrap after a few terms */
 	for (int64_t i = 0; i < n; i++)
 		setd(x, t, i, fl ? t_frand() * 10 :
-		     t == KILN_I32 ? 2147483000.0 - (double)irand(1000) :
-		     t == KILN_U8 ? (double)irand(256) : (double)(irand(200) - 100));
+		     t == KILN_I32 ? 2147483000.0 - (double)t_irand(1000) :
+		     t == KILN_U8 ? (double)t_irand(256) : (double)(t_irand(200) - 100));
 	for (int64_t o = 0; o < outer; o++)
 		for (int64_t i = 0; i < inner; i++)
 			for (int64_t j = 0; j < len; j++) {
@@ -567,28 +512,28 @@ test_cumsum(void)
 static void
 reduce_case(int rank, const int64_t *dim, unsigned mask, bool prod, int nan)
 {
-	int64_t n = numel(rank, dim), yd[KILN_MAXRANK], idx[KILN_MAXRANK];
-	float *x = randf(n);
+	int64_t n = t_numel(rank, dim), yd[KILN_MAXRANK], idx[KILN_MAXRANK];
+	float *x = t_randf(n);
 	char what[64];
 
 	for (int d = 0; d < rank; d++)
 		yd[d] = mask >> d & 1 ? 1 : dim[d];
-	int64_t ny = numel(rank, yd);
-	float *y = randf(ny);
+	int64_t ny = t_numel(rank, yd);
+	float *y = t_randf(ny);
 	double *ref = t_alloc((size_t)ny * sizeof *ref);
 	for (int64_t i = 0; i < n; i++)
 		x[i] = prod ? 0.5f + (x[i] + 1) : x[i];     /* products stay finite */
 	for (int k = 0; k < nan; k++)
-		x[irand(n)] = NAN;
+		x[t_irand(n)] = NAN;
 	for (int64_t i = 0; i < ny; i++)
 		ref[i] = prod ? 1.0 : INFINITY;
 	/* scatter: every x element meets its output slot */
 	for (int64_t f = 0; f < n; f++) {
-		unravel(f, rank, dim, idx);
+		t_unravel(f, rank, dim, idx);
 		for (int d = 0; d < rank; d++)
 			if (mask >> d & 1)
 				idx[d] = 0;
-		double *r = &ref[ravel(idx, rank, yd)];
+		double *r = &ref[t_ravel(idx, rank, yd)];
 		*r = prod ? *r * x[f] : isnan(x[f]) || isnan(*r) ? NAN : fmin(*r, x[f]);
 	}
 	(prod ? kiln_reduce_prod_f32 : kiln_reduce_min_f32)(y, x, rank, dim, mask);
@@ -621,7 +566,7 @@ lrn_case(int64_t n, int64_t c, int64_t inner, int64_t size, float alpha,
          float beta, float bias)
 {
 	int64_t total = n * c * inner;
-	float *x = randf(total), *y = randf(total);
+	float *x = t_randf(total), *y = t_randf(total);
 	double *ref = t_alloc((size_t)total * sizeof *ref);
 	char what[64];
 
@@ -651,7 +596,7 @@ static void
 instance_norm_case(int64_t n, int64_t c, int64_t inner, float eps)
 {
 	int64_t total = n * c * inner;
-	float *x = randf(total), *y = randf(total), *sc = randf(c), *bi = randf(c);
+	float *x = t_randf(total), *y = t_randf(total), *sc = t_randf(c), *bi = t_randf(c);
 	double *ref = t_alloc((size_t)total * sizeof *ref);
 	char what[64];
 
