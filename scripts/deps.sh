@@ -2,6 +2,8 @@
 # deps.sh: installs the Debian 12 packages kiln needs that are missing.
 # As root it runs apt-get; otherwise it prints the exact command to run.
 # usage: scripts/deps.sh [build|test]
+# For tests it also tries PyTorch and torchvision (the real-model tests);
+# where they cannot be installed those tests are skipped, saying why.
 set -eu
 # protobuf-c and the system onnx.proto for the ONNX reader.
 pkgs="meson ninja-build gcc libc6-dev pkg-config libprotobuf-c-dev protobuf-c-compiler libonnx-dev"
@@ -12,11 +14,24 @@ if [ "${1:-build}" = test ]; then
 	# the ONNX backend test suite, and onnx for making test models
 	pkgs="$pkgs libonnx-testdata python3-onnx"
 fi
-missing=""
-for p in $pkgs; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
-		missing="$missing $p"
-done
+# missing PKGS...: the packages not installed
+missing() {
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+			grep -q "ok installed" || printf ' %s' "$p"
+	done
+}
+optional=""
+[ "${1:-build}" = test ] && [ "$(id -u)" -eq 0 ] &&
+	optional=$(missing python3-torch python3-torchvision)
+if [ -n "$optional" ]; then
+	echo "installing (optional):$optional" >&2
+	{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y --no-install-recommends $optional; } >&2 ||
+		echo "note: could not install$optional; the real-model tests" \
+		     "will be skipped" >&2
+fi
+missing=$(missing $pkgs)
 [ -z "$missing" ] && exit 0
 cmd="apt-get install -y --no-install-recommends$missing"
 if [ "$(id -u)" -ne 0 ]; then

@@ -24,6 +24,17 @@ for var in ['TMPDIR', 'HOME']:
 config.environment['ASAN_OPTIONS'] = 'detect_leaks=1:abort_on_error=0'
 config.environment['UBSAN_OPTIONS'] = 'halt_on_error=1:print_stacktrace=1'
 
+# tests/onnx/real_models.test needs PyTorch and torchvision; say so when
+# they are missing rather than skipping in silence.
+import subprocess
+if subprocess.run(['/usr/bin/python3', '-c', 'import torch, torchvision'],
+                  capture_output=True).returncode == 0:
+    config.available_features.add('torch')
+else:
+    lit_config.note('onnx/real_models.test is skipped: /usr/bin/python3 '
+                    'cannot import torch and torchvision (Debian packages '
+                    'python3-torch, python3-torchvision)')
+
 # tests/onnx/conformance.test needs Debian's libonnx-testdata.
 if os.path.isdir('/usr/share/libonnx-testdata/data/node'):
     config.available_features.add('onnx-testdata')

@@ -240,6 +240,16 @@ split_arg(Arena *a, const char *what, const char *arg, const Port *p, int n,
 	return -1;
 }
 
+/* A u16 tensor where a bf16 one is expected holds its bits: .npy has no
+ * bfloat16 (kiln writes bf16 as '<u2'), and ONNX's test data stores
+ * bfloat16 tensors as uint16. */
+static void
+as_bf16(Type *t, const Type *want)
+{
+	if (t->dtype == DT_U16 && want->dtype == DT_BF16)
+		t->dtype = DT_BF16;
+}
+
 /* An ONNX input whose dims the model leaves open gets them from --shape
  * (else 1), so a dims-only mismatch there gets a hint. */
 static void
@@ -285,6 +295,7 @@ bind_input(Arena *a, const Opts *o, Ports *io, const char *arg,
 	Port *p = &io->in[k];
 	if (p->file)
 		fatal("input '%s' given twice", p->name);
+	as_bf16(&x.type, &p->type);
 	check_input_type(a, o, p, &x.type, file);
 	p->file = file;
 	if (x.data) {
@@ -560,20 +571,32 @@ run_exe(Arena *a, const char *exe, const char *stem, Ports *io, bool outputs)
 static double
 elem(const Tensor *x, int64_t i)
 {
+	const void *p = x->data;
+	double v;
 	switch (x->type.dtype) {
-	case DT_F32: return ((const float *)x->data)[i];
-	case DT_F64: return ((const double *)x->data)[i];
-	case DT_I64: return (double)((const int64_t *)x->data)[i];
-	case DT_I32: return ((const int32_t *)x->data)[i];
-	case DT_I8: return ((const int8_t *)x->data)[i];
-	default: return ((const uint8_t *)x->data)[i];
+	case DT_F32: return ((const float *)p)[i];
+	case DT_F64: return ((const double *)p)[i];
+	case DT_I64: return (double)((const int64_t *)p)[i];
+	case DT_I32: return ((const int32_t *)p)[i];
+	case DT_I8: return ((const int8_t *)p)[i];
+	case DT_I16: return ((const int16_t *)p)[i];
+	case DT_U16: return ((const uint16_t *)p)[i];
+	case DT_U32: return ((const uint32_t *)p)[i];
+	case DT_U64: return (double)((const uint64_t *)p)[i];
+	case DT_F16:
+	case DT_BF16:    /* the runtime's conversion, exact when widening */
+		kiln_cast(&v, KILN_F64, (const uint16_t *)p + i,
+		          (kiln_dtype)x->type.dtype, 1);
+		return v;
+	default: return ((const uint8_t *)p)[i];
 	}
 }
 
 static bool
 exact_equal(const Tensor *x, const Tensor *y, int64_t i)
 {
-	if (x->type.dtype == DT_I64)    /* beyond 2^53 a double rounds */
+	/* beyond 2^53 a double rounds */
+	if (x->type.dtype == DT_I64 || x->type.dtype == DT_U64)
 		return ((const int64_t *)x->data)[i] == ((const int64_t *)y->data)[i];
 	return elem(x, i) == elem(y, i);
 }
@@ -606,12 +629,15 @@ print_index(const Type *t, int64_t i)
 static void
 print_value(const Tensor *x, int64_t i)
 {
-	if (x->type.dtype == DT_F32)
+	if (x->type.dtype == DT_F32 || x->type.dtype == DT_F16 ||
+	    x->type.dtype == DT_BF16)
 		printf("%.9g", elem(x, i));
 	else if (x->type.dtype == DT_F64)
 		printf("%.17g", elem(x, i));
 	else if (x->type.dtype == DT_I64)
 		printf("%lld", (long long)((const int64_t *)x->data)[i]);
+	else if (x->type.dtype == DT_U64)
+		printf("%llu", (unsigned long long)((const uint64_t *)x->data)[i]);
 	else
 		printf("%.0f", elem(x, i));
 }
@@ -628,7 +654,9 @@ compare(Arena *a, const Port *p, const Tensor *got, const Tensor *want,
 		       type_str(a, &want->type), p->expect);
 		return false;
 	}
-	bool isfloat = got->type.dtype == DT_F32 || got->type.dtype == DT_F64;
+	int dt = got->type.dtype;
+	bool isfloat = dt == DT_F32 || dt == DT_F64 || dt == DT_F16 ||
+	               dt == DT_BF16;
 	int64_t n = type_numel(&got->type), nbad = 0, bad[NSHOW];
 	double maxabs = 0, maxrel = 0;
 	for (int64_t i = 0; i < n; i++) {
@@ -680,6 +708,8 @@ check_outputs(Arena *a, const Ports *io, const RunOpts *r)
 			continue;
 		}
 		Tensor got = read_tensor(a, file), want = read_tensor(a, p->expect);
+		as_bf16(&got.type, &p->type);
+		as_bf16(&want.type, &p->type);
 		nbad += !compare(a, p, &got, &want, r);
 	}
 	return nbad;

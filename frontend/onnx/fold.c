@@ -172,7 +172,7 @@ fold_cast(ONode *o)
 {
 	Tensor x = operand(o, 0);
 	int to = onnx_dtype((int)onnx_attr_int(o, "to", 0));
-	if (to < 0)
+	if (to < 0 || to > DT_BOOL)     /* get/set know the first seven */
 		return false;
 	Type t = x.t;
 	t.dtype = to;
@@ -543,6 +543,10 @@ onnx_fold(ONode *o)
 				           "time: kiln compiles for static shapes", i,
 				           v->name);
 			if (folds[k].when == MAY && !v->data)
+				return false;
+			/* get() and set() know the first seven dtypes; later ones
+			 * are left to the kernels */
+			if (folds[k].when == MAY && v->type.dtype > DT_BOOL)
 				return false;
 		}
 		if ((strcmp(o->p->op_type, "Max") == 0 ||

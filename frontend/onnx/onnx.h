@@ -87,6 +87,7 @@ const void *onnx_const_data(ONode *o, int i, const char *what);
 int onnx_const_ints(ONode *o, int i, const char *what, int64_t *v, int max);
 int onnx_const_floats(ONode *o, int i, const char *what, double *v,
                       int max);
+double onnx_const_number(ONode *o, int i, const char *what); /* one value */
 int onnx_node(ONode *o, int op, const int *in, int nin);   /* an IR node */
 /* The node's result, named after ONNX output k (k < 0: a temporary),
  * typed by the shape rule (diag_error on failure) and bound. */
@@ -104,5 +105,13 @@ bool onnx_fold(ONode *o);       /* evaluated at build time, outputs bound */
 void tr_lstm(ONode *o);
 void tr_gru(ONode *o);
 void tr_rnn(ONode *o);
+
+/* frontend/onnx/index.c: the index ops */
+void tr_gather_nd(ONode *o);
+void tr_scatter_nd(ONode *o);
+void tr_scatter_elements(ONode *o);
+void tr_topk(ONode *o);
+void tr_onehot(ONode *o);
+void tr_compress(ONode *o);
 
 #endif

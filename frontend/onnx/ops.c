@@ -476,6 +476,19 @@ tr_binary(ONode *o)
 	onnx_result(o, n, 0);
 }
 
+/* BitShift: direction is a string in ONNX, an int (1 right) in the IR. */
+static void
+tr_bitshift(ONode *o)
+{
+	const char *dir = onnx_attr_str(o, "direction", NULL);
+	if (!dir || (strcmp(dir, "LEFT") != 0 && strcmp(dir, "RIGHT") != 0))
+		diag_error(o->loc, "direction must be \"LEFT\" or \"RIGHT\"");
+	int n = onnx_node(o, OP_BITSHIFT,
+	                  (int[]){onnx_operand(o, 0), onnx_operand(o, 1)}, 2);
+	ir_set_int(o->m->g, n, AT_BITSHIFT_DIRECTION, strcmp(dir, "RIGHT") == 0);
+	onnx_result(o, n, 0);
+}
+
 /* Sum, Mean (and the variadic Max, Min): a chain of binary ops. */
 static void
 tr_variadic(ONode *o)
@@ -513,9 +526,9 @@ tr_dropout(ONode *o)
 	if (o->nin > 2 && *(const uint8_t *)onnx_const_data(o, 2, "training_mode"))
 		training = true;
 	double ratio = 0.5;
-	if (o->m->opset < 12)
+	if (training && o->m->opset < 12)
 		ratio = onnx_attr_float(o, "ratio", 0.5f);
-	else if (o->nin > 1 && o->in[1] >= 0)
+	else if (training && o->nin > 1 && o->in[1] >= 0)
 		onnx_const_floats(o, 1, "ratio", &ratio, 1);
 	if (ratio == 0)
 		training = false;       /* then training drops nothing */
@@ -832,17 +845,58 @@ tr_matmul(ONode *o)
 	onnx_reshape(o, y, dim, r, 0);
 }
 
+/* BatchNormalization in training mode normalizes with the batch's own
+ * mean and (biased) variance over every dim but 1, and its outputs 1 and
+ * 2 are the running statistics: running * momentum + batch * (1 -
+ * momentum).  in[3], in[4] become the batch statistics. */
+static void
+batch_stats(ONode *o, int *in)
+{
+	Graph *g = o->m->g;
+	Type xt = *onnx_type(o, in[0]);
+	int64_t axes[IR_MAXRANK], dim[IR_MAXRANK] = {xt.rank > 1 ? xt.dim[1] : 1};
+	int na = 0;
+	for (int i = 0; i < xt.rank; i++)
+		if (i != 1)
+			axes[na++] = i;
+	for (int i = 1; i < xt.rank - 1; i++)
+		dim[i] = 1;
+	int n = onnx_node(o, OP_REDUCE_MEAN, &in[0], 1);
+	ir_set_ints(g, n, AT_REDUCE_MEAN_AXES, axes, na);
+	ir_set_int(g, n, AT_REDUCE_MEAN_KEEPDIMS, 0);
+	int mean = onnx_result(o, n, -1);
+	int d = onnx_binary(o, OP_SUB, in[0],
+	                    onnx_reshape(o, mean, dim, xt.rank - 1, -1), -1);
+	int sq = onnx_binary(o, OP_MUL, d, d, -1);
+	n = onnx_node(o, OP_REDUCE_MEAN, &sq, 1);
+	ir_set_ints(g, n, AT_REDUCE_MEAN_AXES, axes, na);
+	ir_set_int(g, n, AT_REDUCE_MEAN_KEEPDIMS, 0);
+	int var = onnx_result(o, n, -1);
+	double mom = onnx_attr_float(o, "momentum", 0.9f);
+	int dt = xt.dtype, batch[2] = {mean, var};
+	for (int k = 1; k <= 2 && k < (int)o->p->n_output; k++)
+		if (*o->p->output[k])
+			onnx_binary(o, OP_ADD,
+			    onnx_binary(o, OP_MUL, in[2 + k], onnx_scalar(o, dt, mom),
+			                -1),
+			    onnx_binary(o, OP_MUL, batch[k - 1],
+			                onnx_scalar(o, dt, 1 - mom), -1), k);
+	in[3] = mean;
+	in[4] = var;
+}
+
 static void
 tr_batchnorm(ONode *o)
 {
-	one_output(o);
-	if (onnx_attr_int(o, "training_mode", 0))
-		onnx_unsupported(o, "BatchNormalization in training mode");
 	if (o->m->opset < 7 && !onnx_attr_int(o, "spatial", 1))
 		onnx_unsupported(o, "spatial=0");
 	int in[5];
 	for (int i = 0; i < 5; i++)
 		in[i] = onnx_operand(o, i);
+	if (onnx_attr_int(o, "training_mode", 0))
+		batch_stats(o, in);
+	else
+		one_output(o);
 	int n = onnx_node(o, OP_BATCHNORM, in, 5);
 	ir_set_float(o->m->g, n, AT_BATCHNORM_EPSILON,
 	             onnx_attr_float(o, "epsilon", 1e-5f));
@@ -915,18 +969,44 @@ tr_softmax(ONode *o)
 	onnx_reshape(o, onnx_result(o, n, -1), xt.dim, xt.rank, 0);
 }
 
+/* Operand i, a constant scalar of x's numeric dtype (Clip's bounds, Pad's
+ * constant_value), as a double: exact up to 2^53. */
+double
+onnx_const_number(ONode *o, int i, const char *what)
+{
+	const void *d = onnx_const_data(o, i, what);
+	const Type *t = onnx_type(o, o->in[i]);
+	if (type_numel(t) != 1 || t->rank > 1)
+		diag_error(o->loc, "%s must be one number, not %s", what,
+		           type_str(o->m->a, t));
+	switch (t->dtype) {
+	case DT_F32: return *(const float *)d;
+	case DT_F64: return *(const double *)d;
+	case DT_I64: return (double)*(const int64_t *)d;
+	case DT_I32: return *(const int32_t *)d;
+	case DT_I8: return *(const int8_t *)d;
+	case DT_U8: return *(const uint8_t *)d;
+	case DT_I16: return *(const int16_t *)d;
+	case DT_U16: return *(const uint16_t *)d;
+	case DT_U32: return *(const uint32_t *)d;
+	case DT_U64: return (double)*(const uint64_t *)d;
+	}
+	diag_error(o->loc, "%s must be a number, not %s", what,
+	           type_str(o->m->a, t));
+}
+
 static void
 tr_clip(ONode *o)
 {
-	double lo = -INFINITY, hi = INFINITY, v;
+	double lo = -INFINITY, hi = INFINITY;
 	if (o->m->opset < 11) {
 		lo = onnx_attr_float(o, "min", -INFINITY);
 		hi = onnx_attr_float(o, "max", INFINITY);
 	} else {
-		if (o->nin > 1 && o->in[1] >= 0 && onnx_const_floats(o, 1, "min", &v, 1))
-			lo = v;
-		if (o->nin > 2 && o->in[2] >= 0 && onnx_const_floats(o, 2, "max", &v, 1))
-			hi = v;
+		if (o->nin > 1 && o->in[1] >= 0)
+			lo = onnx_const_number(o, 1, "min");
+		if (o->nin > 2 && o->in[2] >= 0)
+			hi = onnx_const_number(o, 2, "max");
 	}
 	int n = onnx_node(o, OP_CLIP, (int[]){onnx_operand(o, 0)}, 1);
 	ir_set_float(o->m->g, n, AT_CLIP_MIN, lo);
@@ -1106,7 +1186,7 @@ tr_pad(ONode *o)
 	} else {
 		np = onnx_const_ints(o, 1, "pads", pads, 2 * IR_MAXRANK);
 		if (o->nin > 2 && o->in[2] >= 0)
-			onnx_const_floats(o, 2, "constant_value", &value, 1);
+			value = onnx_const_number(o, 2, "constant_value");
 		if (o->nin > 3 && o->in[3] >= 0) {
 			int64_t axes[IR_MAXRANK], all[2 * IR_MAXRANK] = {0};
 			int na = onnx_const_ints(o, 3, "axes", axes, IR_MAXRANK);
@@ -1135,7 +1215,8 @@ tr_pad(ONode *o)
 }
 
 /* Resize (opset 10: X, scales; 11+: X, roi, scales, sizes) and
- * Upsample (7: scales attribute; 9: scales input). */
+ * Upsample (7: scales attribute; 9: scales input).  Every mode and
+ * coordinate mode of opsets 11-19 maps onto the IR op; axes does not. */
 static void
 tr_resize(ONode *o)
 {
@@ -1161,14 +1242,19 @@ tr_resize(ONode *o)
 		if (ns == 0)
 			ns = -1;
 	}
-	if (nz < 0) {
+	/* Given scales also set the coordinate map, so they stay with the
+	 * node; the sizes they give are ONNX's floor(dim * scale). */
+	bool scaled = nz < 0;
+	if (scaled) {
 		if (ns != t.rank)
 			diag_error(o->loc, "scales needs one value per dimension");
 		for (int i = 0; i < t.rank; i++) {
+			if (!(sc[i] > 0) || !isfinite(sc[i]) || t.dim[i] * sc[i] < 1 ||
+			    t.dim[i] * sc[i] > INT32_MAX)
+				diag_error(o->loc, "scale %g of dimension %d (size %lld) "
+				           "must be positive and give 1 to 2^31-1 elements",
+				           sc[i], i, (long long)t.dim[i]);
 			sizes[i] = (int64_t)floor(t.dim[i] * sc[i]);
-			if (sc[i] != 1 && fabs(sizes[i] - t.dim[i] * sc[i]) > 1e-6)
-				onnx_unsupported(o, "a scale that does not give a whole "
-				            "number of elements");
 		}
 		nz = t.rank;
 	}
@@ -1189,13 +1275,29 @@ tr_resize(ONode *o)
 		diag_error(o->loc, "mode '%s' with coordinate_transformation_mode "
 		           "'%s' and nearest_mode '%s' is not supported", mode, coord,
 		           nearest);
-	if (onnx_attr_int(o, "exclude_outside", 0))
-		onnx_unsupported(o, "exclude_outside=1");
+	/* roi (starts, then ends) only matters to tf_crop_and_resize */
+	double roi[2 * IR_MAXRANK];
+	int nr = 0;
+	if (strcmp(coord, "tf_crop_and_resize") == 0) {
+		if (o->nin > 1 && o->in[1] >= 0)
+			nr = onnx_const_floats(o, 1, "roi", roi, 2 * IR_MAXRANK);
+		if (nr != 2 * t.rank)
+			diag_error(o->loc, "tf_crop_and_resize needs a roi of %d values "
+			           "(two per dimension), got %d", 2 * t.rank, nr);
+	}
 	int n = onnx_node(o, OP_RESIZE, &x, 1);
 	ir_set_ints(g, n, AT_RESIZE_SIZES, sizes, nz);
+	if (scaled)
+		ir_set_floats(g, n, AT_RESIZE_SCALES, sc, t.rank);
+	ir_set_floats(g, n, AT_RESIZE_ROI, roi, nr);
 	ir_attr(g, &g->node[n], AT_RESIZE_MODE)->s = mode;
 	ir_attr(g, &g->node[n], AT_RESIZE_COORD)->s = coord;
 	ir_attr(g, &g->node[n], AT_RESIZE_NEAREST_MODE)->s = nearest;
+	ir_set_float(g, n, AT_RESIZE_CUBIC_A,
+	             onnx_attr_float(o, "cubic_coeff_a", -0.75));
+	ir_set_int(g, n, AT_RESIZE_EXCLUDE, onnx_attr_int(o, "exclude_outside", 0));
+	ir_set_float(g, n, AT_RESIZE_EXTRAPOLATION,
+	             onnx_attr_float(o, "extrapolation_value", 0));
 	onnx_result(o, n, 0);
 }
 
@@ -1339,6 +1441,104 @@ tr_depth_space(ONode *o)
 	int node = onnx_node(o, OP_TRANSPOSE, &r, 1);
 	ir_set_ints(g, node, AT_TRANSPOSE_PERM, perm, 6);
 	onnx_reshape(o, onnx_result(o, node, -1), out, 4, 0);
+}
+
+/* ---- quantization: QuantizeLinear, DequantizeLinear and
+ * DynamicQuantizeLinear as f32 arithmetic, round (half to even), clip
+ * and cast */
+
+/* A per-axis scale or zero point [C] shaped to broadcast along axis of a
+ * rank-r tensor; a scalar as it is. */
+static int
+per_axis(ONode *o, int v, int r)
+{
+	Type t = *onnx_type(o, v);
+	if (t.rank == 0)
+		return v;
+	int axis = norm_axis(o, onnx_attr_int(o, "axis", 1), r);
+	if (t.rank != 1)
+		diag_error(o->loc, "a scale or zero point must be a scalar or a "
+		           "list, not %s", type_str(o->m->a, &t));
+	int64_t dim[IR_MAXRANK] = {t.dim[0]};
+	for (int i = 1; i < r - axis; i++)
+		dim[i] = 1;
+	return onnx_reshape(o, v, dim, r - axis, -1);
+}
+
+static int
+clip(ONode *o, int x, double lo, double hi, int k)
+{
+	int n = onnx_node(o, OP_CLIP, &x, 1);
+	ir_set_float(o->m->g, n, AT_CLIP_MIN, lo);
+	ir_set_float(o->m->g, n, AT_CLIP_MAX, hi);
+	return onnx_result(o, n, k);
+}
+
+static int
+cast_result(ONode *o, int x, int dt, int k)
+{
+	int n = onnx_node(o, OP_CAST, &x, 1);
+	ir_set_int(o->m->g, n, AT_CAST_TO, dt);
+	return onnx_result(o, n, k);
+}
+
+/* y = saturate(round(x / scale) + zero_point), u8 or i8 */
+static void
+tr_quantize(ONode *o)
+{
+	int x = onnx_operand(o, 0), r = onnx_type(o, x)->rank;
+	int scale = per_axis(o, onnx_operand(o, 1), r);
+	int zp = o->nin > 2 ? per_axis(o, onnx_operand(o, 2), r) : -1;
+	int dt = zp >= 0 ? onnx_type(o, zp)->dtype : DT_U8;
+	if (dt != DT_U8 && dt != DT_I8)
+		diag_error(o->loc, "quantizing to %s is not supported", dt_name[dt]);
+	int q = onnx_unary(o, OP_ROUND, onnx_binary(o, OP_DIV, x, scale, -1), -1);
+	if (zp >= 0)
+		q = onnx_binary(o, OP_ADD, q, cast_to(o, zp, DT_F32), -1);
+	q = clip(o, q, dt == DT_U8 ? 0 : -128, dt == DT_U8 ? 255 : 127, -1);
+	cast_result(o, q, dt, 0);
+}
+
+/* y = (x - zero_point) * scale */
+static void
+tr_dequantize(ONode *o)
+{
+	int x = onnx_operand(o, 0), r = onnx_type(o, x)->rank;
+	int scale = per_axis(o, onnx_operand(o, 1), r);
+	int y = cast_to(o, x, DT_F32);
+	if (o->nin > 2)
+		y = onnx_binary(o, OP_SUB, y, cast_to(o, per_axis(o,
+		                onnx_operand(o, 2), r), DT_F32), -1);
+	onnx_binary(o, OP_MUL, y, scale, 0);
+}
+
+static int
+reduce_all(ONode *o, int op, int x)
+{
+	int n = onnx_node(o, op, &x, 1);
+	ir_set_int(o->m->g, n, op_get(op)->attr0 + 1, 0);     /* keepdims */
+	return onnx_result(o, n, -1);
+}
+
+/* u8 quantization over the range of x widened to hold 0:
+ * scale = (max - min) / 255, zero_point = saturate(round(-min / scale)) */
+static void
+tr_dynamic_quantize(ONode *o)
+{
+	int x = onnx_operand(o, 0), zero = onnx_scalar(o, DT_F32, 0);
+	int hi = onnx_binary(o, OP_MAX, reduce_all(o, OP_REDUCE_MAX, x), zero,
+	                     -1);
+	int lo = onnx_binary(o, OP_MIN, reduce_all(o, OP_REDUCE_MIN, x), zero,
+	                     -1);
+	int scale = onnx_binary(o, OP_DIV, onnx_binary(o, OP_SUB, hi, lo, -1),
+	                        onnx_scalar(o, DT_F32, 255), 1);
+	int zp = clip(o, onnx_unary(o, OP_ROUND, onnx_unary(o, OP_NEG,
+	              onnx_binary(o, OP_DIV, lo, scale, -1), -1), -1), 0, 255,
+	              -1);
+	cast_result(o, zp, DT_U8, 2);
+	int q = onnx_unary(o, OP_ROUND, onnx_binary(o, OP_DIV, x, scale, -1), -1);
+	q = clip(o, onnx_binary(o, OP_ADD, q, zp, -1), 0, 255, -1);
+	cast_result(o, q, DT_U8, 0);
 }
 
 /* ---- the table ---- */

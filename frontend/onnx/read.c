@@ -51,13 +51,13 @@ static const struct {
 	const char *name;
 } dtypes[] = {
 	[1] = {DT_F32, "float"},    [2] = {DT_U8, "uint8"},
-	[3] = {DT_I8, "int8"},      [4] = {-1, "uint16"},
-	[5] = {-1, "int16"},        [6] = {DT_I32, "int32"},
+	[3] = {DT_I8, "int8"},      [4] = {DT_U16, "uint16"},
+	[5] = {DT_I16, "int16"},    [6] = {DT_I32, "int32"},
 	[7] = {DT_I64, "int64"},    [8] = {-1, "string"},
-	[9] = {DT_BOOL, "bool"},    [10] = {-1, "float16"},
-	[11] = {DT_F64, "double"},  [12] = {-1, "uint32"},
-	[13] = {-1, "uint64"},      [14] = {-1, "complex64"},
-	[15] = {-1, "complex128"},  [16] = {-1, "bfloat16"},
+	[9] = {DT_BOOL, "bool"},    [10] = {DT_F16, "float16"},
+	[11] = {DT_F64, "double"},  [12] = {DT_U32, "uint32"},
+	[13] = {DT_U64, "uint64"},  [14] = {-1, "complex64"},
+	[15] = {-1, "complex128"},  [16] = {DT_BF16, "bfloat16"},
 };
 
 int
@@ -159,7 +159,10 @@ read_fields_count(const Onnx__TensorProto *t)
 	case 1: return t->n_float_data;
 	case 7: return t->n_int64_data;
 	case 11: return t->n_double_data;
-	case 2: case 3: case 6: case 9: return t->n_int32_data;
+	case 12: case 13: return t->n_uint64_data;
+	/* float16 and bfloat16 come as their raw 16-bit patterns */
+	case 2: case 3: case 4: case 5: case 6: case 9: case 10: case 16:
+		return t->n_int32_data;
 	}
 	return 0;
 }
@@ -183,6 +186,12 @@ read_fields(Arena *a, const Onnx__TensorProto *t, int dt, int64_t n,
 		case DT_I8: ((int8_t *)out)[i] = (int8_t)t->int32_data[i]; break;
 		case DT_U8: ((uint8_t *)out)[i] = (uint8_t)t->int32_data[i]; break;
 		case DT_BOOL: ((uint8_t *)out)[i] = t->int32_data[i] != 0; break;
+		case DT_I16: ((int16_t *)out)[i] = (int16_t)t->int32_data[i]; break;
+		case DT_F16: case DT_BF16: case DT_U16:
+			((uint16_t *)out)[i] = (uint16_t)t->int32_data[i];
+			break;
+		case DT_U32: ((uint32_t *)out)[i] = (uint32_t)t->uint64_data[i]; break;
+		case DT_U64: ((uint64_t *)out)[i] = t->uint64_data[i]; break;
 		}
 	return NULL;
 }
