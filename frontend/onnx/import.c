@@ -75,7 +75,8 @@ onnx_const(Imp *m, const char *name, Type t, const void *data, Loc loc)
 	int v = ir_add_value(m->g, uniq, VK_CONST, t, loc);
 	size_t n = (size_t)type_bytes(&t);
 	void *p = arena_alloc(m->a, n ? n : 1);
-	memcpy(p, data, n);
+	if (n)
+		memcpy(p, data, n);
 	m->g->val[v].data = p;
 	m->g->val[v].init = INIT_DATA;
 	return v;

@@ -232,7 +232,8 @@ onnx_tensor(Arena *a, const Onnx__TensorProto *t, const char *dir,
 			return arena_printf(a, "tensor has %zu bytes of raw data, its "
 			                    "shape needs %zu", t->raw_data.len, nbytes);
 		*data = arena_alloc(a, nbytes ? nbytes : 1);
-		memcpy(*data, t->raw_data.data, nbytes);
+		if (nbytes)     /* an empty tensor's raw_data may be NULL */
+			memcpy(*data, t->raw_data.data, nbytes);
 		if (dt == DT_BOOL)
 			for (size_t i = 0; i < nbytes; i++)
 				((uint8_t *)*data)[i] = ((uint8_t *)*data)[i] != 0;
