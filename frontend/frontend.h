@@ -43,8 +43,10 @@ Module *kl_parse(Arena *a, const char *file, const char *text,
 
 /* frontend/onnx/: ONNX models (docs/onnx.md) */
 Module *onnx_load(Arena *a, const char *path, const FeOpts *o);
-/* The names of an ONNX model's inputs (initializers left out), in order. */
-const char **onnx_input_names(Arena *a, const char *path, int *n);
+/* The names of an ONNX model's inputs (initializers left out), in order;
+ * (*tensor)[i] is false for a sequence, map or optional input. */
+const char **onnx_input_names(Arena *a, const char *path, int *n,
+                              bool **tensor);
 /* Reads a TensorProto file (an ONNX test's input_0.pb); fatal() on error.
  * *name is the tensor's name field, "" when unset. */
 void onnx_load_tensor(Arena *a, const char *path, const char **name,

@@ -5,6 +5,7 @@
  * and every value has a unique name.  Arrays grow inside the module's
  * arena (old copies are simply abandoned; the arena is freed at exit).
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "ir.h"
@@ -192,6 +193,24 @@ ir_attr(Graph *g, const Node *n, int id)
 	if (id < o->attr0 || id >= o->attr0 + o->nattr)
 		die("op %s has no attribute %s", o->name, attr_info[id].name);
 	return &g->attr[n->attr + id - o->attr0];
+}
+
+/* Equal values (NaN equals NaN); tensor attributes never compare equal. */
+bool
+ir_attr_eq(const Attr *a, const Attr *b)
+{
+	if (a->kind != b->kind || a->n != b->n)
+		return false;
+	switch (a->kind) {
+	case AK_NONE: return true;
+	case AK_INT: return a->i == b->i;
+	case AK_FLOAT: return a->f == b->f || (isnan(a->f) && isnan(b->f));
+	case AK_STRING: return strcmp(a->s, b->s) == 0;
+	case AK_INTS: return memcmp(a->ints, b->ints, a->n * sizeof *a->ints) == 0;
+	case AK_FLOATS:
+		return memcmp(a->floats, b->floats, a->n * sizeof *a->floats) == 0;
+	default: return false;   /* tensors always print */
+	}
 }
 
 void

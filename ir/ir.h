@@ -215,6 +215,7 @@ int ir_add_node(Graph *g, int op, Loc loc, const int *in, int nin);
 int ir_add_result(Graph *g, int node, const char *name);
 const char *ir_temp_name(Graph *g);         /* a fresh %tN */
 Attr *ir_attr(Graph *g, const Node *n, int id);
+bool ir_attr_eq(const Attr *a, const Attr *b);
 void ir_set_int(Graph *g, int node, int id, int64_t v);
 void ir_set_float(Graph *g, int node, int id, double v);
 void ir_set_ints(Graph *g, int node, int id, const int64_t *v, int n);

@@ -146,23 +146,6 @@ print_loc(FILE *f, Loc loc)
 	fputc(')', f);
 }
 
-static bool
-attr_eq(const Attr *a, const Attr *b)
-{
-	if (a->kind != b->kind || a->n != b->n)
-		return false;
-	switch (a->kind) {
-	case AK_NONE: return true;
-	case AK_INT: return a->i == b->i;
-	case AK_FLOAT: return a->f == b->f || (isnan(a->f) && isnan(b->f));
-	case AK_STRING: return strcmp(a->s, b->s) == 0;
-	case AK_INTS: return memcmp(a->ints, b->ints, a->n * sizeof *a->ints) == 0;
-	case AK_FLOATS:
-		return memcmp(a->floats, b->floats, a->n * sizeof *a->floats) == 0;
-	default: return false;   /* tensors always print */
-	}
-}
-
 static void
 print_attr(FILE *f, const Attr *a)
 {
@@ -204,7 +187,7 @@ print_attrs(FILE *f, const Graph *g, const Node *n)
 		const Attr *a = &g->attr[n->attr + i];
 		Attr def;
 		ir_parse_default((Graph *)g, &def, &attr_info[o->attr0 + i]);
-		if (attr_eq(a, &def))
+		if (ir_attr_eq(a, &def))
 			continue;
 		fputs(printed++ ? ", " : " {", f);
 		fprintf(f, "%s=", attr_info[o->attr0 + i].name);

@@ -279,7 +279,19 @@ shape_conv(Graph *g, const Node *n, Type *out)
 	return spatial(g, n, w->dim + 2, false, out);
 }
 
-/* maxpool2d, avgpool2d, maxpool3d, avgpool3d */
+/* Checks an INT attribute is 0 or 1. */
+static const char *
+check_flag(Graph *g, const Node *n, int id)
+{
+	int64_t v = ir_attr(g, n, id)->i;
+	if (v != 0 && v != 1)
+		return ERR("%s: %s must be 0 or 1, got %lld", name(n),
+		           attr_info[id].name, (long long)v);
+	return NULL;
+}
+
+/* maxpool2d, maxpool2d_indices (an i64 result), avgpool2d, maxpool3d,
+ * avgpool3d */
 const char *
 shape_pool(Graph *g, const Node *n, Type *out)
 {
@@ -292,7 +304,11 @@ shape_pool(Graph *g, const Node *n, Type *out)
 	                             r - 2, 1);
 	if (err)
 		return err;
-	*out = (Type){.dtype = x->dtype, .rank = r, .dim = {x->dim[0], x->dim[1]}};
+	bool idx = n->op == OP_MAXPOOL2D_INDICES;
+	if (idx && (err = check_flag(g, n, AT_MAXPOOL2D_INDICES_STORAGE_ORDER)))
+		return err;
+	*out = (Type){.dtype = idx ? DT_I64 : x->dtype, .rank = r,
+	              .dim = {x->dim[0], x->dim[1]}};
 	return spatial(g, n, named(g, n, "kernel")->ints,
 	               named(g, n, "ceil_mode")->i, out);
 }
@@ -915,17 +931,6 @@ shape_tile(Graph *g, const Node *n, Type *out)
 		if (!grow(&out->dim[d], a->ints[d]) || !grow(&total, out->dim[d]))
 			return ERR("tile: the result is too large");
 	}
-	return NULL;
-}
-
-/* Checks an INT attribute is 0 or 1. */
-static const char *
-check_flag(Graph *g, const Node *n, int id)
-{
-	int64_t v = ir_attr(g, n, id)->i;
-	if (v != 0 && v != 1)
-		return ERR("%s: %s must be 0 or 1, got %lld", name(n),
-		           attr_info[id].name, (long long)v);
 	return NULL;
 }
 

@@ -131,6 +131,10 @@ void kiln_maxpool2d_i32(int32_t *y, const int32_t *x,
                         const struct kiln_pool2d *p);
 void kiln_maxpool2d_i64(int64_t *y, const int64_t *x,
                         const struct kiln_pool2d *p);
+/* Where each max of kiln_maxpool2d_f32 is in x: nc*H*W + h*W + w, or
+ * nc*H*W + w*H + h when col_major; -1 for a window wholly in the padding. */
+void kiln_maxpool2d_indices_f32(int64_t *y, const float *x,
+                                const struct kiln_pool2d *p, int col_major);
 void kiln_avgpool2d_f32(float *y, const float *x, const struct kiln_pool2d *p);
 
 /* 3-D max and average pooling, NCDHW, x[n,c,d,h,w] -> y[n,c,od,oh,ow]:

@@ -5,30 +5,53 @@
  * in it yields -INFINITY); average pooling divides by kh*kw when
  * count_include_pad, else by the taps inside the input (0 taps yield 0).
  * A 3-D window is the 2-D windows of the depth taps inside the input,
- * combined: the same plane code serves both.
+ * combined: the same plane code serves both.  maxpool2d_indices reports
+ * where each max of a 2-D window is.
  */
 #include <math.h>
 #include <stdbool.h>
 
 #include "kiln.h"
 
-/* Max of the window of output (i,j) over input plane xp, dilations dh/dw. */
-static float
-max_window(const float *xp, int64_t i, int64_t j, const struct kiln_pool2d *p)
+/* Where in plane xp the max of the window of output (i,j) is: the first
+ * tap holding it, in window order, as h*W + w, or w*H + h when col_major;
+ * -1 when no tap exceeds -inf (all -inf or NaN, or none inside the input).
+ * *first is the first tap inside the input, -1 for none. */
+static int64_t
+argmax_window(const float *xp, int64_t i, int64_t j,
+              const struct kiln_pool2d *p, int col_major, int64_t *first)
 {
 	float m = -INFINITY;
+	int64_t at = -1;
 
+	*first = -1;
 	for (int64_t u = 0; u < p->kh; u++) {
 		int64_t ih = i * p->sh - p->pt + u * p->dh;
 		if (ih < 0 || ih >= p->h)
 			continue;
 		for (int64_t v = 0; v < p->kw; v++) {
 			int64_t iw = j * p->sw - p->pl + v * p->dw;
-			if (iw >= 0 && iw < p->w && xp[ih * p->w + iw] > m)
+			if (iw < 0 || iw >= p->w)
+				continue;
+			int64_t pos = col_major ? iw * p->h + ih : ih * p->w + iw;
+			if (*first < 0)
+				*first = pos;
+			if (xp[ih * p->w + iw] > m) {
 				m = xp[ih * p->w + iw];
+				at = pos;
+			}
 		}
 	}
-	return m;
+	return at;
+}
+
+/* Max of the window of output (i,j) over input plane xp: padding never
+ * wins, and a window with nothing above -inf gives -inf. */
+static float
+max_window(const float *xp, int64_t i, int64_t j, const struct kiln_pool2d *p)
+{
+	int64_t first, at = argmax_window(xp, i, j, p, 0, &first);
+	return at < 0 ? -INFINITY : xp[at];
 }
 
 /* Adds the taps of the window of output (i,j) over input plane xp that
@@ -72,6 +95,23 @@ kiln_maxpool2d_f32(float *y, const float *x, const struct kiln_pool2d *p)
 		for (int64_t i = 0; i < p->oh; i++)
 			for (int64_t j = 0; j < p->ow; j++)
 				*y++ = max_window(xp, i, j, p);
+	}
+}
+
+void
+kiln_maxpool2d_indices_f32(int64_t *y, const float *x,
+                           const struct kiln_pool2d *p, int col_major)
+{
+	for (int64_t nc = 0; nc < p->n * p->c; nc++) {
+		const float *xp = x + nc * p->h * p->w;
+		for (int64_t i = 0; i < p->oh; i++)
+			for (int64_t j = 0; j < p->ow; j++) {
+				int64_t first, at = argmax_window(xp, i, j, p, col_major,
+				                                  &first);
+				if (at < 0)
+					at = first;     /* all -inf or NaN: the first tap */
+				*y++ = at < 0 ? -1 : nc * p->h * p->w + at;
+			}
 	}
 }
 

@@ -731,7 +731,8 @@ static void
 offer_inputs(Arena *a, Opts *o)
 {
 	int n, nunnamed = 0;
-	const char **names = onnx_input_names(a, o->model, &n);
+	bool *tensor;
+	const char **names = onnx_input_names(a, o->model, &n, &tensor);
 	Port *p = arena_alloc(a, (n + 1) * sizeof *p);
 	for (int i = 0; i < n; i++)
 		p[i].name = names[i];
@@ -746,6 +747,8 @@ offer_inputs(Arena *a, Opts *o)
 		else if (strchr(arg, '=') && access(arg, F_OK) != 0)
 			continue;       /* bind_all reports the unknown name */
 		int pos = k < 0 ? nunnamed++ : -1;
+		if ((k >= 0 && !tensor[k]) || (k < 0 && pos < n && !tensor[pos]))
+			continue;       /* the import reports the input's type */
 		Tensor x = read_tensor(a, file);
 		if (k < 0)
 			k = find_name(p, n, x.name);

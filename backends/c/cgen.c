@@ -369,7 +369,8 @@ emit_conv(Gen *s, const Node *n)
 	        ptr(s, n->in[1]), ptr(s, n->nin > 2 ? n->in[2] : -1));
 }
 
-/* The four pools, the same way: kiln_pool2d, in a kiln_pool3d for 3-D. */
+/* The pools, the same way: kiln_pool2d, in a kiln_pool3d for 3-D;
+ * maxpool2d_indices adds its storage order. */
 static void
 emit_pool(Gen *s, const Node *n)
 {
@@ -392,8 +393,12 @@ emit_pool(Gen *s, const Node *n)
 		fprintf(s->f, "}, %lld, %lld, %lld, %lld, %lld, %lld",
 		        (long long)xd[0], (long long)yd[0], (long long)k[0],
 		        (long long)st[0], (long long)p[0], (long long)d[0]);
-	fprintf(s->f, "};\n\t\t%s(%s, %s, &p);\n\t}\n", kernel_name(s, n),
+	fprintf(s->f, "};\n\t\t%s(%s, %s, &p", kernel_name(s, n),
 	        ptr(s, n->out), ptr(s, n->in[0]));
+	if (n->op == OP_MAXPOOL2D_INDICES)
+		fprintf(s->f, ", %d",
+		        (int)ival(s, n, AT_MAXPOOL2D_INDICES_STORAGE_ORDER));
+	fprintf(s->f, ");\n\t}\n");
 }
 
 static void
@@ -952,6 +957,7 @@ emit_node(Gen *s, const Node *n)
 	case OP_CONV2D:
 	case OP_CONV3D: emit_conv(s, n); break;
 	case OP_MAXPOOL2D:
+	case OP_MAXPOOL2D_INDICES:
 	case OP_AVGPOOL2D:
 	case OP_MAXPOOL3D:
 	case OP_AVGPOOL3D: emit_pool(s, n); break;

@@ -46,6 +46,7 @@ typedef struct {
 	int nvinfo, capvinfo;
 	const Node *n;              /* the IR node being exported */
 	const char *base;           /* its ONNX node name */
+	int *twin;                  /* per node: its twin (twins()), or -1 */
 } Ex;
 
 typedef void ExportFn(Ex *e, const Node *n, const char *type);
@@ -634,9 +635,9 @@ ex_mod(Ex *e, const Node *n, const char *type)
 	emit(e, "Where", in, 3, result(e, n));
 }
 
-/* topk_values, topk_indices: TopK with k as input 1 and both outputs,
- * the one the IR does not compute named after the result ("y/indices",
- * "y/values"); ONNX's TopK outputs are not optional. */
+/* topk_values, topk_indices: TopK with k as input 1 and both outputs: the
+ * twin's result, or when there is none a helper named after the result
+ * ("y/indices", "y/values"); ONNX's TopK outputs are not optional. */
 static void
 ex_topk(Ex *e, const Node *n, const char *type)
 {
@@ -644,7 +645,9 @@ ex_topk(Ex *e, const Node *n, const char *type)
 	int64_t k = ir_attr(e->g, n, val ? AT_TOPK_VALUES_K :
 	                                   AT_TOPK_INDICES_K)->i;
 	const char *in[] = {vname(e, n->in[0]), init_ints(e, "k", &k, 1)};
-	const char *other = helper(e, val ? "indices" : "values");
+	int twin = e->twin[n - e->g->node];
+	const char *other = twin >= 0 ? result(e, &e->g->node[twin]) :
+	                    helper(e, val ? "indices" : "values");
 	Onnx__NodeProto *p = emit(e, type, in, 2, result(e, n));
 	p->output = arena_alloc(e->a, 2 * sizeof *p->output);
 	p->n_output = 2;
@@ -653,6 +656,30 @@ ex_topk(Ex *e, const Node *n, const char *type)
 	const OpInfo *oi = op_get(n->op);
 	for (int a = 1; a < oi->nattr; a++)    /* all but k */
 		copy_attr(e, p, n, oi->attr0 + a);
+}
+
+/* MaxPool from maxpool2d and maxpool2d_indices: one node with both
+ * outputs when the two are twins, else the output ONNX requires (Y) is a
+ * helper named "y/values" beside the indices. */
+static void
+ex_maxpool(Ex *e, const Node *n, const char *type)
+{
+	Onnx__NodeProto *p = emit_operands(e, n, type);
+	int twin = e->twin[n - e->g->node];
+	if (n->op == OP_MAXPOOL2D_INDICES || twin >= 0) {
+		bool idx = n->op == OP_MAXPOOL2D_INDICES;
+		p->output = arena_alloc(e->a, 2 * sizeof *p->output);
+		p->n_output = 2;
+		p->output[idx] = arena_strdup(e->a, result(e, n));
+		p->output[!idx] = arena_strdup(e->a, twin >= 0 ?
+		    result(e, &e->g->node[twin]) : helper(e, "values"));
+	}
+	const OpInfo *oi = op_get(n->op);
+	for (int k = 0; k < oi->nattr; k++)
+		copy_attr(e, p, n, oi->attr0 + k);
+	if (twin >= 0 && n->op == OP_MAXPOOL2D)
+		copy_attr(e, p, &e->g->node[twin],
+		          AT_MAXPOOL2D_INDICES_STORAGE_ORDER);
 }
 
 /* The one table: IR op -> ONNX op type and its translation.  An op
@@ -665,7 +692,8 @@ static const struct {
 	[OP_MATMUL] = {"MatMul", ex_plain},
 	[OP_CONV2D] = {"Conv", ex_plain},
 	[OP_CONV2D_TRANSPOSE] = {"ConvTranspose", ex_plain},
-	[OP_MAXPOOL2D] = {"MaxPool", ex_plain},
+	[OP_MAXPOOL2D] = {"MaxPool", ex_maxpool},
+	[OP_MAXPOOL2D_INDICES] = {"MaxPool", ex_maxpool},
 	[OP_AVGPOOL2D] = {"AveragePool", ex_avgpool},
 	[OP_CONV3D] = {"Conv", ex_plain},
 	[OP_CONV3D_TRANSPOSE] = {"ConvTranspose", ex_plain},
@@ -866,6 +894,44 @@ output_names(Ex *e, const char ***names)
 	return out;
 }
 
+/* ONNX nodes with two outputs that the IR computes as two nodes on the
+ * same operand with the same attributes where both have them (MaxPool's Y
+ * and Indices: storage_order is the indices' own; TopK's
+ * Values and Indices) become one ONNX node again: e->twin[i] = j and
+ * e->twin[j] = i for such a pair i < j (the second is not exported on its
+ * own), -1 for other nodes. */
+static void
+twins(Ex *e)
+{
+	static const int pairs[][2] = {
+		{OP_MAXPOOL2D, OP_MAXPOOL2D_INDICES},
+		{OP_TOPK_VALUES, OP_TOPK_INDICES},
+	};
+	Graph *g = e->g;
+	e->twin = arena_alloc(e->a, (g->nnode + 1) * sizeof *e->twin);
+	for (int i = 0; i < g->nnode; i++)
+		e->twin[i] = -1;
+	for (int i = 0; i < g->nnode; i++)
+	for (int j = i + 1; j < g->nnode && e->twin[i] < 0; j++) {
+		const Node *a = &g->node[i], *b = &g->node[j];
+		bool pair = false;
+		for (int k = 0; k < countof(pairs); k++)
+			pair |= (a->op == pairs[k][0] && b->op == pairs[k][1]) ||
+			        (a->op == pairs[k][1] && b->op == pairs[k][0]);
+		if (!pair || a->dead || b->dead || e->twin[j] >= 0 ||
+		    a->in[0] != b->in[0])
+			continue;
+		const OpInfo *oa = op_get(a->op);
+		for (int k = 0; k < oa->nattr && pair; k++) {
+			int id = op_attr_lookup(b->op, attr_info[oa->attr0 + k].name);
+			pair = id < 0 || ir_attr_eq(ir_attr(g, a, oa->attr0 + k),
+			                            ir_attr(g, b, id));
+		}
+		if (pair)
+			e->twin[i] = j, e->twin[j] = i;
+	}
+}
+
 static Onnx__GraphProto *
 export_graph(Ex *e)
 {
@@ -875,8 +941,9 @@ export_graph(Ex *e)
 	gp->name = arena_strdup(e->a, g->name);
 	take_names(e);
 	export_data(e);
+	twins(e);
 	for (int i = 0; i < g->nnode; i++)
-		if (!g->node[i].dead)
+		if (!g->node[i].dead && !(e->twin[i] >= 0 && e->twin[i] < i))
 			export_node(e, i);
 	const char **oname;
 	int *out = output_names(e, &oname);

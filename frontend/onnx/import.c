@@ -344,17 +344,22 @@ dir_of(Arena *a, const char *path)
 }
 
 const char **
-onnx_input_names(Arena *a, const char *path, int *n)
+onnx_input_names(Arena *a, const char *path, int *n, bool **tensor)
 {
 	Onnx__GraphProto *gp = onnx_read_model(a, path)->graph;
 	const char **names = arena_alloc(a, (gp->n_input + 1) * sizeof *names);
+	*tensor = arena_alloc(a, gp->n_input + 1);
 	*n = 0;
 	for (size_t i = 0; i < gp->n_input; i++) {
+		const Onnx__ValueInfoProto *vi = gp->input[i];
 		bool init = false;
 		for (size_t k = 0; k < gp->n_initializer && !init; k++)
-			init = strcmp(gp->initializer[k]->name, gp->input[i]->name) == 0;
-		if (!init)
-			names[(*n)++] = gp->input[i]->name;
+			init = strcmp(gp->initializer[k]->name, vi->name) == 0;
+		if (init)
+			continue;
+		(*tensor)[*n] = vi->type && vi->type->value_case ==
+		                ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
+		names[(*n)++] = vi->name;
 	}
 	return names;
 }

@@ -619,10 +619,11 @@ typedef struct {
 /* ConvTranspose's pads for auto_pad SAME_* (output = input * stride) or
  * an output_shape attribute:  total = stride*(in-1) + output_padding +
  * (k-1)*d + 1 - out, split with the odd one at the end for SAME_UPPER,
- * at the start otherwise. */
+ * at the start otherwise.  An output larger than the full transposed
+ * convolution (total < 0) is reached with more output padding. */
 static void
 transpose_pads(ONode *o, int nsp, const int64_t *in, const int64_t *k,
-               const int64_t *st, const int64_t *d, const int64_t *op,
+               const int64_t *st, const int64_t *d, int64_t *op,
                int64_t *pads)
 {
 	const char *ap = onnx_attr_str(o, "auto_pad", "NOTSET");
@@ -640,9 +641,10 @@ transpose_pads(ONode *o, int nsp, const int64_t *in, const int64_t *k,
 		int64_t want = n >= 0 ? out[i] : in[i] * st[i];
 		int64_t total = st[i] * (in[i] - 1) + op[i] + (k[i] - 1) * d[i] + 1 -
 		                want;
-		if (total < 0)
-			onnx_unsupported(o, "an output_shape that needs extra output "
-			            "padding");
+		if (total < 0) {
+			op[i] -= total;
+			total = 0;
+		}
 		bool upper = strcmp(ap, "SAME_UPPER") == 0;
 		pads[i] = upper ? total / 2 : total - total / 2;
 		pads[nsp + i] = total - pads[i];
@@ -703,14 +705,20 @@ lift(ONode *o, int v, int nsp)
 }
 
 static void
-lower_back(ONode *o, int y, int nsp)
+lower_back_at(ONode *o, int y, int nsp, int out)
 {
 	if (nsp >= 2) {
-		onnx_bind(o->m, o->p->output[0], y);
+		onnx_bind(o->m, o->p->output[out], y);
 		return;
 	}
 	const Type *t = onnx_type(o, y);
-	onnx_reshape(o, y, (int64_t[]){t->dim[0], t->dim[1], t->dim[3]}, 3, 0);
+	onnx_reshape(o, y, (int64_t[]){t->dim[0], t->dim[1], t->dim[3]}, 3, out);
+}
+
+static void
+lower_back(ONode *o, int y, int nsp)
+{
+	lower_back_at(o, y, nsp, 0);
 }
 
 static void
@@ -756,12 +764,31 @@ tr_conv_transpose(ONode *o)
 	conv_common(o, true);
 }
 
+/* The IR attributes of a pool node n of kind op from window w. */
+static void
+set_pool_attrs(ONode *o, int n, int op, const Window *w)
+{
+	Graph *g = o->m->g;
+	int nd = w->ndim;
+	/* the 2-D and 3-D ops share attribute names, not ids */
+	ir_set_ints(g, n, op_attr_lookup(op, "kernel"), w->k, nd);
+	ir_set_ints(g, n, op_attr_lookup(op, "strides"), w->st, nd);
+	ir_set_ints(g, n, op_attr_lookup(op, "pads"), w->pads, 2 * nd);
+	ir_set_ints(g, n, op_attr_lookup(op, "dilations"), w->d, nd);
+	ir_set_int(g, n, op_attr_lookup(op, "ceil_mode"),
+	           onnx_attr_int(o, "ceil_mode", 0));
+}
+
+/* MaxPool and AveragePool; MaxPool's optional second output, Indices,
+ * is a maxpool2d_indices node beside the maxpool2d. */
 static void
 tr_pool(ONode *o)
 {
 	Graph *g = o->m->g;
 	bool max = strcmp(o->p->op_type, "MaxPool") == 0;
-	one_output(o);
+	bool indices = max && o->p->n_output > 1 && *o->p->output[1];
+	if (!indices)
+		one_output(o);
 	int x = onnx_operand(o, 0);
 	int64_t k[3];
 	if (onnx_attr_ints(o, "kernel_shape", k, 3) != onnx_type(o, x)->rank - 2)
@@ -769,23 +796,25 @@ tr_pool(ONode *o)
 		           "dimension");
 	Window win;
 	window(o, onnx_type(o, x), k, false, &win);
+	if (indices && win.ndim == 3)
+		onnx_unsupported(o, "the Indices output of a 3-D MaxPool");
 	static const int ops[2][2] = {{OP_AVGPOOL2D, OP_AVGPOOL3D},
 	                              {OP_MAXPOOL2D, OP_MAXPOOL3D}};
-	int op = ops[max][win.ndim == 3], nd = win.ndim;
-	int n = onnx_node(o, op, (int[]){lift(o, x, win.nsp)}, 1);
-	/* the 2-D and 3-D ops share attribute names, not ids */
-	ir_set_ints(g, n, op_attr_lookup(op, "kernel"), win.k, nd);
-	ir_set_ints(g, n, op_attr_lookup(op, "strides"), win.st, nd);
-	ir_set_ints(g, n, op_attr_lookup(op, "pads"), win.pads, 2 * nd);
-	ir_set_ints(g, n, op_attr_lookup(op, "dilations"), win.d, nd);
-	ir_set_int(g, n, op_attr_lookup(op, "ceil_mode"),
-	           onnx_attr_int(o, "ceil_mode", 0));
+	int op = ops[max][win.ndim == 3];
+	int xl = lift(o, x, win.nsp);
+	int n = onnx_node(o, op, &xl, 1);
+	set_pool_attrs(o, n, op, &win);
 	if (!max)
 		ir_set_int(g, n, op_attr_lookup(op, "count_include_pad"),
 		           onnx_attr_int(o, "count_include_pad", 0));
-	if (max && onnx_attr_int(o, "storage_order", 0))
-		onnx_unsupported(o, "storage_order=1");
 	lower_back(o, onnx_result(o, n, win.nsp >= 2 ? 0 : -1), win.nsp);
+	if (!indices)
+		return;
+	n = onnx_node(o, OP_MAXPOOL2D_INDICES, &xl, 1);
+	set_pool_attrs(o, n, OP_MAXPOOL2D_INDICES, &win);
+	ir_set_int(g, n, AT_MAXPOOL2D_INDICES_STORAGE_ORDER,
+	           onnx_attr_int(o, "storage_order", 0));
+	lower_back_at(o, onnx_result(o, n, win.nsp >= 2 ? 1 : -1), win.nsp, 1);
 }
 
 static void

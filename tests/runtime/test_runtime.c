@@ -417,6 +417,57 @@ pool_case(const struct pool_case *t, int avg)
 	free(x), free(ones), free(y), free(xp), free(mask), free(ref);
 }
 
+/* kiln_maxpool2d_indices_f32 against a naive argmax: the input holds
+ * small integers so that windows have ties (the first in window order
+ * wins); positions are row-major (col_major 0) or column-major per plane,
+ * offset by the plane.  A window wholly in the padding gives -1. */
+static void
+pool_indices_case(const struct pool_case *t, int col_major)
+{
+	int64_t oh = out_size(t->h, t->pt + t->pb, t->kh, t->dh, t->sh);
+	int64_t ow = out_size(t->w, t->pl + t->pr, t->kw, t->dw, t->sw);
+	int64_t nx = t->n * t->c * t->h * t->w, ny = t->n * t->c * oh * ow;
+	float *x = t_alloc((size_t)nx * sizeof *x);
+	int64_t *y = t_alloc((size_t)ny * sizeof *y);
+	struct kiln_pool2d p = {
+		.n = t->n, .c = t->c, .h = t->h, .w = t->w, .oh = oh, .ow = ow,
+		.kh = t->kh, .kw = t->kw, .sh = t->sh, .sw = t->sw, .pt = t->pt,
+		.pl = t->pl, .dh = t->dh, .dw = t->dw,
+	};
+	int64_t bad = 0;
+
+	for (int64_t i = 0; i < nx; i++)
+		x[i] = (float)(int)(t_frand() * 3);     /* -2 .. 2 */
+	kiln_maxpool2d_indices_f32(y, x, &p, col_major);
+	for (int64_t b = 0; b < t->n * t->c; b++)
+	for (int64_t i = 0; i < oh; i++)
+	for (int64_t j = 0; j < ow; j++) {
+		int64_t want = -1;
+		float mx = 0;
+		for (int64_t u = 0; u < t->kh; u++)
+		for (int64_t v = 0; v < t->kw; v++) {
+			int64_t ih = i * t->sh - t->pt + u * t->dh;
+			int64_t iw = j * t->sw - t->pl + v * t->dw;
+			if (ih < 0 || ih >= t->h || iw < 0 || iw >= t->w)
+				continue;
+			float xv = x[(b * t->h + ih) * t->w + iw];
+			if (want < 0 || xv > mx) {
+				mx = xv;
+				want = b * t->h * t->w +
+				       (col_major ? iw * t->h + ih : ih * t->w + iw);
+			}
+		}
+		bad += y[(b * oh + i) * ow + j] != want;
+	}
+	char what[160];
+	snprintf(what, sizeof what, "maxpool2d_indices x[%lld,%lld,%lld,%lld] "
+	         "k %lldx%lld col_major %d: %lld wrong", (long long)t->n,
+	         (long long)t->c, (long long)t->h, (long long)t->w,
+	         (long long)t->kh, (long long)t->kw, col_major, (long long)bad);
+	expect(bad == 0, what);
+	free(x), free(y);
+}
+
 static void
 test_pool(void)
 {
@@ -439,6 +490,8 @@ test_pool(void)
 		pool_case(&cases[i], 0);
 		pool_case(&cases[i], 1);
 		pool_case(&cases[i], 2);
+		pool_indices_case(&cases[i], 0);
+		pool_indices_case(&cases[i], 1);
 	}
 }
 
