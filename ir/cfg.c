@@ -40,6 +40,29 @@ cfg_get(const Cfg *block, const char *key)
 	return NULL;
 }
 
+const Cfg *
+cfg_kwarg(const Cfg *call, const char *key)
+{
+	for (int i = 0; call && i < call->n; i++)
+		if (call->key[i] && strcmp(call->key[i], key) == 0)
+			return call->item[i];
+	return NULL;
+}
+
+bool
+cfg_listed(const Cfg *block, const char *key, int v)
+{
+	for (int i = 0; block && v >= 0 && i < block->n; i++) {
+		if (!block->key[i] || strcmp(block->key[i], key) != 0)
+			continue;
+		const Cfg *l = block->item[i];
+		for (int k = 0; l->kind == CFG_LIST && k < l->n; k++)
+			if (l->item[k]->kind == CFG_VALUE && l->item[k]->v == v)
+				return true;
+	}
+	return false;
+}
+
 void
 cfg_fill_uses(const Cfg *c, int *use)
 {

@@ -109,6 +109,15 @@ ir_add_output(Graph *g, int v)
 	APUSH(g->mod->arena, g->output, g->noutput, g->capoutput, v);
 }
 
+void
+ir_add_update(Graph *g, int dst, int src)
+{
+	arena_grow(g->mod->arena, (void **)&g->update, &g->capupdate,
+	           g->nupdate + 1, sizeof *g->update);
+	g->update[g->nupdate].dst = dst;
+	g->update[g->nupdate++].src = src;
+}
+
 /* Parses a registry default ("1", "0.5", "1,1", "x") into a. */
 const char *
 ir_parse_default(Graph *g, Attr *a, const AttrInfo *ai)
@@ -265,9 +274,16 @@ ir_data_operand(const Node *n)
 	return -1;
 }
 
-/* Index operands (IN_INDEX in the registry's idx column) are i64 or i32,
- * condition operands (IN_BOOL) bool; the data operands have a dtype the
- * op takes, all the same one. */
+/* The dtypes an operand of each role (role()) may have, and what the
+ * message calls it: index operands (IN_INDEX in the registry's idx
+ * column), condition operands (IN_BOOL), label operands (IN_LABEL).  Data
+ * operands (role 0) have a dtype the op takes, all the same one. */
+static const int role_types[4] = {0, 1 << DT_I64 | 1 << DT_I32, TY_BOOL,
+	TY_INT};
+static const char *const role_what[4] = {"", "an index and must be i64 or "
+	"i32", "a condition and must be bool", "a label and must be i64, i32, "
+	"i8 or u8"};
+
 static const char *
 check_dtypes(Graph *g, const Node *n)
 {
@@ -276,19 +292,12 @@ check_dtypes(Graph *g, const Node *n)
 	for (int i = 0; i < n->nin; i++) {
 		if (n->in[i] < 0)
 			continue;
-		int dt = g->val[n->in[i]].type.dtype;
-		if (role(o, i) == 1) {
-			if (dt != DT_I64 && dt != DT_I32)
+		int dt = g->val[n->in[i]].type.dtype, r = role(o, i);
+		if (r) {
+			if (!(role_types[r] & 1 << dt))
 				return arena_printf(g->mod->arena, "%s: operand %d is "
-				    "an index and must be i64 or i32, got %s", o->name,
-				    i + 1, dt_name[dt]);
-			continue;
-		}
-		if (role(o, i) == 2) {
-			if (dt != DT_BOOL)
-				return arena_printf(g->mod->arena, "%s: operand %d is "
-				    "a condition and must be bool, got %s", o->name,
-				    i + 1, dt_name[dt]);
+				    "%s, got %s", o->name, i + 1, role_what[r],
+				    dt_name[dt]);
 			continue;
 		}
 		if (!(o->types & (1 << dt)))
@@ -342,6 +351,10 @@ ir_fill_uses(Graph *g, Arena *a)
 	}
 	for (int i = 0; i < g->noutput; i++)
 		use[g->output[i]]++;
+	for (int i = 0; i < g->nupdate; i++) {
+		use[g->update[i].dst]++;
+		use[g->update[i].src]++;
+	}
 	cfg_fill_uses(g->train, use);
 	return use;
 }
@@ -382,5 +395,9 @@ ir_compact(Graph *g)
 		g->input[i] = vmap[g->input[i]];
 	for (int i = 0; i < g->noutput; i++)
 		g->output[i] = vmap[g->output[i]];
+	for (int i = 0; i < g->nupdate; i++) {
+		g->update[i].dst = vmap[g->update[i].dst];
+		g->update[i].src = vmap[g->update[i].src];
+	}
 	cfg_remap(g->train, vmap);
 }

@@ -39,11 +39,13 @@ enum {
 	TY_ALL = (1 << NDTYPE) - 1,                  /* every dtype */
 };
 /* Operand roles for the idx column of ops.def (operand k counts from 1,
- * up to 15): an index operand is i64 or i32, a condition operand bool,
- * whatever the types column says.  The other operands are data operands
- * and share one dtype from the types column. */
+ * up to 15): an index operand is i64 or i32, a condition operand bool, a
+ * label operand (class indices) i64, i32, i8 or u8, whatever the types
+ * column says.  The other operands are data operands and share one dtype
+ * from the types column. */
 #define IN_INDEX(k) (1 << ((k) - 1))
 #define IN_BOOL(k) (1 << ((k) + 15))
+#define IN_LABEL(k) (IN_INDEX(k) | IN_BOOL(k))  /* both bits: a third role */
 enum OpClass { PRIM, ELTWISE, COMPOSITE };
 enum AttrKind { AK_NONE, AK_INT, AK_FLOAT, AK_STRING, AK_INTS, AK_FLOATS,
 	AK_TENSOR };
@@ -158,6 +160,11 @@ struct Graph {
 	int nattr, capattr;
 	int *input, ninput, capinput;       /* VK_INPUT values, in order */
 	int *output, noutput, capoutput;    /* returned values, in order */
+	/* State updates of a training step: after the graph has run, param
+	 * update[i].dst takes the value of update[i].src (every read of the
+	 * param during the run sees its old value).  `update $w = %v`. */
+	struct { int dst, src; } *update;
+	int nupdate, capupdate;
 	int tempname;               /* counter for %tN names made by passes */
 	int64_t workspace;          /* planned workspace bytes, -1 before */
 	Cfg *train;                 /* the train section (CFG_BLOCK), or NULL */
@@ -211,6 +218,7 @@ Graph *ir_new_graph(Module *m, const char *name, Loc loc);
 int ir_add_value(Graph *g, const char *name, int kind, Type t, Loc loc);
 int ir_add_input(Graph *g, const char *name, Type t, Loc loc);
 void ir_add_output(Graph *g, int v);
+void ir_add_update(Graph *g, int dst, int src);
 int ir_add_node(Graph *g, int op, Loc loc, const int *in, int nin);
 int ir_add_result(Graph *g, int node, const char *name);
 const char *ir_temp_name(Graph *g);         /* a fresh %tN */
@@ -252,6 +260,9 @@ void ir_materialize(Graph *g, int v);       /* fills data from its init */
 Cfg *cfg_new(Arena *a, int kind, Loc loc);
 void cfg_add(Arena *a, Cfg *c, const char *key, Cfg *item);
 const Cfg *cfg_get(const Cfg *block, const char *key); /* first entry */
+const Cfg *cfg_kwarg(const Cfg *call, const char *key); /* keyword arg */
+/* Whether value v is an item of a list entry key of block. */
+bool cfg_listed(const Cfg *block, const char *key, int v);
 void cfg_fill_uses(const Cfg *c, int *use);
 void cfg_remap(Cfg *c, const int *vmap);
 void cfg_verify(const Graph *g, const Cfg *c);

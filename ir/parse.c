@@ -853,6 +853,39 @@ parse_return(void)
 	expect_eol();
 }
 
+/* update := 'update' $param '=' operand NL */
+static void
+parse_update(void)
+{
+	Token ut = tok;
+	next();
+	if (tok.kind != TK_GLOBAL)
+		diag_error(at(&tok), "expected the parameter to update ($name), "
+		           "found %s", desc(&tok));
+	Token dtok = tok;
+	int dst = lookup(&tok);
+	if (g->val[dst].kind != VK_PARAM)
+		diag_error(at(&dtok), "%s is a const; only params are updated",
+		           desc(&dtok));
+	for (int i = 0; i < g->nupdate; i++)
+		if (g->update[i].dst == dst)
+			diag_error(at(&dtok), "%s is updated twice", desc(&dtok));
+	next();
+	expect('=');
+	if (tok.kind != TK_LOCAL && tok.kind != TK_GLOBAL)
+		diag_error(at(&tok), "expected the new value, found %s", desc(&tok));
+	Token stok = tok;
+	int src = lookup(&tok);
+	if (!type_eq(&g->val[src].type, &g->val[dst].type))
+		diag_error(at(&stok), "%s is %s, but %s is %s", desc(&stok),
+		           type_str(arena, &g->val[src].type), desc(&dtok),
+		           type_str(arena, &g->val[dst].type));
+	(void)ut;
+	next();
+	ir_add_update(g, dst, src);
+	expect_eol();
+}
+
 static void
 skip_newlines(void)
 {
@@ -860,7 +893,7 @@ skip_newlines(void)
 		next();
 }
 
-/* body := {decl} {node} return '}' NL */
+/* body := {decl} {node} {update} return '}' NL */
 static void
 parse_body(void)
 {
@@ -880,11 +913,17 @@ parse_body(void)
 				           tok.len, tok.p);
 			parse_decl();
 		} else if (tok.kind == TK_LOCAL) {
+			if (g->nupdate > 0)
+				diag_error(at(&tok), "ops must come before the first "
+				           "'update'");
 			nodes = true;
 			parse_node();
+		} else if (is_word("update")) {
+			nodes = true;
+			parse_update();
 		} else {
-			diag_error(at(&tok), "expected 'param', 'const', '%%name = op' "
-			           "or 'return', found %s", desc(&tok));
+			diag_error(at(&tok), "expected 'param', 'const', '%%name = op', "
+			           "'update' or 'return', found %s", desc(&tok));
 		}
 	}
 	parse_return();

@@ -278,6 +278,15 @@ ir_print_graph(FILE *f, const Graph *g, const PrintOpts *o)
 	for (int i = 0; i < g->nnode; i++)
 		if (!g->node[i].dead)
 			print_node(f, g, &g->node[i]);
+	for (int i = 0; i < g->nupdate; i++) {
+		const Value *src = &g->val[g->update[i].src];
+		bool global = src->kind == VK_PARAM || src->kind == VK_CONST;
+		fputs("  update ", f);
+		ir_print_name(f, '$', g->val[g->update[i].dst].name);
+		fputs(" = ", f);
+		ir_print_name(f, global ? '$' : '%', src->name);
+		fputc('\n', f);
+	}
 	fputs("  return", f);
 	for (int i = 0; i < g->noutput; i++) {
 		const Value *v = &g->val[g->output[i]];

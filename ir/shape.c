@@ -227,12 +227,12 @@ dims_str(Graph *g, const int64_t *k, int n)
 	return s;
 }
 
-/* Shared by the convs and the pools: x is NCHW or NCDHW, k the kernel's
- * spatial sizes; sets out->dim[2...]. */
+/* Shared by the convs, the pools and their gradients: x is NCHW or
+ * NCDHW, k the kernel's spatial sizes; sets out->dim[2...]. */
 static const char *
-spatial(Graph *g, const Node *n, const int64_t *k, bool ceil, Type *out)
+spatial_of(Graph *g, const Node *n, const Type *x, const int64_t *k,
+           bool ceil, Type *out)
 {
-	const Type *x = in(g, n, 0);
 	const char *err;
 	int nsp = nspatial(n);
 	if ((err = check_ints(g, n, op_attr_lookup(n->op, "strides"), nsp, 1)) ||
@@ -249,6 +249,13 @@ spatial(Graph *g, const Node *n, const int64_t *k, bool ceil, Type *out)
 			           "padding", name(n), dims_str(g, k, nsp), tstr(g, x));
 	}
 	return NULL;
+}
+
+/* spatial_of() for the op's first operand */
+static const char *
+spatial(Graph *g, const Node *n, const int64_t *k, bool ceil, Type *out)
+{
+	return spatial_of(g, n, in(g, n, 0), k, ceil, out);
 }
 
 /* conv2d and conv3d */
@@ -1265,5 +1272,129 @@ shape_topk(Graph *g, const Node *n, Type *out)
 	out->dim[axis] = k;
 	if (!val)
 		out->dtype = DT_I64;
+	return NULL;
+}
+
+/* ---- training: gradients, dropout and losses ------------------------ */
+
+/* relu_grad: every operand has the first one's type (no broadcasting). */
+const char *
+shape_same_all(Graph *g, const Node *n, Type *out)
+{
+	const Type *a = in(g, n, 0);
+	for (int i = 1; i < n->nin; i++)
+		if (!type_eq(in(g, n, i), a))
+			return ERR("%s: operands must have one shape, got %s and %s",
+			           name(n), tstr(g, a), tstr(g, in(g, n, i)));
+	*out = *a;
+	return NULL;
+}
+
+/* A gradient op's dy against want, the output of its forward op (fwd) for
+ * input x with the node's kernel and other attributes. */
+static const char *
+check_dy(Graph *g, const Node *n, const Type *dy, const Type *want,
+         const Type *x, const char *fwd)
+{
+	if (type_eq(dy, want))
+		return NULL;
+	return ERR("%s: dy %s must be %s, the output of %s for input %s with "
+	           "kernel %s and these attributes", name(n), tstr(g, dy),
+	           tstr(g, want), fwd, tstr(g, x),
+	           dims_str(g, named(g, n, "kernel")->ints, 2));
+}
+
+/* conv2d_grad_w(x, dy): the weights' shape [O, C/G, KH, KW]. */
+const char *
+shape_conv_grad_w(Graph *g, const Node *n, Type *out)
+{
+	const Type *x = in(g, n, 0), *dy = in(g, n, 1);
+	const int64_t *k = ir_attr(g, n, AT_CONV2D_GRAD_W_KERNEL)->ints;
+	int64_t group = ir_attr(g, n, AT_CONV2D_GRAD_W_GROUP)->i, total = 1;
+	const char *err;
+	if (x->rank != 4 || dy->rank != 4)
+		return ERR("conv2d_grad_w: input and dy must have rank 4 (NCHW), "
+		           "got %s and %s", tstr(g, x), tstr(g, dy));
+	if ((err = check_ints(g, n, AT_CONV2D_GRAD_W_KERNEL, 2, 1)))
+		return err;
+	if (group < 1 || x->dim[1] % group || dy->dim[1] % group)
+		return ERR("conv2d_grad_w: group %lld must divide the channels of "
+		           "input %s and dy %s", (long long)group, tstr(g, x),
+		           tstr(g, dy));
+	Type y = {.dtype = x->dtype, .rank = 4, .dim = {x->dim[0], dy->dim[1]}};
+	if ((err = spatial(g, n, k, false, &y)) ||
+	    (err = check_dy(g, n, dy, &y, x, "conv2d")))
+		return err;
+	*out = (Type){.dtype = x->dtype, .rank = 4,
+	              .dim = {dy->dim[1], x->dim[1] / group, k[0], k[1]}};
+	for (int d = 0; d < 4; d++)
+		if (!grow(&total, out->dim[d]))
+			return ERR("conv2d_grad_w: the result is too large");
+	return NULL;
+}
+
+/* maxpool2d_grad(dy, x): x's shape. */
+const char *
+shape_maxpool_grad(Graph *g, const Node *n, Type *out)
+{
+	const Type *dy = in(g, n, 0), *x = in(g, n, 1);
+	const int64_t *k = ir_attr(g, n, AT_MAXPOOL2D_GRAD_KERNEL)->ints;
+	const char *err;
+	if (x->rank != 4)
+		return ERR("maxpool2d_grad: input must have rank 4 (NCHW), got %s",
+		           tstr(g, x));
+	if ((err = check_ints(g, n, AT_MAXPOOL2D_GRAD_KERNEL, 2, 1)) ||
+	    (err = check_flag(g, n, AT_MAXPOOL2D_GRAD_CEIL_MODE)))
+		return err;
+	Type y = {.dtype = x->dtype, .rank = 4, .dim = {x->dim[0], x->dim[1]}};
+	if ((err = spatial_of(g, n, x, k,
+	                      ir_attr(g, n, AT_MAXPOOL2D_GRAD_CEIL_MODE)->i, &y)) ||
+	    (err = check_dy(g, n, dy, &y, x, "maxpool2d")))
+		return err;
+	*out = *x;
+	return NULL;
+}
+
+/* dropout_train(x, t): x's shape; t is the step, a scalar. */
+const char *
+shape_dropout_train(Graph *g, const Node *n, Type *out)
+{
+	const Type *t = in(g, n, 1);
+	double r = ir_attr(g, n, AT_DROPOUT_TRAIN_RATE)->f;
+	/* the kernel scales by 1/(1 - rate) in f32, so a rate that rounds to
+	 * 1 there is out of range too */
+	if (!(r >= 0 && r < 1 && (float)r < 1))
+		return ERR("dropout_train: rate must be at least 0 and below 1, "
+		           "got %g", r);
+	if (t->rank != 0)
+		return ERR("dropout_train: the step t must be a scalar, got %s",
+		           tstr(g, t));
+	return shape_same(g, n, out);
+}
+
+/* softmax_cross_entropy(z, labels): f32[];  softmax_cross_entropy_grad(z,
+ * labels, dloss): z's type. */
+const char *
+shape_xent(Graph *g, const Node *n, Type *out)
+{
+	const Type *z = in(g, n, 0), *lab = in(g, n, 1), *dl = in(g, n, 2);
+	bool grad = n->op == OP_SOFTMAX_CROSS_ENTROPY_GRAD;
+	double ls = ir_attr(g, n, grad ?
+	                    AT_SOFTMAX_CROSS_ENTROPY_GRAD_LABEL_SMOOTHING :
+	                    AT_SOFTMAX_CROSS_ENTROPY_LABEL_SMOOTHING)->f;
+	if (z->rank != 2)
+		return ERR("%s: logits must have rank 2 ([N, C]), got %s", name(n),
+		           tstr(g, z));
+	if (lab->rank != 1 || lab->dim[0] != z->dim[0])
+		return ERR("%s: labels must be [%lld] (a class per row of logits "
+		           "%s), got %s", name(n), (long long)z->dim[0], tstr(g, z),
+		           tstr(g, lab));
+	if (!(ls >= 0 && ls <= 1))
+		return ERR("%s: label_smoothing must be from 0 to 1, got %g",
+		           name(n), ls);
+	if (grad && dl->rank != 0)
+		return ERR("%s: dloss must be a scalar, got %s", name(n),
+		           tstr(g, dl));
+	*out = grad ? *z : (Type){.dtype = z->dtype};
 	return NULL;
 }

@@ -116,4 +116,20 @@ ir_verify(Graph *g)
 				           "are named after their values", g->name,
 				           g->val[g->output[i]].name);
 	}
+	for (int i = 0; i < g->nupdate; i++) {
+		int d = g->update[i].dst, s = g->update[i].src;
+		if (d < 0 || d >= g->nval || s < 0 || s >= g->nval)
+			die("graph update %d out of range", i);
+		if (g->val[d].kind != VK_PARAM)
+			diag_error(g->loc, "update of '%s', which is not a param",
+			           g->val[d].name);
+		if (!type_eq(&g->val[d].type, &g->val[s].type))
+			diag_error(g->loc, "update of '%s' (%s) from '%s' (%s)",
+			           g->val[d].name, type_str(g->mod->arena,
+			           &g->val[d].type), g->val[s].name,
+			           type_str(g->mod->arena, &g->val[s].type));
+		for (int k = 0; k < i; k++)
+			if (g->update[k].dst == d)
+				diag_error(g->loc, "'%s' is updated twice", g->val[d].name);
+	}
 }

@@ -4,7 +4,9 @@
  * A temporary here is a VK_TEMP value that is not a graph output (outputs
  * live in the caller's buffers).  It is live from its defining node to its
  * last using node, both inclusive, in schedule order, so an op's operands
- * and its result never share memory.  Offsets are assigned greedily by
+ * and its result never share memory.  The new value of an updated param
+ * (a training step's update list) stays live to the end, where it is
+ * copied.  Offsets are assigned greedily by
  * size as TensorFlow Lite's arena planner does: largest first, each into
  * the smallest gap between the already-placed temporaries whose live
  * ranges overlap its own, else after them.  Requires a final schedule (run
@@ -50,6 +52,9 @@ fill_live(const Graph *g, Arena *a, Slot **out)
 		slot[n->out] = ns;
 		s[ns++] = (Slot){n->out, i, i, type_bytes(&v->type), -1};
 	}
+	for (int i = 0; i < g->nupdate; i++)        /* copied after the run */
+		if (slot[g->update[i].src] >= 0)
+			s[slot[g->update[i].src]].last = g->nnode;
 	*out = s;
 	return ns;
 }

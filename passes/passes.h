@@ -41,6 +41,24 @@ void pass_run(Module *m, const int *ids, int n, const PassOpts *o);
 #include "passes.def"
 #undef PASS
 
+/* passes/autodiff.c: reverse-mode differentiation, and building ops.
+ * ad_grads() appends to g the ops computing d loss / d wrt[i] into
+ * out[i] (-1 where wrt[i] does not reach the loss); loss is an f32[]. */
+void ad_grads(Graph *g, int loss, const int *wrt, int nwrt, int *out);
+bool ad_has_rule(int op);
+int pb_op(Graph *g, int op, Loc loc, const int *in, int nin); /* a node */
+int pb_result(Graph *g, int node);  /* its typed result, a temporary */
+int pb_unary(Graph *g, Loc loc, int op, int a);
+int pb_binary(Graph *g, Loc loc, int op, int a, int b);
+int pb_scalar(Graph *g, double x);  /* an f32[] constant */
+int pb_const(Graph *g, int dtype, double x);    /* f32[] or f64[] */
+int pb_reshape(Graph *g, Loc loc, int x, const Type *to);
+int pb_sum(Graph *g, Loc loc, int x, unsigned dims, bool keepdims);
+/* Copies into g node n of graph src (operands mapped by vmap), or a
+ * param or const; each returns the new value. */
+int pb_copy_node(Graph *g, const Graph *src, const Node *n, const int *vmap);
+int pb_copy_global(Graph *g, const Value *v);
+
 /* passes/memplan.c: what the planner found, for `kiln build --stats` */
 typedef struct {
 	int64_t arena;       /* workspace bytes the plan uses */

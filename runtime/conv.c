@@ -44,6 +44,28 @@ add_tap(float *yp, const float *xp, float wv, int64_t u, int64_t v,
 	}
 }
 
+/* The adjoint of add_tap(): the sum over output plane dyp of dy times
+ * input plane xp seen through tap (u,v), conv2d's weight gradient from
+ * one (image, output channel, input channel) (runtime/train_ops.c). */
+float
+kiln_conv2d_tap_dot(const float *dyp, const float *xp, int64_t u, int64_t v,
+                    const struct kiln_conv2d *p)
+{
+	int64_t r0, r1, c0, c1;
+	int64_t top = u * p->dh - p->pt, left = v * p->dw - p->pl;
+	float s = 0.0f;
+
+	span(top, p->sh, p->h, p->oh, &r0, &r1);
+	span(left, p->sw, p->w, p->ow, &c0, &c1);
+	for (int64_t i = r0; i < r1; i++) {
+		const float *dyr = dyp + i * p->ow;
+		const float *xr = xp + (i * p->sh + top) * p->w + left;
+		for (int64_t j = c0; j < c1; j++)
+			s += dyr[j] * xr[j * p->sw];
+	}
+	return s;
+}
+
 /* yp += input plane xq correlated with the kh x kw kernel slice wq. */
 static void
 add_plane(float *yp, const float *xq, const float *wq,

@@ -49,6 +49,21 @@ const char *kiln_dtype_name(kiln_dtype t); /* "f32", "f64", ... */
 size_t kiln_dtype_size(kiln_dtype t);      /* bytes per element */
 const char *kiln_status_str(kiln_status s);
 
+/* Writes a tensor type the way every kiln message does, f32[1,28,28]
+ * (f32[] for a scalar), into buf (truncated to len bytes); returns buf. */
+const char *kiln_type_name(char *buf, size_t len, kiln_dtype t, int rank,
+                           const int64_t *dim);
+
+/* The error path of the runtime functions that say why they failed:
+ * writes "PATH: " (when path is not NULL) and the formatted reason into
+ * msg, truncated to msglen bytes (msg may be NULL when msglen is 0), and
+ * returns s. */
+#ifdef __GNUC__
+__attribute__((format(printf, 5, 6)))
+#endif
+kiln_status kiln_fail(char *msg, size_t msglen, kiln_status s,
+                      const char *path, const char *fmt, ...);
+
 /* ---- runtime/gemm.c ----------------------------------------------------
  * y[m,n] = alpha * op(a) @ op(b) + beta * c
  * op(a) is a[m,k], or a[k,m] transposed when trans_a; op(b) is b[k,n], or
@@ -387,6 +402,221 @@ struct kiln_model_desc {
  *   PROG --help
  * Prints errors to stderr and returns the process exit status. */
 int kiln_main(int argc, char **argv, const struct kiln_model_desc *m);
+
+/* ---- runtime/train_ops.c: the training ops ---------------------------
+ * Gradients, training-mode dropout and softmax cross-entropy, f32 (the
+ * training section of ir/ops.def).  Each kernel writes its whole result:
+ * a gradient here is a fresh tensor, not an accumulator.
+ *
+ * relu's gradient over n elements: dx[i] = x[i] > 0 ? dy[i] : 0. */
+void kiln_relu_grad_f32(float *dx, const float *dy, const float *x,
+                        int64_t n);
+
+/* conv2d's weight gradient, with kiln_conv2d_f32's parameters (oc, kh, kw
+ * of the weights, oh, ow of dy): x[n,c,h,w], dy[n,oc,oh,ow],
+ * dw[oc,c/group,kh,kw], dw[o,q,u,v] = sum_{n,i,j} dy[n,o,i,j] *
+ * x[n, g*c/group + q, i*sh - pt + u*dh, j*sw - pl + v*dw], g = o /
+ * (oc/group), taps outside the input reading as zero. */
+void kiln_conv2d_grad_w_f32(float *dw, const float *x, const float *dy,
+                            const struct kiln_conv2d *p);
+/* runtime/conv.c: one term of it, the sum over the output plane
+ * dyp[oh,ow] of dy times the input plane xp[h,w] seen through tap (u,v). */
+float kiln_conv2d_tap_dot(const float *dyp, const float *xp, int64_t u,
+                          int64_t v, const struct kiln_conv2d *p);
+
+/* maxpool2d's gradient: dx[n,c,h,w] starts at 0, then each dy[n,c,i,j]
+ * is added where kiln_maxpool2d_argmax_f32 puts the max of its window;
+ * x is the pooled input. */
+void kiln_maxpool2d_grad_f32(float *dx, const float *dy, const float *x,
+                             const struct kiln_pool2d *p);
+/* runtime/pool.c: where in the plane xp[h,w] the max of the window of
+ * output (i,j) lies, as kiln_maxpool2d_indices_f32 reports it: the first
+ * tap holding the maximum in window order (row by row; padded taps
+ * never), or with no tap above -inf (all -inf or NaN) the first tap
+ * inside the input, as ih*w + iw (iw*h + ih when col_major); -1 for a
+ * window wholly in the padding. */
+int64_t kiln_maxpool2d_argmax_f32(const float *xp, int64_t i, int64_t j,
+                                  const struct kiln_pool2d *p, int col_major);
+
+/* Training-mode dropout over n elements: y[i] = u(i) >= rate ? x[i] * s :
+ * 0, s = 1.0f / (1.0f - rate), u(i) = (kiln_splitmix64(kiln_splitmix64(
+ * seed, t), i) >> 11) * 2^-53 in [0, 1).  The mask is a function of
+ * (seed, t, i) alone, so the same call on dy gives the gradient.
+ * 0 <= rate < 1; y may equal x. */
+void kiln_dropout_train_f32(float *y, const float *x, int64_t n, float rate,
+                            uint64_t seed, int64_t t);
+/* runtime/random.c: output j (from 0) of splitmix64 from state seed,
+ * mix(seed + (j + 1) * 0x9e3779b97f4a7c15): the stream random_normal and
+ * dropout draw from. */
+uint64_t kiln_splitmix64(uint64_t seed, uint64_t j);
+
+/* Softmax cross-entropy of the logits z[n,c] (n rows, c classes) against
+ * labels[n], class indices of label_type (KILN_I64, KILN_I32, KILN_I8 or
+ * KILN_U8, else KILN_ERR_DTYPE): *loss = -1/n sum_{r,k} q[r,k] *
+ * log_softmax(z[r])[k], q[r] = (1 - ls) * onehot(labels[r]) + ls / c,
+ * ls = label_smoothing; stable (the row max is subtracted), summed in
+ * double.  If a label lies outside [0, c), returns KILN_ERR_RANGE before
+ * writing anything. */
+kiln_status kiln_softmax_cross_entropy_f32(float *loss, const float *z,
+                                           const void *labels,
+                                           kiln_dtype label_type, int64_t n,
+                                           int64_t c, float label_smoothing);
+/* Its gradient scaled by the scalar *dloss: dz[r,k] = (softmax(z[r])[k] -
+ * q[r,k]) * *dloss / n, labels checked the same way. */
+kiln_status kiln_softmax_cross_entropy_grad_f32(float *dz, const float *z,
+                                                const void *labels,
+                                                kiln_dtype label_type,
+                                                const float *dloss, int64_t n,
+                                                int64_t c,
+                                                float label_smoothing);
+
+/* ---- runtime/gradcheck.c: `kiln gradcheck`'s program -----------------
+ * loss maps the inputs to L (f32[]); grad to L and then dL/dx for inputs
+ * x, its outputs named "d.NAME".  Compares them with central finite
+ * differences at seeded random inputs; prints one line per input and a
+ * total; returns the exit status (0 all ok, 1 a mismatch, 2 usage).
+ * Options: --eps E (relative step, 1e-2), --tol T (2e-2), --samples N
+ * (elements per input, 64), --seed S. */
+int kiln_gradcheck_main(int argc, char **argv,
+                        const struct kiln_model_desc *loss,
+                        const struct kiln_model_desc *grad);
+
+/* ---- runtime/train.c, runtime/dataset.c: the trainer executable -------
+ * `kiln build MODEL --train` compiles one training step (forward, loss,
+ * backward and optimizer update) and the model in inference mode plus its
+ * loss (for evaluation), both on batches of `batch` samples, and fills a
+ * kiln_train_desc; main() calls kiln_train_main().
+ *
+ * The trainer's persistent state is one buffer of state_bytes: every
+ * parameter, every running statistic (BatchNorm's) and every optimizer
+ * slot (Adam's moments, momentum buffers), each at its offset (a multiple
+ * of KILN_ALIGN).  step() and eval() read and write the state in place;
+ * nothing else does. */
+enum kiln_state_kind {
+	KILN_STATE_PARAM,     /* a trained parameter: saved with the weights */
+	KILN_STATE_BUFFER,    /* a running statistic: saved with the weights */
+	KILN_STATE_FROZEN,    /* a parameter not trained: saved with the weights */
+	KILN_STATE_SLOT,      /* optimizer state: in checkpoints only */
+};
+struct kiln_state_desc {
+	const char *name;     /* the parameter's name ("h1.w"); a slot's is the
+	                       * parameter's plus ".m", ".v", ".momentum" */
+	int kind;             /* enum kiln_state_kind */
+	kiln_dtype dtype;
+	int rank;
+	int64_t dim[KILN_MAXRANK];
+	size_t offset;        /* bytes from the start of the state */
+};
+/* Learning-rate schedules (the train section's `schedule`): the rate of
+ * epoch e, counted from 0, with lr the base rate (--lr) and the sched_
+ * fields of kiln_train_desc as gamma, step_size, ... */
+enum kiln_schedule {
+	KILN_SCHED_CONSTANT,
+	KILN_SCHED_STEP,      /* lr * gamma^floor(e / step_size) */
+	KILN_SCHED_EXPONENTIAL, /* lr * gamma^e */
+	KILN_SCHED_COSINE,    /* min_lr + (lr - min_lr) * (1 + cos(pi e / E)) / 2
+	                       * with E = epochs (the run's when 0), e <= E */
+	KILN_SCHED_PLATEAU,   /* times factor, but not below min_lr, once the
+	                       * validation loss (the training loss without a
+	                       * validation split) has not improved for more
+	                       * than patience epochs in a row */
+};
+struct kiln_train_desc {
+	const char *name;
+	int64_t batch;        /* samples per step; dim 0 of every input, label
+	                       * and prediction */
+	int ninputs, nlabels;
+	const struct kiln_tensor_desc *inputs;  /* the model's, batch first */
+	const struct kiln_tensor_desc *labels;  /* the targets, batch first */
+	/* The first loss's prediction ([batch, classes] for a classifier),
+	 * which step() and eval() write for the metrics. */
+	struct kiln_tensor_desc pred;
+	int classify;         /* 1: the loss is a cross-entropy, label 0 holds
+	                       * class indices, pred holds scores per class */
+	int nstate;
+	const struct kiln_state_desc *state;
+	size_t state_bytes;
+	const unsigned char *state_init;   /* the initial state, state_bytes */
+	size_t workspace_bytes;            /* enough for step() and eval() */
+	/* One training step on a batch: in[i] are the inputs, in[ninputs + j]
+	 * the labels; lr the learning rate, t the step number from 1 (Adam's
+	 * bias correction, the dropout masks).  Updates the state; writes the
+	 * batch's mean loss and the prediction. */
+	kiln_status (*step)(const void *const *in, float lr, int64_t t,
+	                    void *state, void *workspace, float *loss,
+	                    void *pred);
+	/* The model in inference mode (no dropout, running statistics) on a
+	 * batch with the current state: the mean loss and the prediction. */
+	kiln_status (*eval)(const void *const *in, void *state,
+	                    void *workspace, float *loss, void *pred);
+	/* Defaults from the train section, which the command line overrides. */
+	int epochs;
+	double lr;
+	uint64_t seed;
+	double validation_split;
+	int schedule;         /* enum kiln_schedule */
+	double sched_gamma, sched_min_lr, sched_factor;
+	int64_t sched_step_size, sched_epochs, sched_patience;
+};
+
+/* The trainer's command line (docs/training.md):
+ *   PROG --data DIR|FILE [--epochs N] [--batch N (must equal the compiled
+ *        batch)] [--lr X] [--seed N] [--validation-split X] [--log FILE]
+ *        [--save FILE] [--weights FILE] [--eval] [--quiet] [--help]
+ * Prints progress on stderr and one line per epoch on stdout; returns the
+ * process exit status: 0, 1 for a failure, 2 for a usage error.  Supports
+ * one input and one label tensor (ninputs == nlabels == 1) for now.  A d
+ * that is not valid (a tensor whose dim 0 is not batch, a classifier
+ * whose pred is not [batch, classes] or with more than one label per
+ * sample, a state tensor outside state_bytes, epochs < 1, schedule
+ * parameters out of range) is refused with status 1. */
+int kiln_train_main(int argc, char **argv, const struct kiln_train_desc *d);
+
+/* runtime/dataset.c: a trainer's data, loaded whole before training.
+ * Sample i of a split has xsize f32 features at x + i*xsize and ysize
+ * labels, of dtype ydtype, starting at element i*ysize of y. */
+struct kiln_split {
+	int64_t n;            /* samples; 0 when the split is absent */
+	float *x;
+	void *y;
+};
+struct kiln_dataset {
+	int64_t xsize, ysize; /* per sample: d->inputs[0] and d->labels[0]
+	                       * without their batch dimension */
+	kiln_dtype ydtype;    /* d->labels[0].dtype */
+	struct kiln_split train, test;
+};
+
+/* Loads the data at path for the trainer d: a directory holding
+ * train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz] (plus
+ * the optional t10k-* test split), or train_x.npy and train_y.npy (plus
+ * the optional test_x.npy, test_y.npy); or one training features file
+ * of either kind, whose labels file has the same name with images and
+ * idx3 replaced by labels and idx1, or x.npy by y.npy.  IDX bytes become f32 in
+ * [0, 1]; .npy features must be f32.  Samples must have as many values
+ * as d->inputs[0] and d->labels[0] per batch row, and a classifier's
+ * labels must be integers in [0, d->pred.dim[1]).  On failure writes why
+ * to msg and leaves ds empty. */
+kiln_status kiln_dataset_load(struct kiln_dataset *ds, const char *path,
+                              const struct kiln_train_desc *d, char *msg,
+                              size_t msglen);
+void kiln_dataset_free(struct kiln_dataset *ds);
+
+/* runtime/safetensors.c: the weights as a safetensors file
+ * (docs/weights.md), which `kiln build --weights` reads: the n state
+ * tensors s[] whose kind is PARAM, BUFFER or FROZEN (never SLOT), by
+ * name.  s[] must describe state validly (kiln_train_main checks it).
+ * Saving writes them in the order of s[] to a temporary file renamed
+ * over path when complete, so path is written whole or not at all.
+ * Loading copies each of them from the file into state, checking dtype
+ * and shape; every one must be in the file, and tensors that are not
+ * among them are ignored. */
+kiln_status kiln_weights_save(const char *path,
+                              const struct kiln_state_desc *s, int n,
+                              const void *state, char *msg, size_t msglen);
+kiln_status kiln_weights_load(const char *path,
+                              const struct kiln_state_desc *s, int n,
+                              void *state, char *msg, size_t msglen);
 
 /* ---- runtime/layout2.c, reduce2.c, reduce.c: data movement, index and
  * reduction ops for ONNX.  (expand, depth_to_space and space_to_depth

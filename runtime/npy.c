@@ -81,20 +81,6 @@ host_little_endian(void)
 	return *(const unsigned char *)&one == 1;
 }
 
-/* Formats a tensor type the way every kiln message does: f32[1,28,28],
- * f32[] for a scalar. */
-static void
-fmt_type(char *buf, size_t len, kiln_dtype t, int rank, const int64_t *dim)
-{
-	size_t k = (size_t)snprintf(buf, len, "%s[", kiln_dtype_name(t));
-
-	for (int i = 0; i < rank && k < len; i++)
-		k += (size_t)snprintf(buf + k, len - k, "%s%lld", i ? "," : "",
-		                      (long long)dim[i]);
-	if (k < len)
-		snprintf(buf + k, len - k, "]");
-}
-
 /* Product of the dims times size, or -1 if it does not fit in int64_t. */
 static int64_t
 byte_count(int rank, const int64_t *dim, size_t size)
@@ -509,8 +495,8 @@ kiln_npy_load(const char *path, const char *name, kiln_dtype dtype,
 		in.dtype = KILN_BF16;       /* bf16 files hold raw bits as <u2 */
 	if (in.dtype != dtype || !same_shape(rank, dim, &in)) {
 		fclose(f);
-		fmt_type(want, sizeof want, dtype, rank, dim);
-		fmt_type(got, sizeof got, in.dtype, in.rank, in.dim);
+		kiln_type_name(want, sizeof want, dtype, rank, dim);
+		kiln_type_name(got, sizeof got, in.dtype, in.rank, in.dim);
 		s = in.dtype != dtype ? KILN_ERR_DTYPE : KILN_ERR_SHAPE;
 		return fail(msg, msglen, s, "input '%s': expected %s, got %s in %s",
 		            name, want, got, path);

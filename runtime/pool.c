@@ -45,6 +45,17 @@ argmax_window(const float *xp, int64_t i, int64_t j,
 	return at;
 }
 
+/* argmax_window()'s tap, or when nothing exceeds -inf the first tap
+ * inside the input: where maxpool2d_indices and maxpool2d_grad (runtime/
+ * train_ops.c) put the max; -1 for a window wholly in the padding. */
+int64_t
+kiln_maxpool2d_argmax_f32(const float *xp, int64_t i, int64_t j,
+                          const struct kiln_pool2d *p, int col_major)
+{
+	int64_t first, at = argmax_window(xp, i, j, p, col_major, &first);
+	return at < 0 ? first : at;
+}
+
 /* Max of the window of output (i,j) over input plane xp: padding never
  * wins, and a window with nothing above -inf gives -inf. */
 static float
@@ -106,10 +117,8 @@ kiln_maxpool2d_indices_f32(int64_t *y, const float *x,
 		const float *xp = x + nc * p->h * p->w;
 		for (int64_t i = 0; i < p->oh; i++)
 			for (int64_t j = 0; j < p->ow; j++) {
-				int64_t first, at = argmax_window(xp, i, j, p, col_major,
-				                                  &first);
-				if (at < 0)
-					at = first;     /* all -inf or NaN: the first tap */
+				int64_t at = kiln_maxpool2d_argmax_f32(xp, i, j, p,
+				                                       col_major);
 				*y++ = at < 0 ? -1 : nc * p->h * p->w + at;
 			}
 	}

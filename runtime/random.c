@@ -26,14 +26,22 @@ mix(uint64_t z)
 	return z ^ (z >> 31);
 }
 
+/* w(j) for state seed; dropout_train (runtime/train_ops.c) draws its
+ * masks from it too. */
+uint64_t
+kiln_splitmix64(uint64_t seed, uint64_t j)
+{
+	return mix(seed + (j + 1) * GOLDEN);
+}
+
 /* Normal samples k*2 and k*2 + 1 of the stream for seed. */
 static void
 pair(uint64_t seed, int64_t k, double *z0, double *z1)
 {
 	const double twopi = 6.283185307179586476925;
 	uint64_t j = 2 * (uint64_t)k;
-	uint64_t a = mix(seed + (j + 1) * GOLDEN);
-	uint64_t b = mix(seed + (j + 2) * GOLDEN);
+	uint64_t a = kiln_splitmix64(seed, j);
+	uint64_t b = kiln_splitmix64(seed, j + 1);
 	double u1 = (double)((a >> 11) + 1) * 0x1p-53;
 	double u2 = (double)(b >> 11) * 0x1p-53;
 	double r = sqrt(-2.0 * log(u1));

@@ -1,10 +1,14 @@
-/* util.c: names and sizes of the runtime's small enums.
+/* util.c: names and sizes of the runtime's small enums, and two
+ * helpers for the runtime's error messages.
  *
  * The dtype names ("f32", "i64", ...) are the ones the .kir text form and
  * every runtime message use, so a shape printed by the compiler and one
  * printed by a deployed executable look the same.  Out-of-range values get
  * "?" or 0 rather than crashing, since these feed error messages.
  */
+#include <stdarg.h>
+#include <stdio.h>
+
 #include "kiln.h"
 
 static const struct {
@@ -60,4 +64,37 @@ kiln_status_str(kiln_status s)
 	if ((unsigned)s >= sizeof(statuses) / sizeof(statuses[0]))
 		return "unknown status";
 	return statuses[s];
+}
+
+const char *
+kiln_type_name(char *buf, size_t len, kiln_dtype t, int rank,
+               const int64_t *dim)
+{
+	size_t k = (size_t)snprintf(buf, len, "%s[", kiln_dtype_name(t));
+
+	for (int i = 0; i < rank && k < len; i++)
+		k += (size_t)snprintf(buf + k, len - k, "%s%lld", i ? "," : "",
+		                      (long long)dim[i]);
+	if (k < len)
+		snprintf(buf + k, len - k, "]");
+	return buf;
+}
+
+kiln_status
+kiln_fail(char *msg, size_t msglen, kiln_status s, const char *path,
+          const char *fmt, ...)
+{
+	va_list ap;
+	int k = 0;
+
+	if (!msg || msglen == 0)
+		return s;
+	if (path)
+		k = snprintf(msg, msglen, "%s: ", path);
+	if (k < 0 || (size_t)k >= msglen)
+		return s;
+	va_start(ap, fmt);
+	vsnprintf(msg + k, msglen - (size_t)k, fmt, ap);
+	va_end(ap);
+	return s;
 }

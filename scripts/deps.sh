@@ -7,12 +7,16 @@
 set -eu
 # protobuf-c and the system onnx.proto for the ONNX reader.
 pkgs="meson ninja-build gcc libc6-dev pkg-config libprotobuf-c-dev protobuf-c-compiler libonnx-dev"
+# zlib for the trainer's gzipped IDX data (runtime/dataset.c)
+pkgs="$pkgs zlib1g-dev"
 if [ "${1:-build}" = test ]; then
 	# clang and its sanitizer runtime for the second build, lit and
 	# FileCheck from LLVM 19, NumPy for the independent references.
 	pkgs="$pkgs clang libclang-rt-14-dev llvm-19-tools python3 python3-numpy"
 	# the ONNX backend test suite, and onnx for making test models
 	pkgs="$pkgs libonnx-testdata python3-onnx"
+	# real Fashion-MNIST IDX files for runtime/train_fashion.test
+	pkgs="$pkgs dataset-fashion-mnist"
 fi
 # missing PKGS...: the packages not installed
 missing() {

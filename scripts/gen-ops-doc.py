@@ -18,12 +18,14 @@ TYPES = {"TY_F32": "f32", "TY_ANY": "f32 f64 i64 i32 i8 u8 bool",
          "TY_NUM": "f32 f64 i64 i32 i8 u8", "TY_SIGNED": "f32 f64 i64 i32 i8",
          "TY_BOOL": "bool", "TY_XINT": "i16 u16 u32 u64",
          "TY_UINT": "u8 u16 u32 u64", "TY_HALF": "f16 bf16", "TY_ALL": "any"}
-ROLE = re.compile(r'(IN_INDEX|IN_BOOL)\((\d+)\)|(\d+)')
+ROLE = re.compile(r'(IN_INDEX|IN_BOOL|IN_LABEL)\((\d+)\)|(\d+)')
+ROLES = {"IN_INDEX": "i64/i32", "IN_BOOL": "bool", "IN_LABEL": "i64/i32/i8/u8"}
 
 
 def types(mask, idx):
-    """The types column: the dtype mask, then each index and condition
-    operand (idx: IN_INDEX(k) | IN_BOOL(k) | a plain index bit mask)."""
+    """The types column: the dtype mask, then each index, condition and
+    label operand (idx: IN_INDEX(k) | IN_BOOL(k) | IN_LABEL(k) | a plain
+    index bit mask)."""
     t = " ".join(TYPES.get(m.strip(), m.strip()) for m in mask.split("|"))
     roles = {}
     for m in ROLE.finditer(idx):
@@ -32,7 +34,7 @@ def types(mask, idx):
                 if int(m[3]) >> i & 1:
                     roles[i + 1] = "i64/i32"
         else:
-            roles[int(m[2])] = "i64/i32" if m[1] == "IN_INDEX" else "bool"
+            roles[int(m[2])] = ROLES[m[1]]
     for k in sorted(roles):
         t += f"; operand {k}: {roles[k]}"
     return t
@@ -75,7 +77,8 @@ def render(ops):
            "edit.", "",
            "Every op has one result. Operands share one dtype; *types* "
            "says which, and names any index operand, which is i64 or i32 "
-           "instead, and any condition operand, which is bool. A kernel "
+           "instead, any condition operand, which is bool, and any label "
+           "operand (class indices), which is i64, i32, i8 or u8. A kernel "
            "ending in `<dtype>` is a family: one kernel per dtype, named "
            "after the op's. An attribute without a default is required.",
            "",

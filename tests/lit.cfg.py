@@ -39,15 +39,23 @@ else:
 if os.path.isdir('/usr/share/libonnx-testdata/data/node'):
     config.available_features.add('onnx-testdata')
 
+# tests/runtime/train_fashion.test reads Debian's dataset-fashion-mnist.
+if os.path.isdir('/usr/share/datasets/fashion-mnist'):
+    config.available_features.add('fashion-mnist')
+else:
+    lit_config.note('runtime/train_fashion.test is skipped: no '
+                    '/usr/share/datasets/fashion-mnist (Debian package '
+                    'dataset-fashion-mnist)')
+
 config.substitutions.append(
     ('%kiln', os.path.join(config.kiln_bindir, 'tools', 'kiln')))
 config.substitutions.append(('%bindir', config.kiln_bindir))
 config.substitutions.append(('%srcdir', config.kiln_srcdir))
 config.substitutions.append(('%python', '/usr/bin/python3'))
 # %cc compiles generated code the way kiln does: same compiler and
-# sanitizers, the runtime's header and library.
+# sanitizers, the runtime's header and library (zlib for trainers).
 config.substitutions.append(('%cc', ' '.join([
     config.kiln_cc, config.kiln_cflags, '-std=c11',
     '-I' + os.path.join(config.kiln_srcdir, 'runtime')])))
 config.substitutions.append(('%runtime_lib', os.path.join(
-    config.kiln_bindir, 'runtime', 'libkiln_runtime.a') + ' -lm'))
+    config.kiln_bindir, 'runtime', 'libkiln_runtime.a') + ' -lz -lm'))

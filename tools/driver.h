@@ -31,6 +31,10 @@ typedef struct {
 	const char *passes;         /* --passes (opt) */
 	int emit;
 	bool stats, print_memplan;
+	bool train;                 /* --train */
+	bool batch_set;             /* --batch given */
+	const char *check[8];       /* gradcheck's flags and values */
+	int ncheck;
 	PassOpts po;
 	FeOpts fo;                  /* --batch, --shape */
 	RunOpts run;
@@ -41,6 +45,10 @@ Graph *drv_load(const Opts *o);   /* the model (and --weights), --model's graph 
 /* The rest of `kiln build --emit=exe` for g (from drv_load): the default
  * pipeline and the C compiler; writes the executable out atomically. */
 void drv_build_exe(Graph *g, const Opts *o, const char *out);
+
+/* tools/gradcheck.c: @NAME.loss and @NAME.grad of model g (added to its
+ * module), for `kiln gradcheck` */
+Graph **gradcheck_graphs(Graph *g);
 
 /* tools/run.c */
 bool run_flag(Opts *o, Arena *a, char **argv, int *i); /* false: not one */

@@ -1,10 +1,12 @@
 /* kiln.c: the kiln command.
  *
  *   kiln build MODEL [-o OUT] [--emit=exe|c|weights] ...   compile a model
+ *   kiln build MODEL --train [-o OUT] [--emit=exe|c]       compile a trainer
  *   kiln ir MODEL [--after=PASS]                           print its IR
  *   kiln opt FILE.kir --passes=a,b,...                     run passes
  *   kiln run MODEL [--input F]... [--expect F]...          run and check
  *   kiln export MODEL [-o OUT.onnx]                        write ONNX
+ *   kiln gradcheck MODEL [--eps E] [--tol T] ...           check gradients
  *
  * MODEL is a .kiln or .kir file (`-` reads .kir from standard input).  The
  * flow is one way: frontend (fe_load), passes (pass_run), backend (cgen),
@@ -43,13 +45,17 @@ usage(FILE *f)
 {
 	fputs("usage: kiln build MODEL [-o OUT] [--emit=exe|c|weights] "
 	      "[--weights FILE] [--stats]\n"
-	      "       kiln ir MODEL [--after=PASS] [--weights FILE] [-o FILE]\n"
+	      "       kiln build MODEL --train [-o OUT] [--emit=exe|c]\n"
+	      "       kiln ir MODEL [--after=PASS] [--train] [--weights FILE] "
+	      "[-o FILE]\n"
 	      "       kiln opt FILE.kir [--passes=P1,P2,...] [--print-memplan] "
 	      "[-o FILE]\n"
 	      "       kiln run MODEL [--input [NAME=]FILE]... "
 	      "[--expect [NAME=]FILE]...\n"
 	      "                [--rtol R] [--atol A] [-v]\n"
 	      "       kiln export MODEL [-o OUT.onnx] [--weights FILE]\n"
+	      "       kiln gradcheck MODEL [--eps E] [--tol T] [--samples N] "
+	      "[--seed S]\n"
 	      "       kiln --help | --version\n\n"
 	      "MODEL is a .kiln model or .kir IR file; - reads .kir from stdin.\n\n"
 	      "build:\n"
@@ -58,6 +64,12 @@ usage(FILE *f)
 	      "  --emit=c            OUT.c, OUT.h and OUT.weights to embed\n"
 	      "  --emit=weights      the parameters as a safetensors file\n"
 	      "  --stats             print the memory plan's figures\n"
+	      "  --train             a trainer for the model's train section\n"
+	      "                      (docs/training.md); its batch is the\n"
+	      "                      section's unless --batch is given\n"
+	      "ir:\n"
+	      "  --after=PASS        the IR after the default pipeline up to PASS\n"
+	      "  --train             with the training step and evaluation graphs\n"
 	      "run (builds as build does, into a cache; docs/onnx.md):\n"
 	      "  --input [NAME=]FILE   an input from .npy or ONNX .pb; without\n"
 	      "                        NAME, the .pb's name or the next input\n"
@@ -145,8 +157,11 @@ common_flag(Opts *o, char **argv, int *i)
 		if (!argv[*i + 1])
 			fatal("%s needs a value", arg);
 		o->fo.batch = batch_size(argv[++*i]);
-	} else if ((v = value_of(arg, "--batch")))
+		o->batch_set = true;
+	} else if ((v = value_of(arg, "--batch"))) {
 		o->fo.batch = batch_size(v);
+		o->batch_set = true;
+	}
 	else if (strcmp(arg, "--shape") == 0) {
 		if (!argv[*i + 1])
 			fatal("%s needs a value", arg);
@@ -194,12 +209,19 @@ command_flag(Opts *o, const char *arg)
 			fatal("unknown --emit kind '%s' (exe, c or weights)", v);
 	} else if (strcmp(arg, "--stats") == 0 && strcmp(o->cmd, "build") == 0)
 		o->stats = true;
+	else if (strcmp(arg, "--train") == 0 && (strcmp(o->cmd, "build") == 0 ||
+	                                         strcmp(o->cmd, "ir") == 0))
+		o->train = true;
 	else if ((v = value_of(arg, "--after")) && strcmp(o->cmd, "ir") == 0)
 		o->after = v;
 	else if ((v = value_of(arg, "--passes")) && strcmp(o->cmd, "opt") == 0)
 		o->passes = v;
 	else if (strcmp(arg, "--print-memplan") == 0 && strcmp(o->cmd, "opt") == 0)
 		o->print_memplan = true;
+	else if (strcmp(o->cmd, "gradcheck") == 0 && o->ncheck + 2 <= 8 &&
+	         (strcmp(arg, "--eps") == 0 || strcmp(arg, "--tol") == 0 ||
+	          strcmp(arg, "--samples") == 0 || strcmp(arg, "--seed") == 0))
+		o->check[o->ncheck++] = arg;    /* its value follows */
 	else
 		return false;
 	return true;
@@ -213,6 +235,10 @@ parse_args(Opts *o, int argc, char **argv)
 		if (common_flag(o, argv, &i) || command_flag(o, argv[i]) ||
 		    (strcmp(o->cmd, "run") == 0 && run_flag(o, arena, argv, &i)))
 			continue;
+		if (o->ncheck % 2) {            /* the value of a gradcheck flag */
+			o->check[o->ncheck++] = argv[i];
+			continue;
+		}
 		if (argv[i][0] == '-' && argv[i][1])
 			fatal("unknown option '%s' for kiln %s", argv[i], o->cmd);
 		if (o->model)
@@ -301,10 +327,45 @@ emit_ir(FILE *f, void *arg)
 		memplan_print(f, p->m->graph[i]);
 }
 
+/* The module for --train: the model's graph, loaded with its train
+ * section's batch unless --batch was given, and the train pass's
+ * @NAME.step and @NAME.eval graphs beside it. */
+static Graph *
+load_train(Opts *o, Module **mp)
+{
+	Module *m = load(o);
+	Graph *g = pick_graph(m, o->graph);
+	if (!g->train)
+		fatal("%s: model '%s' has no train section (docs/language.md, "
+		      "section 14)", o->model, g->name);
+	const Cfg *b = cfg_get(g->train, "batch");
+	if (!o->batch_set && b && b->kind == CFG_INT && b->i != o->fo.batch) {
+		o->fo.batch = b->i;
+		m = load(o);
+		g = pick_graph(m, o->graph);
+	}
+	pass_run(m, (int[]){PASS_train}, 1, &o->po);
+	*mp = m;
+	return g;
+}
+
+static Graph *
+graph_named(Module *m, const char *name)
+{
+	for (int i = 0; i < m->ngraph; i++)
+		if (strcmp(m->graph[i]->name, name) == 0)
+			return m->graph[i];
+	die("no graph '%s'", name);
+}
+
 static int
 cmd_ir(Opts *o)
 {
-	Module *m = load(o);
+	Module *m;
+	if (o->train)
+		load_train(o, &m);
+	else
+		m = load(o);
 	if (o->after) {
 		int id = need_pass(o->after), n = 0;
 		while (n < ndefault_pipeline && default_pipeline[n] != id)
@@ -391,6 +452,12 @@ write_bytes(const char *path, const void *p, size_t n)
 		fatal("cannot write '%s': %s", path, strerror(errno));
 }
 
+/* What build_exe compiles: a model, or with step and eval a trainer. */
+typedef struct {
+	Graph *g, *step, *eval;
+	const char *source;
+} Target;
+
 /* Writes DIR/STEM.c, .h and .weights for g. */
 static void
 write_c(Graph *g, const char *dir_stem, const char *source)
@@ -418,6 +485,39 @@ write_c(Graph *g, const char *dir_stem, const char *source)
 	write_bytes(arena_printf(arena, "%s.c", dir_stem), cbuf, clen);
 	free(cbuf);
 	free(hbuf);
+}
+
+/* Writes DIR/STEM.c and .weights for a trainer. */
+static void
+write_trainer_c(const Target *t, const char *dir_stem)
+{
+	const char *b = base_name(dir_stem);
+	CgenOpts co = {
+		.prefix = cgen_ident(arena, b),
+		.weights = arena_printf(arena, "%s.weights", b),
+		.source = t->source,
+	};
+	char *cbuf = NULL;
+	size_t clen = 0;
+	FILE *c = open_memstream(&cbuf, &clen);
+	if (!c)
+		fatal("out of memory");
+	int64_t size;
+	unsigned char *blob = cgen_emit_trainer(t->step, t->eval, t->g, &co, c,
+	                                        &size);
+	fclose(c);
+	write_bytes(arena_printf(arena, "%s.weights", dir_stem), blob, size);
+	write_bytes(arena_printf(arena, "%s.c", dir_stem), cbuf, clen);
+	free(cbuf);
+}
+
+static void
+write_target(const Target *t, const char *dir_stem)
+{
+	if (t->step)
+		write_trainer_c(t, dir_stem);
+	else
+		write_c(t->g, dir_stem, t->source);
 }
 
 /* Runs argv in directory dir; returns its exit status. */
@@ -475,14 +575,14 @@ remove_dir(const char *dir, const char *b)
 }
 
 static void
-build_exe(Graph *g, const char *out, const char *source)
+build_exe(const Target *t, const char *out)
 {
 	const char *tmp = getenv("TMPDIR");
 	char *dir = arena_printf(arena, "%s/kiln-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(dir))
 		fatal("cannot make a temporary directory: %s", strerror(errno));
 	const char *b = "model";
-	write_c(g, arena_printf(arena, "%s/%s", dir, b), source);
+	write_target(t, arena_printf(arena, "%s/%s", dir, b));
 	char *target = arena_printf(arena, "%s.tmpXXXXXX", absolute(out));
 	int fd = mkstemp(target);
 	if (fd < 0) {
@@ -497,6 +597,8 @@ build_exe(Graph *g, const char *out, const char *source)
 	                       KILN_RUNTIME_LIB, "-lm"};
 	for (int i = 0; i < countof(flags); i++)
 		argv[n++] = (char *)flags[i];
+	if (t->step)
+		argv[n++] = "-lz";      /* the trainer reads gzip'd datasets */
 	if (strcmp(KILN_SANITIZE, "none") != 0)
 		argv[n++] = "-fsanitize=" KILN_SANITIZE;
 	argv[n] = NULL;
@@ -511,6 +613,57 @@ build_exe(Graph *g, const char *out, const char *source)
 		unlink(target);
 		fatal("cannot write '%s': %s", out, strerror(err));
 	}
+}
+
+/* kiln gradcheck: the loss and gradient graphs (tools/gradcheck.c),
+ * compiled with a main() over kiln_gradcheck_main and run. */
+static int
+cmd_gradcheck(Opts *o)
+{
+	if (o->ncheck % 2)
+		fatal("%s needs a value", o->check[o->ncheck - 1]);
+	Graph *g = drv_load(o);
+	Graph **gs = gradcheck_graphs(g);
+	pass_run(g->mod, default_pipeline, ndefault_pipeline, &o->po);
+	const char *tmp = getenv("TMPDIR");
+	char *dir = arena_printf(arena, "%s/kiln-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(dir))
+		fatal("cannot make a temporary directory: %s", strerror(errno));
+	write_c(gs[0], arena_printf(arena, "%s/loss", dir), o->model);
+	write_c(gs[1], arena_printf(arena, "%s/grad", dir), o->model);
+	static const char main_c[] = "#include \"loss.h\"\n#include \"grad.h\"\n"
+	    "int\nmain(int argc, char **argv)\n{\n\treturn kiln_gradcheck_main("
+	    "argc, argv, &loss_model, &grad_model);\n}\n";
+	write_bytes(arena_printf(arena, "%s/main.c", dir), main_c,
+	            sizeof main_c - 1);
+	char *argv[64];
+	int n = cc_words(argv, 32);
+	const char *flags[] = {"-std=c11", "-O1", "-I", KILN_RUNTIME_INC, "-o",
+	                       "check", "main.c", "loss.c", "grad.c",
+	                       KILN_RUNTIME_LIB, "-lm"};
+	for (int i = 0; i < countof(flags); i++)
+		argv[n++] = (char *)flags[i];
+	if (strcmp(KILN_SANITIZE, "none") != 0)
+		argv[n++] = "-fsanitize=" KILN_SANITIZE;
+	argv[n] = NULL;
+	int rc = run_in(dir, argv);
+	if (rc == 0) {
+		fflush(stdout);
+		char *run[12] = {"./check"};
+		for (int i = 0; i < o->ncheck; i++)
+			run[1 + i] = (char *)o->check[i];
+		run[1 + o->ncheck] = NULL;
+		rc = run_in(dir, run);
+	} else {
+		fprintf(stderr, "%s: error: the C compiler (%s) failed with status "
+		        "%d\n", prog_name, argv[0], rc);
+	}
+	static const char *const files[] = {"loss.c", "loss.h", "loss.weights",
+	    "grad.c", "grad.h", "grad.weights", "main.c", "check"};
+	for (int i = 0; i < countof(files); i++)
+		unlink(arena_printf(arena, "%s/%s", dir, files[i]));
+	rmdir(dir);
+	return rc;
 }
 
 static int
@@ -534,7 +687,36 @@ cmd_build(Opts *o)
 	if (o->emit == EMIT_C)
 		write_c(g, stem(out), o->model);
 	else
-		build_exe(g, out, o->model);
+		build_exe(&(Target){.g = g, .source = o->model}, out);
+	return 0;
+}
+
+/* kiln build --train: the trainer executable (or its C with --emit=c),
+ * by default named after the model with _trainer. */
+static int
+cmd_build_trainer(Opts *o)
+{
+	Module *m;
+	Graph *g = load_train(o, &m);
+	Target t = {
+		.g = g, .source = o->model,
+		.step = graph_named(m, arena_printf(arena, "%s.step", g->name)),
+		.eval = graph_named(m, arena_printf(arena, "%s.eval", g->name)),
+	};
+	if (o->emit == EMIT_WEIGHTS)
+		fatal("--train writes a trainer (--emit=exe or c); the trained "
+		      "weights come from the trainer's --save");
+	pass_run(m, default_pipeline, ndefault_pipeline, &o->po);
+	if (o->stats) {
+		print_stats(t.step);
+		print_stats(t.eval);
+	}
+	const char *out = o->out ? o->out :
+	                  arena_printf(arena, "%s_trainer", default_out(o->model));
+	if (o->emit == EMIT_C)
+		write_trainer_c(&t, stem(out));
+	else
+		build_exe(&t, out);
 	return 0;
 }
 
@@ -568,7 +750,7 @@ void
 drv_build_exe(Graph *g, const Opts *o, const char *out)
 {
 	pass_run(g->mod, default_pipeline, ndefault_pipeline, &o->po);
-	build_exe(g, out, o->model);
+	build_exe(&(Target){.g = g, .source = o->model}, out);
 }
 
 int
@@ -593,13 +775,15 @@ main(int argc, char **argv)
 	o.po.verify_each = true;    /* as MLIR: verify after each pass */
 #endif
 	if (strcmp(argv[1], "build") != 0 && strcmp(argv[1], "ir") != 0 &&
-	    strcmp(argv[1], "export") != 0 &&
+	    strcmp(argv[1], "export") != 0 && strcmp(argv[1], "gradcheck") != 0 &&
 	    strcmp(argv[1], "opt") != 0 && strcmp(argv[1], "run") != 0)
 		fatal("unknown command '%s' (build, ir, opt, run or export; see "
 		      "kiln --help)", argv[1]);
 	parse_args(&o, argc, argv);
-	int rc = strcmp(o.cmd, "build") == 0 ? cmd_build(&o) :
+	int rc = strcmp(o.cmd, "build") == 0 && o.train ? cmd_build_trainer(&o) :
+	         strcmp(o.cmd, "build") == 0 ? cmd_build(&o) :
 	         strcmp(o.cmd, "export") == 0 ? cmd_export(&o) :
+	         strcmp(o.cmd, "gradcheck") == 0 ? cmd_gradcheck(&o) :
 	         strcmp(o.cmd, "ir") == 0 ? cmd_ir(&o) :
 	         strcmp(o.cmd, "run") == 0 ? run_cmd(&o, arena) : cmd_opt(&o);
 	cleanup();

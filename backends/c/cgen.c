@@ -10,27 +10,17 @@
 #include <ctype.h>
 #include <math.h>
 #include <string.h>
-#include "backend.h"
+#include "cgen.h"
 
-static const char *const ctype[NDTYPE] = {
+const char *const ctype[NDTYPE] = {
 	"float", "double", "int64_t", "int32_t", "int8_t", "uint8_t", "uint8_t",
 	"uint16_t", "uint16_t", "int16_t", "uint16_t", "uint32_t", "uint64_t",
 };   /* f16 and bf16 are held as their raw bits */
-static const char *const kdtype[NDTYPE] = {
+const char *const kdtype[NDTYPE] = {
 	"KILN_F32", "KILN_F64", "KILN_I64", "KILN_I32", "KILN_I8", "KILN_U8",
 	"KILN_BOOL", "KILN_F16", "KILN_BF16", "KILN_I16", "KILN_U16", "KILN_U32",
 	"KILN_U64",
 };
-
-typedef struct {
-	Graph *g;
-	const CgenOpts *o;
-	FILE *f;
-	char **infield;     /* C field of each input value, by value index */
-	char **outfield;    /* C field of each output, by output index */
-	int *outpos;        /* output a temporary is computed into, or -1 */
-	int64_t *woff;      /* blob offset of each param/const */
-} Gen;
 
 /* C11's keywords, which a tensor name may spell but a field may not. */
 static const char *const keywords[] = {
@@ -85,7 +75,7 @@ unique_ident(Arena *a, const char *name, char **used, int n)
 
 /* Names the input and output fields; an output temporary is computed
  * directly into the caller's buffer of its first output. */
-static void
+void
 name_fields(Gen *s)
 {
 	Graph *g = s->g;
@@ -107,8 +97,9 @@ name_fields(Gen *s)
 	}
 }
 
-/* A C expression for the data of value v. */
-static char *
+/* A C expression for the data of value v.  A trainer's functions take
+ * arrays (in[k], out[k]) and keep parameters in the mutable state. */
+char *
 ptr(Gen *s, int v)
 {
 	Graph *g = s->g;
@@ -119,12 +110,20 @@ ptr(Gen *s, int v)
 	const char *t = ctype[val->type.dtype];
 	switch (val->kind) {
 	case VK_INPUT:
+		if (s->inpos)
+			return arena_printf(a, "((const %s *)in[%d])", t, s->inpos[v]);
 		return arena_printf(a, "in->%s", s->infield[v]);
 	case VK_PARAM:
+		if (s->soff)
+			return arena_printf(a, "(%s *)(state + %lld)", t,
+			                    (long long)s->soff[v]);
+		/* fall through */
 	case VK_CONST:
 		return arena_printf(a, "(const %s *)(wt + %lld)", t,
 		                    (long long)s->woff[v]);
 	default:
+		if (s->outpos[v] >= 0 && s->inpos)
+			return arena_printf(a, "((%s *)out[%d])", t, s->outpos[v]);
 		if (s->outpos[v] >= 0)
 			return arena_printf(a, "out->%s", s->outfield[s->outpos[v]]);
 		if (val->offset < 0)
@@ -340,15 +339,16 @@ named_ints(Gen *s, const Node *n, const char *name)
 	return ints(s, n, op_attr_lookup(n->op, name));
 }
 
-/* conv2d, conv3d and their transposes: the kiln_conv2d initializer of the
- * height and width, wrapped for the 3-D ops in a kiln_conv3d one that
- * adds the depth (spatial dim 0). */
+/* conv2d, conv3d, their transposes and conv2d_grad_w: opens a block with
+ * p, the kiln_conv2d initializer of the height and width for input x,
+ * kernel spatial sizes wd and output y, wrapped for the 3-D ops in a
+ * kiln_conv3d one that adds the depth (spatial dim 0). */
 static void
-emit_conv(Gen *s, const Node *n)
+emit_conv_params(Gen *s, const Node *n, const Type *x, const int64_t *wd,
+                 const Type *y)
 {
-	const Type *x = ty(s, n->in[0]), *w = ty(s, n->in[1]), *y = ty(s, n->out);
 	int nsp = x->rank - 2, e = nsp - 2;     /* e: spatial index of the height */
-	const int64_t *xd = x->dim + 2, *wd = w->dim + 2, *yd = y->dim + 2;
+	const int64_t *xd = x->dim + 2, *yd = y->dim + 2;
 	int64_t *st = named_ints(s, n, "strides"), *p = named_ints(s, n, "pads");
 	int64_t *d = named_ints(s, n, "dilations");
 	fprintf(s->f, "\t{\n\t\tstatic const struct kiln_conv%dd p = {%s"
@@ -364,17 +364,24 @@ emit_conv(Gen *s, const Node *n)
 		fprintf(s->f, "}, %lld, %lld, %lld, %lld, %lld, %lld",
 		        (long long)xd[0], (long long)wd[0], (long long)yd[0],
 		        (long long)st[0], (long long)p[0], (long long)d[0]);
-	fprintf(s->f, "};\n\t\t%s(%s, %s, %s, %s, &p);\n\t}\n",
+	fputs("};\n", s->f);
+}
+
+static void
+emit_conv(Gen *s, const Node *n)
+{
+	emit_conv_params(s, n, ty(s, n->in[0]), ty(s, n->in[1])->dim + 2,
+	                 ty(s, n->out));
+	fprintf(s->f, "\t\t%s(%s, %s, %s, %s, &p);\n\t}\n",
 	        op_get(n->op)->kernel, ptr(s, n->out), ptr(s, n->in[0]),
 	        ptr(s, n->in[1]), ptr(s, n->nin > 2 ? n->in[2] : -1));
 }
 
-/* The pools, the same way: kiln_pool2d, in a kiln_pool3d for 3-D;
- * maxpool2d_indices adds its storage order. */
+/* The pools and maxpool2d_grad, the same way: p, a kiln_pool2d for
+ * input x and output y, in a kiln_pool3d for 3-D. */
 static void
-emit_pool(Gen *s, const Node *n)
+emit_pool_params(Gen *s, const Node *n, const Type *x, const Type *y)
 {
-	const Type *x = ty(s, n->in[0]), *y = ty(s, n->out);
 	int nsp = x->rank - 2, e = nsp - 2;
 	const int64_t *xd = x->dim + 2, *yd = y->dim + 2;
 	int64_t *k = named_ints(s, n, "kernel"), *st = named_ints(s, n, "strides");
@@ -393,8 +400,16 @@ emit_pool(Gen *s, const Node *n)
 		fprintf(s->f, "}, %lld, %lld, %lld, %lld, %lld, %lld",
 		        (long long)xd[0], (long long)yd[0], (long long)k[0],
 		        (long long)st[0], (long long)p[0], (long long)d[0]);
-	fprintf(s->f, "};\n\t\t%s(%s, %s, &p", kernel_name(s, n),
-	        ptr(s, n->out), ptr(s, n->in[0]));
+	fputs("};\n", s->f);
+}
+
+/* maxpool2d_indices adds its storage order. */
+static void
+emit_pool(Gen *s, const Node *n)
+{
+	emit_pool_params(s, n, ty(s, n->in[0]), ty(s, n->out));
+	fprintf(s->f, "\t\t%s(%s, %s, &p", kernel_name(s, n), ptr(s, n->out),
+	        ptr(s, n->in[0]));
 	if (n->op == OP_MAXPOOL2D_INDICES)
 		fprintf(s->f, ", %d",
 		        (int)ival(s, n, AT_MAXPOOL2D_INDICES_STORAGE_ORDER));
@@ -942,8 +957,66 @@ emit_topk(Gen *s, const Node *n)
 	                              AT_TOPK_INDICES_LARGEST), !val);
 }
 
-/* The one switch over op kinds. */
+/* ---- training: gradients, dropout and losses */
+
+/* relu_grad: kernel(dx, dy, x, n) over operands of one shape. */
 static void
+emit_relu_grad(Gen *s, const Node *n)
+{
+	fprintf(s->f, "\t%s(%s, %s, %s, %lld);\n", kernel_name(s, n),
+	        ptr(s, n->out), ptr(s, n->in[0]), ptr(s, n->in[1]),
+	        (long long)type_numel(ty(s, n->out)));
+}
+
+/* conv2d_grad_w(x, dy) and maxpool2d_grad(dy, x): the forward op's
+ * parameters for x, with the output sizes from dy (and conv2d's kernel
+ * from the attribute), then kernel(result, operand 1, operand 2, &p). */
+static void
+emit_window_grad(Gen *s, const Node *n)
+{
+	if (n->op == OP_CONV2D_GRAD_W)
+		emit_conv_params(s, n, ty(s, n->in[0]),
+		                 ints(s, n, AT_CONV2D_GRAD_W_KERNEL), ty(s, n->in[1]));
+	else
+		emit_pool_params(s, n, ty(s, n->in[1]), ty(s, n->in[0]));
+	fprintf(s->f, "\t\t%s(%s, %s, %s, &p);\n\t}\n", kernel_name(s, n),
+	        ptr(s, n->out), ptr(s, n->in[0]), ptr(s, n->in[1]));
+}
+
+/* dropout_train(x, t): the step is read from its scalar operand. */
+static void
+emit_dropout_train(Gen *s, const Node *n)
+{
+	fprintf(s->f, "\t%s(%s, %s, %lld, ", kernel_name(s, n), ptr(s, n->out),
+	        ptr(s, n->in[0]), (long long)type_numel(ty(s, n->out)));
+	emit_float(s->f, ir_attr(s->g, n, AT_DROPOUT_TRAIN_RATE)->f);
+	fprintf(s->f, ", %lluu, *%s);\n",
+	        (unsigned long long)ival(s, n, AT_DROPOUT_TRAIN_SEED),
+	        ptr(s, n->in[1]));
+}
+
+/* softmax_cross_entropy and its gradient (which adds dloss): the run stops
+ * with the kernel's status when a label is out of range. */
+static void
+emit_xent(Gen *s, const Node *n)
+{
+	const Type *z = ty(s, n->in[0]);
+	bool grad = n->op == OP_SOFTMAX_CROSS_ENTROPY_GRAD;
+	fprintf(s->f, "\t{\n\t\tkiln_status st = %s(%s, %s, %s, %s, ",
+	        kernel_name(s, n), ptr(s, n->out), ptr(s, n->in[0]),
+	        ptr(s, n->in[1]), kdtype[ty(s, n->in[1])->dtype]);
+	if (grad)
+		fprintf(s->f, "%s, ", ptr(s, n->in[2]));
+	fprintf(s->f, "%lld, %lld, ", (long long)z->dim[0], (long long)z->dim[1]);
+	emit_float(s->f, ir_attr(s->g, n, grad ?
+	           AT_SOFTMAX_CROSS_ENTROPY_GRAD_LABEL_SMOOTHING :
+	           AT_SOFTMAX_CROSS_ENTROPY_LABEL_SMOOTHING)->f);
+	fputs(");\n", s->f);
+	emit_status_end(s);
+}
+
+/* The one switch over op kinds. */
+void
 emit_node(Gen *s, const Node *n)
 {
 	Graph *g = s->g;
@@ -1021,6 +1094,12 @@ emit_node(Gen *s, const Node *n)
 	case OP_SCATTER_ELEMENTS: emit_scatter_elements(s, n); break;
 	case OP_TOPK_VALUES:
 	case OP_TOPK_INDICES: emit_topk(s, n); break;
+	case OP_RELU_GRAD: emit_relu_grad(s, n); break;
+	case OP_CONV2D_GRAD_W:
+	case OP_MAXPOOL2D_GRAD: emit_window_grad(s, n); break;
+	case OP_DROPOUT_TRAIN: emit_dropout_train(s, n); break;
+	case OP_SOFTMAX_CROSS_ENTROPY:
+	case OP_SOFTMAX_CROSS_ENTROPY_GRAD: emit_xent(s, n); break;
 	default:
 		if (op_get(n->op)->cls == ELTWISE && op_get(n->op)->maxin == 1) {
 			emit_unary(s, n);
@@ -1033,7 +1112,7 @@ emit_node(Gen *s, const Node *n)
 
 /* A C string literal for s; other than letters, digits, '_' and '.',
  * bytes are written as octal escapes. */
-static void
+void
 cstring(FILE *f, const char *s)
 {
 	fputc('"', f);

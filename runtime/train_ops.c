@@ -1,0 +1,176 @@
+/* train_ops.c: the kernels of the training ops (the last section of
+ * ir/ops.def): relu's, conv2d's weight and maxpool2d's gradients,
+ * training-mode dropout, and softmax cross-entropy with its gradient.
+ *
+ * The gradients reuse the forward kernels' own pieces, so forward and
+ * backward cannot disagree: conv2d's weight gradient is a sum of
+ * kiln_conv2d_tap_dot() (runtime/conv.c, the adjoint of the forward
+ * kernel's tap), maxpool2d's routes each dy to kiln_maxpool2d_argmax_f32()
+ * (runtime/pool.c, what maxpool2d_indices reports), and dropout draws its
+ * mask from kiln_splitmix64() (runtime/random.c) as a pure function of
+ * (seed, step, position), so the forward call on dy is its own gradient.
+ * The losses sum in double; labels are checked before anything is written.
+ */
+#include <math.h>
+
+#include "kiln.h"
+
+void
+kiln_relu_grad_f32(float *dx, const float *dy, const float *x, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++)
+		dx[i] = x[i] > 0 ? dy[i] : 0.0f;
+}
+
+static void
+zero(float *y, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++)
+		y[i] = 0.0f;
+}
+
+/* Image by image, each (output channel, input channel of its group, tap)
+ * adds one plane dot product; the inner loop runs along an output row. */
+void
+kiln_conv2d_grad_w_f32(float *dw, const float *x, const float *dy,
+                       const struct kiln_conv2d *p)
+{
+	int64_t cg = p->c / p->group, og = p->oc / p->group;
+	int64_t plane = p->h * p->w, oplane = p->oh * p->ow, taps = p->kh * p->kw;
+
+	zero(dw, p->oc * cg * taps);
+	for (int64_t n = 0; n < p->n; n++)
+		for (int64_t o = 0; o < p->oc; o++) {
+			const float *dyp = dy + (n * p->oc + o) * oplane;
+			const float *xg = x + (n * p->c + o / og * cg) * plane;
+			float *dwo = dw + o * cg * taps;
+			for (int64_t q = 0; q < cg; q++)
+				for (int64_t k = 0; k < taps; k++)
+					dwo[q * taps + k] += kiln_conv2d_tap_dot(dyp,
+					    xg + q * plane, k / p->kw, k % p->kw, p);
+		}
+}
+
+void
+kiln_maxpool2d_grad_f32(float *dx, const float *dy, const float *x,
+                        const struct kiln_pool2d *p)
+{
+	int64_t plane = p->h * p->w;
+
+	zero(dx, p->n * p->c * plane);
+	for (int64_t nc = 0; nc < p->n * p->c; nc++)
+		for (int64_t i = 0; i < p->oh; i++)
+			for (int64_t j = 0; j < p->ow; j++, dy++) {
+				int64_t at = kiln_maxpool2d_argmax_f32(x + nc * plane, i, j,
+				                                       p, 0);
+				if (at >= 0)
+					dx[nc * plane + at] += *dy;
+			}
+}
+
+/* Element i of the step's mask is kept when its uniform u(i) in [0, 1)
+ * (53 bits of the stream whose state is output t of seed's) reaches
+ * rate, which happens with probability 1 - rate. */
+void
+kiln_dropout_train_f32(float *y, const float *x, int64_t n, float rate,
+                       uint64_t seed, int64_t t)
+{
+	uint64_t s = kiln_splitmix64(seed, (uint64_t)t);
+	float scale = 1.0f / (1.0f - rate);
+
+	for (int64_t i = 0; i < n; i++) {
+		double u = (double)(kiln_splitmix64(s, (uint64_t)i) >> 11) * 0x1p-53;
+		y[i] = u >= rate ? x[i] * scale : 0.0f;
+	}
+}
+
+/* Label r of labels, of type t (checked by labels_status). */
+static int64_t
+label_at(const void *labels, kiln_dtype t, int64_t r)
+{
+	switch (t) {
+	case KILN_I32: return ((const int32_t *)labels)[r];
+	case KILN_I8: return ((const int8_t *)labels)[r];
+	case KILN_U8: return ((const uint8_t *)labels)[r];
+	default: return ((const int64_t *)labels)[r];
+	}
+}
+
+/* KILN_OK when labels[n] has a label dtype and every label lies in
+ * [0, c). */
+static kiln_status
+labels_status(const void *labels, kiln_dtype t, int64_t n, int64_t c)
+{
+	if (t != KILN_I64 && t != KILN_I32 && t != KILN_I8 && t != KILN_U8)
+		return KILN_ERR_DTYPE;
+	for (int64_t r = 0; r < n; r++) {
+		int64_t k = label_at(labels, t, r);
+		if (k < 0 || k >= c)
+			return KILN_ERR_RANGE;
+	}
+	return KILN_OK;
+}
+
+/* The maximum of row z[c] in *m, and ln(sum e^(z - m)) over it. */
+static double
+log_sum_exp(const float *z, int64_t c, double *m)
+{
+	double s = 0;
+
+	*m = z[0];
+	for (int64_t k = 1; k < c; k++)
+		*m = z[k] > *m ? z[k] : *m;
+	for (int64_t k = 0; k < c; k++)
+		s += exp(z[k] - *m);
+	return log(s);
+}
+
+/* Row loss: -sum_k q[k] (z[k] - m - lse) = m + lse - sum_k q[k] z[k],
+ * as q sums to 1.  The smoothing term is left out at ls = 0, where it
+ * would turn an infinite logit's 0 * inf into NaN. */
+kiln_status
+kiln_softmax_cross_entropy_f32(float *loss, const float *z, const void *labels,
+                               kiln_dtype label_type, int64_t n, int64_t c,
+                               float label_smoothing)
+{
+	double ls = label_smoothing, total = 0;
+	kiln_status st = labels_status(labels, label_type, n, c);
+
+	if (st != KILN_OK)
+		return st;
+	for (int64_t r = 0; r < n; r++) {
+		const float *zr = z + r * c;
+		double m, lse = log_sum_exp(zr, c, &m), sum = 0;
+		total += m + lse - (1 - ls) * zr[label_at(labels, label_type, r)];
+		if (ls != 0) {
+			for (int64_t k = 0; k < c; k++)
+				sum += zr[k];
+			total -= ls / (double)c * sum;
+		}
+	}
+	*loss = (float)(total / (double)n);
+	return KILN_OK;
+}
+
+kiln_status
+kiln_softmax_cross_entropy_grad_f32(float *dz, const float *z,
+                                    const void *labels, kiln_dtype label_type,
+                                    const float *dloss, int64_t n, int64_t c,
+                                    float label_smoothing)
+{
+	double ls = label_smoothing, scale = (double)*dloss / (double)n;
+	kiln_status st = labels_status(labels, label_type, n, c);
+
+	if (st != KILN_OK)
+		return st;
+	for (int64_t r = 0; r < n; r++) {
+		const float *zr = z + r * c;
+		int64_t y = label_at(labels, label_type, r);
+		double m, lse = log_sum_exp(zr, c, &m);
+		for (int64_t k = 0; k < c; k++) {
+			double q = ls / (double)c + (k == y ? 1 - ls : 0);
+			dz[r * c + k] = (float)((exp(zr[k] - m - lse) - q) * scale);
+		}
+	}
+	return KILN_OK;
+}
