@@ -7,6 +7,7 @@
  *   kiln run MODEL [--input F]... [--expect F]...          run and check
  *   kiln export MODEL [-o OUT.onnx]                        write ONNX
  *   kiln gradcheck MODEL [--eps E] [--tol T] ...           check gradients
+ *   kiln train MODEL [TRAINER OPTIONS]                     build and train
  *
  * MODEL is a .kiln or .kir file (`-` reads .kir from standard input).  The
  * flow is one way: frontend (fe_load), passes (pass_run), backend (cgen),
@@ -56,6 +57,8 @@ usage(FILE *f)
 	      "       kiln export MODEL [-o OUT.onnx] [--weights FILE]\n"
 	      "       kiln gradcheck MODEL [--eps E] [--tol T] [--samples N] "
 	      "[--seed S]\n"
+	      "       kiln train [--batch N] MODEL [TRAINER OPTIONS]   (build "
+	      "the trainer, run it)\n"
 	      "       kiln --help | --version\n\n"
 	      "MODEL is a .kiln model or .kir IR file; - reads .kir from stdin.\n\n"
 	      "build:\n"
@@ -691,6 +694,49 @@ cmd_build(Opts *o)
 	return 0;
 }
 
+/* kiln train [KILN FLAGS] MODEL [TRAINER OPTIONS]: kiln build --train
+ * into a temporary directory, then the trainer with the options after
+ * the model (docs/training.md); returns its exit status. */
+static int
+cmd_train(int argc, char **argv)
+{
+	int m = 2;
+	while (m < argc && argv[m][0] == '-')
+		m += strcmp(argv[m], "--batch") == 0 || strcmp(argv[m], "--model") == 0 ||
+		     strcmp(argv[m], "--weights") == 0 ? 2 : 1;
+	if (m >= argc)
+		fatal("kiln train: no model file given");
+	Opts o = {.fo.batch = 1, .train = true};
+	parse_args(&o, m + 1, argv);
+	Module *mod;
+	Graph *g = load_train(&o, &mod);
+	Target t = {
+		.g = g, .source = o.model,
+		.step = graph_named(mod, arena_printf(arena, "%s.step", g->name)),
+		.eval = graph_named(mod, arena_printf(arena, "%s.eval", g->name)),
+	};
+	pass_run(mod, default_pipeline, ndefault_pipeline, &o.po);
+	const char *tmp = getenv("TMPDIR");
+	char *dir = arena_printf(arena, "%s/kiln-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(dir))
+		fatal("cannot make a temporary directory: %s", strerror(errno));
+	char *exe = arena_printf(arena, "%s/%s_trainer", dir, g->name);
+	build_exe(&t, exe);
+	char **run = arena_alloc(arena, (size_t)(argc - m + 1) * sizeof *run);
+	run[0] = exe;
+	for (int i = m + 1; i < argc; i++)
+		run[i - m] = argv[i];
+	run[argc - m] = NULL;
+	fflush(stdout);
+	char cwd[PATH_MAX];
+	if (!getcwd(cwd, sizeof cwd))
+		fatal("cannot get the current directory: %s", strerror(errno));
+	int rc = run_in(cwd, run);
+	unlink(exe);
+	rmdir(dir);
+	return rc;
+}
+
 /* kiln build --train: the trainer executable (or its C with --emit=c),
  * by default named after the model with _trainer. */
 static int
@@ -770,6 +816,11 @@ main(int argc, char **argv)
 	}
 	arena = arena_new();
 	diag_atexit(cleanup);
+	if (strcmp(argv[1], "train") == 0) {
+		int rc = cmd_train(argc, argv);
+		cleanup();
+		return rc;
+	}
 	Opts o = {.fo.batch = 1, .run = {.rtol = 1e-3, .atol = 1e-5}};
 #ifndef NDEBUG
 	o.po.verify_each = true;    /* as MLIR: verify after each pass */
