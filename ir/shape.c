@@ -468,11 +468,16 @@ shape_dropout(Graph *g, const Node *n, Type *out)
 	return shape_same(g, n, out);
 }
 
-/* No operands: the type is f32 of the shape attribute. */
+/* The type is f32 of the shape attribute; the optional step operand is
+ * an integer scalar. */
 const char *
 shape_random(Graph *g, const Node *n, Type *out)
 {
 	Attr *a = ir_attr(g, n, AT_RANDOM_NORMAL_SHAPE);
+	const Type *t = in(g, n, 0);
+	if (t && t->rank != 0)
+		return ERR("%s: the step must be a scalar, got %s", name(n),
+		           tstr(g, t));
 	if (a->n > IR_MAXRANK)
 		return ERR("%s: rank %d is above the maximum %d", name(n), a->n,
 		           IR_MAXRANK);

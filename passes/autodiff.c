@@ -438,6 +438,42 @@ grad_conv2d(Ad *ad, const Node *n, int dy)
 		acc(ad, b, pb_sum(g, ad->loc, dy, 1u | 4u | 8u, false));
 }
 
+/* conv2d_transpose is conv2d's adjoint in x: dx is conv2d(dy, w) with
+ * the same attributes, dw is conv2d_grad_w with the roles of input and
+ * output gradient swapped, db sums dy over batch and space. */
+static void
+grad_conv2d_transpose(Ad *ad, const Node *n, int dy)
+{
+	Graph *g = ad->g;
+	int x = n->in[0], w = n->in[1], b = n->nin > 2 ? n->in[2] : -1;
+	int64_t st[2], pads[4], dil[2];
+	int64_t group = ir_attr(g, n, AT_CONV2D_TRANSPOSE_GROUP)->i;
+	memcpy(st, ir_attr(g, n, AT_CONV2D_TRANSPOSE_STRIDES)->ints, sizeof st);
+	memcpy(pads, ir_attr(g, n, AT_CONV2D_TRANSPOSE_PADS)->ints, sizeof pads);
+	memcpy(dil, ir_attr(g, n, AT_CONV2D_TRANSPOSE_DILATIONS)->ints,
+	       sizeof dil);
+	Type wt = g->val[w].type;
+	if (wants(ad, x)) {
+		int t = pb_op(g, OP_CONV2D, ad->loc, (int[]){dy, w}, 2);
+		ir_set_ints(g, t, AT_CONV2D_STRIDES, st, 2);
+		ir_set_ints(g, t, AT_CONV2D_PADS, pads, 4);
+		ir_set_ints(g, t, AT_CONV2D_DILATIONS, dil, 2);
+		ir_set_int(g, t, AT_CONV2D_GROUP, group);
+		acc(ad, x, pb_result(g, t));
+	}
+	if (wants(ad, w)) {
+		int t = pb_op(g, OP_CONV2D_GRAD_W, ad->loc, (int[]){dy, x}, 2);
+		ir_set_ints(g, t, AT_CONV2D_GRAD_W_KERNEL, wt.dim + 2, 2);
+		ir_set_ints(g, t, AT_CONV2D_GRAD_W_STRIDES, st, 2);
+		ir_set_ints(g, t, AT_CONV2D_GRAD_W_PADS, pads, 4);
+		ir_set_ints(g, t, AT_CONV2D_GRAD_W_DILATIONS, dil, 2);
+		ir_set_int(g, t, AT_CONV2D_GRAD_W_GROUP, group);
+		acc(ad, w, pb_result(g, t));
+	}
+	if (wants(ad, b))
+		acc(ad, b, pb_sum(g, ad->loc, dy, 1u | 4u | 8u, false));
+}
+
 static void
 grad_maxpool2d(Ad *ad, const Node *n, int dy)
 {
@@ -551,6 +587,7 @@ static GradRule *const rules[NOP] = {
 	[OP_TRANSPOSE] = grad_transpose,
 	[OP_GEMM] = grad_gemm,
 	[OP_CONV2D] = grad_conv2d,
+	[OP_CONV2D_TRANSPOSE] = grad_conv2d_transpose,
 	[OP_MAXPOOL2D] = grad_maxpool2d,
 	[OP_DROPOUT_TRAIN] = grad_dropout_train,
 	[OP_REDUCE_SUM] = grad_reduce,

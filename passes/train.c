@@ -183,6 +183,18 @@ dropout_train(Tr *t, const Node *n)
 	return pb_result(g, d);
 }
 
+/* random_normal draws anew each step: the step number joins its seed. */
+static int
+random_train(Tr *t, const Node *n)
+{
+	Graph *g = t->g;
+	int r = pb_op(g, OP_RANDOM_NORMAL, n->loc, &t->step, 1);
+	const OpInfo *o = op_get(n->op);
+	for (int k = 0; k < o->nattr; k++)
+		g->attr[g->node[r].attr + k] = t->src->attr[n->attr + k];
+	return pb_result(g, r);
+}
+
 static void
 forward(Tr *t)
 {
@@ -195,6 +207,8 @@ forward(Tr *t)
 			t->vmap[n.out] = batchnorm_train(t, &n);
 		else if (t->training && n.op == OP_DROPOUT)
 			t->vmap[n.out] = dropout_train(t, &n);
+		else if (t->training && n.op == OP_RANDOM_NORMAL && n.nin == 0)
+			t->vmap[n.out] = random_train(t, &n);
 		else
 			t->vmap[n.out] = pb_copy_node(t->g, m, &n, t->vmap);
 	}
@@ -568,8 +582,9 @@ build(Graph *m, bool training)
 void
 pass_train(Graph *g)
 {
-	if (!g->train)
-		return;
+	if (!g->train || (!cfg_get(g->train, "loss") &&
+	                  !cfg_get(g->train, "step")))
+		return;     /* nothing to train (a BatchNorm's entries only) */
 	if (cfg_get(g->train, "step"))
 		diag_error(g->loc, "training in several steps (a GAN's) is not "
 		           "supported by the trainer yet");

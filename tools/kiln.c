@@ -338,7 +338,7 @@ load_train(Opts *o, Module **mp)
 {
 	Module *m = load(o);
 	Graph *g = pick_graph(m, o->graph);
-	if (!g->train)
+	if (!cfg_get(g->train, "loss") && !cfg_get(g->train, "step"))
 		fatal("%s: model '%s' has no train section (docs/language.md, "
 		      "section 14)", o->model, g->name);
 	const Cfg *b = cfg_get(g->train, "batch");

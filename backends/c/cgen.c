@@ -484,8 +484,13 @@ emit_random(Gen *s, const Node *n)
 	emit_float(s->f, ir_attr(s->g, n, AT_RANDOM_NORMAL_MEAN)->f);
 	fputs(", ", s->f);
 	emit_float(s->f, ir_attr(s->g, n, AT_RANDOM_NORMAL_SCALE)->f);
-	fprintf(s->f, ", %lluu);\n",
-	        (unsigned long long)ival(s, n, AT_RANDOM_NORMAL_SEED));
+	unsigned long long seed = (unsigned long long)ival(s, n,
+	                                                   AT_RANDOM_NORMAL_SEED);
+	if (n->nin > 0 && n->in[0] >= 0)    /* a new draw per step */
+		fprintf(s->f, ", kiln_splitmix64(%lluu, (uint64_t)*%s));\n", seed,
+		        ptr(s, n->in[0]));
+	else
+		fprintf(s->f, ", %lluu);\n", seed);
 }
 
 /* Dense strides of type t, in elements. */

@@ -563,6 +563,10 @@ static void
 ex_random_normal(Ex *e, const Node *n, const char *type)
 {
 	const Attr *shape = ir_attr(e->g, n, AT_RANDOM_NORMAL_SHAPE);
+	if (n->nin > 0)
+		diag_error(n->loc, "export: random_normal '%s' draws per training "
+		           "step, which ONNX's RandomNormal cannot say",
+		           e->g->val[n->out].name);
 	const char *y = shape->n ? result(e, n) : helper(e, "value");
 	Onnx__NodeProto *p = emit(e, type, NULL, 0, y);
 	attr_int(e, p, "dtype", onnx_dtype[e->g->val[n->out].type.dtype]);
