@@ -15,8 +15,11 @@
  * Ops never hold pointers into the graph's arrays across pb_op(), which
  * may move them.
  */
+#include <math.h>
 #include <string.h>
 #include "passes.h"
+
+#define PI 3.14159265358979323846
 
 /* ---- building ops ---- */
 
@@ -564,6 +567,220 @@ grad_softmax_cross_entropy(Ad *ad, const Node *n, int dy)
 	acc(ad, n->in[0], pb_result(g, t));
 }
 
+/* y = x Phi(x):  dx = dy (Phi(x) + x phi(x)), Phi the normal CDF;
+ * approximate=1: y = x (1 + tanh u) / 2, u = c (x + 0.044715 x^3),
+ * dx = dy ((1 + tanh u) / 2 + x (1 - tanh^2 u) c (1 + 3 * 0.044715 x^2) / 2) */
+static void
+grad_gelu(Ad *ad, const Node *n, int dy)
+{
+	Graph *g = ad->g;
+	int x = n->in[0], d;
+	int half = pb_scalar(g, 0.5), one = pb_scalar(g, 1);
+	if (ir_attr(g, n, AT_GELU_APPROXIMATE)->i) {
+		double c = sqrt(2 / PI);
+		int x2 = bin(ad, OP_MUL, x, x);
+		int u = bin(ad, OP_MUL, bin(ad, OP_ADD, x, bin(ad, OP_MUL,
+		        bin(ad, OP_MUL, x2, x), pb_scalar(g, 0.044715))),
+		        pb_scalar(g, c));
+		int th = un(ad, OP_TANH, u);
+		int du = bin(ad, OP_MUL, bin(ad, OP_ADD, one, bin(ad, OP_MUL, x2,
+		             pb_scalar(g, 3 * 0.044715))), pb_scalar(g, c));
+		int sech2 = bin(ad, OP_SUB, one, bin(ad, OP_MUL, th, th));
+		d = bin(ad, OP_MUL, half, bin(ad, OP_ADD, bin(ad, OP_ADD, one, th),
+		        bin(ad, OP_MUL, bin(ad, OP_MUL, x, sech2), du)));
+	} else {
+		int cdf = bin(ad, OP_MUL, half, bin(ad, OP_ADD, one,
+		              un(ad, OP_ERF, bin(ad, OP_MUL, x,
+		                                 pb_scalar(g, sqrt(0.5))))));
+		int pdf = bin(ad, OP_MUL, un(ad, OP_EXP, bin(ad, OP_MUL,
+		              bin(ad, OP_MUL, x, x), pb_scalar(g, -0.5))),
+		              pb_scalar(g, 1 / sqrt(2 * PI)));
+		d = bin(ad, OP_ADD, cdf, bin(ad, OP_MUL, x, pdf));
+	}
+	acc(ad, x, bin(ad, OP_MUL, dy, d));
+}
+
+/* y = x s, s = sigmoid(x): dx = dy s (1 + x (1 - s)) */
+static void
+grad_silu(Ad *ad, const Node *n, int dy)
+{
+	int x = n->in[0], s = un(ad, OP_SIGMOID, x);
+	int t = bin(ad, OP_SUB, pb_scalar(ad->g, 1), s);
+	t = bin(ad, OP_ADD, pb_scalar(ad->g, 1), bin(ad, OP_MUL, x, t));
+	acc(ad, x, bin(ad, OP_MUL, dy, bin(ad, OP_MUL, s, t)));
+}
+
+/* y = x > 0 ? x : alpha (e^x - 1): dx = x > 0 ? dy : dy (y + alpha) */
+static void
+grad_elu(Ad *ad, const Node *n, int dy)
+{
+	double alpha = ir_attr(ad->g, n, AT_ELU_ALPHA)->f;
+	int x = n->in[0];
+	int pos = bin(ad, OP_GREATER, x, pb_scalar(ad->g, 0));
+	int neg = bin(ad, OP_MUL, dy, bin(ad, OP_ADD, n->out,
+	                                  pb_scalar(ad->g, alpha)));
+	acc(ad, x, select(ad, pos, dy, neg));
+}
+
+/* The transpose of t's last two dims. */
+static int
+swap_last(Ad *ad, int t)
+{
+	int r = ad->g->val[t].type.rank;
+	int64_t perm[IR_MAXRANK];
+	for (int i = 0; i < r; i++)
+		perm[i] = i;
+	perm[r - 2] = r - 1;
+	perm[r - 1] = r - 2;
+	int n = pb_op(ad->g, OP_TRANSPOSE, ad->loc, &t, 1);
+	ir_set_ints(ad->g, n, AT_TRANSPOSE_PERM, perm, r);
+	return pb_result(ad->g, n);
+}
+
+/* y = a @ b (batch dims broadcast): da = dy @ b^T, db = a^T @ dy, each
+ * summed over the batch dims its operand was broadcast along. */
+static void
+grad_matmul(Ad *ad, const Node *n, int dy)
+{
+	int a = n->in[0], b = n->in[1];
+	if (wants(ad, a))
+		acc(ad, a, unbroadcast(ad, bin(ad, OP_MATMUL, dy, swap_last(ad, b)),
+		                       a));
+	if (wants(ad, b))
+		acc(ad, b, unbroadcast(ad, bin(ad, OP_MATMUL, swap_last(ad, a), dy),
+		                       b));
+}
+
+/* Each operand's part of dy, sliced along the axis. */
+static void
+grad_concat(Ad *ad, const Node *n, int dy)
+{
+	Graph *g = ad->g;
+	int r = g->val[n->out].type.rank;
+	int64_t axis = ir_attr(g, n, AT_CONCAT_AXIS)->i, off = 0;
+	axis = axis < 0 ? axis + r : axis;
+	for (int k = 0; k < n->nin; k++) {
+		int64_t d = g->val[n->in[k]].type.dim[axis];
+		if (wants(ad, n->in[k])) {
+			int s = pb_op(g, OP_SLICE, ad->loc, &dy, 1);
+			int64_t end = off + d;
+			ir_set_ints(g, s, AT_SLICE_STARTS, &off, 1);
+			ir_set_ints(g, s, AT_SLICE_ENDS, &end, 1);
+			ir_set_ints(g, s, AT_SLICE_AXES, &axis, 1);
+			acc(ad, n->in[k], pb_result(g, s));
+		}
+		off += d;
+	}
+}
+
+/* dy padded with zeros back to x's shape (unit steps). */
+static void
+grad_slice(Ad *ad, const Node *n, int dy)
+{
+	Graph *g = ad->g;
+	Type xt = g->val[n->in[0]].type;
+	int64_t start[IR_MAXRANK], step[IR_MAXRANK], count[IR_MAXRANK];
+	int64_t pads[2 * IR_MAXRANK];
+	if (shape_slice_params(g, n, start, step, count))
+		die("slice gradient: bad slice");
+	for (int d = 0; d < xt.rank; d++) {
+		if (step[d] != 1)
+			diag_error(n->loc, "autodiff: the gradient of a slice with "
+			           "steps other than 1 is not supported yet");
+		pads[d] = start[d];
+		pads[xt.rank + d] = xt.dim[d] - start[d] - count[d];
+	}
+	int p = pb_op(g, OP_PAD, ad->loc, &dy, 1);
+	ir_set_ints(g, p, AT_PAD_PADS, pads, 2 * xt.rank);
+	acc(ad, n->in[0], pb_result(g, p));
+}
+
+/* constant padding: the gradient is dy without the padding */
+static void
+grad_pad(Ad *ad, const Node *n, int dy)
+{
+	Graph *g = ad->g;
+	const Attr *p = ir_attr(g, n, AT_PAD_PADS);
+	Type xt = g->val[n->in[0]].type;
+	int64_t starts[IR_MAXRANK], ends[IR_MAXRANK];
+	if (strcmp(ir_attr(g, n, AT_PAD_MODE)->s, "constant") != 0)
+		diag_error(n->loc, "autodiff: only constant padding has a gradient "
+		           "rule so far");
+	for (int d = 0; d < xt.rank; d++) {
+		if (p->ints[d] < 0 || p->ints[xt.rank + d] < 0)
+			diag_error(n->loc, "autodiff: padding that crops has no "
+			           "gradient rule yet");
+		starts[d] = p->ints[d];
+		ends[d] = p->ints[d] + xt.dim[d];
+	}
+	int s = pb_op(g, OP_SLICE, ad->loc, &dy, 1);
+	ir_set_ints(g, s, AT_SLICE_STARTS, starts, xt.rank);
+	ir_set_ints(g, s, AT_SLICE_ENDS, ends, xt.rank);
+	acc(ad, n->in[0], pb_result(g, s));
+}
+
+/* An embedding lookup (gather along axis 0): dy's rows are added into a
+ * zero table at their indices (scatter_nd with reduction add). */
+static void
+grad_gather(Ad *ad, const Node *n, int dy)
+{
+	Graph *g = ad->g;
+	int x = n->in[0], idx = n->in[1];
+	if (ir_attr(g, n, AT_GATHER_AXIS)->i != 0)
+		diag_error(n->loc, "autodiff: the gradient of a gather along an "
+		           "axis other than 0 is not supported yet");
+	Type xt = g->val[x].type, it = g->val[idx].type;
+	it.dim[it.rank++] = 1;
+	int zero = pb_scalar(g, 0);
+	int e = pb_op(g, OP_EXPAND, ad->loc, &zero, 1);
+	ir_set_ints(g, e, AT_EXPAND_SHAPE, xt.dim, xt.rank);
+	int z = pb_result(g, e);
+	int ii = pb_reshape(g, ad->loc, idx, &it);
+	int s = pb_op(g, OP_SCATTER_ND, ad->loc, (int[]){z, ii, dy}, 3);
+	ir_attr(g, &g->node[s], AT_SCATTER_ND_REDUCTION)->s = "add";
+	acc(ad, x, pb_result(g, s));
+}
+
+/* layernorm over dims axis..: with xhat = (x - mean) / sd and
+ * gs = dy * scale,  dx = (gs - mean(gs) - xhat mean(gs xhat)) / sd,
+ * dscale = sum of dy xhat and dbias = sum of dy over the leading dims. */
+static void
+grad_layernorm(Ad *ad, const Node *n, int dy)
+{
+	Graph *g = ad->g;
+	int x = n->in[0], sc = n->in[1], bias = n->nin > 2 ? n->in[2] : -1;
+	Type xt = g->val[x].type;
+	int64_t axis = ir_attr(g, n, AT_LAYERNORM_AXIS)->i;
+	double eps = ir_attr(g, n, AT_LAYERNORM_EPSILON)->f;
+	axis = axis < 0 ? axis + xt.rank : axis;
+	unsigned norm = 0;
+	for (int d = (int)axis; d < xt.rank; d++)
+		norm |= 1u << d;
+	int64_t cnt = 1;
+	for (int d = (int)axis; d < xt.rank; d++)
+		cnt *= xt.dim[d];
+	int inv = pb_scalar(g, 1.0 / (double)cnt);
+	int mean = bin(ad, OP_MUL, pb_sum(g, ad->loc, x, norm, true), inv);
+	int xc = bin(ad, OP_SUB, x, mean);
+	int var = bin(ad, OP_MUL, pb_sum(g, ad->loc, bin(ad, OP_MUL, xc, xc),
+	                                 norm, true), inv);
+	int sd = un(ad, OP_SQRT, bin(ad, OP_ADD, var, pb_scalar(g, eps)));
+	int xhat = bin(ad, OP_DIV, xc, sd);
+	if (wants(ad, x)) {
+		int gs = bin(ad, OP_MUL, dy, sc);
+		int m1 = bin(ad, OP_MUL, pb_sum(g, ad->loc, gs, norm, true), inv);
+		int m2 = bin(ad, OP_MUL, pb_sum(g, ad->loc, bin(ad, OP_MUL, gs, xhat),
+		                                norm, true), inv);
+		int t = bin(ad, OP_SUB, bin(ad, OP_SUB, gs, m1),
+		            bin(ad, OP_MUL, xhat, m2));
+		acc(ad, x, bin(ad, OP_DIV, t, sd));
+	}
+	if (wants(ad, sc))
+		acc(ad, sc, unbroadcast(ad, bin(ad, OP_MUL, dy, xhat), sc));
+	if (wants(ad, bias))
+		acc(ad, bias, unbroadcast(ad, dy, bias));
+}
+
 static GradRule *const rules[NOP] = {
 	[OP_ADD] = grad_add,
 	[OP_SUB] = grad_sub,
@@ -588,6 +805,15 @@ static GradRule *const rules[NOP] = {
 	[OP_GEMM] = grad_gemm,
 	[OP_CONV2D] = grad_conv2d,
 	[OP_CONV2D_TRANSPOSE] = grad_conv2d_transpose,
+	[OP_GELU] = grad_gelu,
+	[OP_SILU] = grad_silu,
+	[OP_ELU] = grad_elu,
+	[OP_MATMUL] = grad_matmul,
+	[OP_CONCAT] = grad_concat,
+	[OP_SLICE] = grad_slice,
+	[OP_PAD] = grad_pad,
+	[OP_GATHER] = grad_gather,
+	[OP_LAYERNORM] = grad_layernorm,
 	[OP_MAXPOOL2D] = grad_maxpool2d,
 	[OP_DROPOUT_TRAIN] = grad_dropout_train,
 	[OP_REDUCE_SUM] = grad_reduce,
