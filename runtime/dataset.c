@@ -1,13 +1,16 @@
 /* dataset.c: loading a trainer's data into memory (docs/training.md).
  *
  * --data names a directory of MNIST-family IDX files or of .npy files, or
- * one training features file whose labels file is found by its name.
- * Each split is checked against the trainer's description before anything
- * large is allocated, then loaded whole, once: features become f32 (IDX
- * bytes scaled to [0, 1]), labels the label tensor's dtype, and a
- * classifier's labels are range-checked here so the training loop never
- * sees a bad one.  IDX files are read through zlib, which reads an
- * uncompressed file as it is, so .gz and plain files share one path.
+ * one training features file whose labels file is found by its name.  A
+ * trainer without labels (an autoencoder's loss compares the output with
+ * the input) reads the features files only and ignores any labels files.
+ * Each file's header is checked against the trainer's description before
+ * its data is allocated, then the file is loaded whole, once, features
+ * before labels: features become f32 (IDX bytes scaled to [0, 1]), labels
+ * the label tensor's dtype, and a classifier's labels are range-checked
+ * here so the training loop never sees a bad one.  IDX files are read
+ * through zlib, which reads an uncompressed file as it is, so .gz and
+ * plain files share one path.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -38,6 +41,7 @@ static const char *const names[2][2][2] = {
 struct loader {
 	struct kiln_dataset *ds;
 	const struct kiln_train_desc *d;
+	bool labeled;             /* the trainer takes labels (d->nlabels == 1) */
 	int64_t classes;          /* labels must be below it; 0: a regressor */
 	char *msg;
 	size_t len;
@@ -76,17 +80,20 @@ setup(struct loader *L)
 {
 	const struct kiln_train_desc *d = L->d;
 
-	if (d->ninputs != 1 || d->nlabels != 1)
+	if (d->ninputs != 1 || d->nlabels > 1)
 		return kiln_fail(L->msg, L->len, KILN_ERR_UNSUPPORTED, NULL,
 		                 "%d inputs and %d labels: only models with one "
-		                 "input and one label tensor are supported yet",
-		                 d->ninputs, d->nlabels);
+		                 "input and at most one label tensor are supported "
+		                 "yet", d->ninputs, d->nlabels);
 	if (d->inputs[0].dtype != KILN_F32)
 		return kiln_fail(L->msg, L->len, KILN_ERR_UNSUPPORTED, NULL,
 		                 "input '%s' is %s: only f32 inputs are supported "
 		                 "yet", d->inputs[0].name,
 		                 kiln_dtype_name(d->inputs[0].dtype));
 	L->ds->xsize = numel(d->inputs[0].rank - 1, d->inputs[0].dim + 1);
+	L->labeled = d->nlabels == 1;
+	if (!L->labeled)
+		return KILN_OK;
 	L->ds->ysize = numel(d->labels[0].rank - 1, d->labels[0].dim + 1);
 	L->ds->ydtype = d->labels[0].dtype;
 	L->classes = d->classify ? d->pred.dim[1] : 0;
@@ -369,40 +376,51 @@ npy_open(struct loader *L, const char *path,
 }
 
 static kiln_status
-npy_split(struct loader *L, struct kiln_split *sp, const char *xpath,
-          const char *ypath)
+npy_features(struct loader *L, struct kiln_split *sp, const char *path)
 {
 	const struct kiln_tensor_desc *in = &L->d->inputs[0];
-	const struct kiln_tensor_desc *lab = &L->d->labels[0];
-	struct kiln_npy_info xi, yi;
-	struct sample xs, ys;
-	void *tmp = NULL;
-	kiln_status s = npy_open(L, xpath, in, "input", &xi, &xs);
+	struct kiln_npy_info info;
+	struct sample xs;
+	kiln_status s = npy_open(L, path, in, "input", &info, &xs);
 
-	if (!s && xi.dtype != KILN_F32)
-		s = kiln_fail(L->msg, L->len, KILN_ERR_DTYPE, xpath,
+	if (!s && info.dtype != KILN_F32)
+		s = kiln_fail(L->msg, L->len, KILN_ERR_DTYPE, path,
 		              "features must be f32, got %s (save them with "
-		              "x.astype(np.float32))", kiln_dtype_name(xi.dtype));
-	if (!s)
-		s = npy_open(L, ypath, lab, "labels", &yi, &ys);
-	if (!s)
-		s = check_counts(L, xpath, xs.n, ypath, ys.n);
-	if (!s && (!(sp->x = malloc((size_t)(xs.n * L->ds->xsize) *
-	                            sizeof(float) + 1)) ||
-	           !(tmp = malloc((size_t)(ys.n * L->ds->ysize) *
-	                          kiln_dtype_size(yi.dtype) + 1))))
-		s = kiln_fail(L->msg, L->len, KILN_ERR_NOMEM, xpath,
+		              "x.astype(np.float32))", kiln_dtype_name(info.dtype));
+	if (!s && !(sp->x = malloc((size_t)(xs.n * L->ds->xsize) *
+	                           sizeof(float) + 1)))
+		s = kiln_fail(L->msg, L->len, KILN_ERR_NOMEM, path,
 		              "out of memory");
 	if (!s)
-		s = kiln_npy_load(xpath, in->name, KILN_F32, xi.rank, xi.dim,
+		s = kiln_npy_load(path, in->name, KILN_F32, info.rank, info.dim,
 		                  sp->x, L->msg, L->len);
 	if (!s)
-		s = kiln_npy_load(ypath, lab->name, yi.dtype, yi.rank, yi.dim,
+		sp->n = xs.n;
+	return s;
+}
+
+/* The labels of the sp->n samples read from xpath. */
+static kiln_status
+npy_labels(struct loader *L, struct kiln_split *sp, const char *xpath,
+           const char *path)
+{
+	const struct kiln_tensor_desc *lab = &L->d->labels[0];
+	struct kiln_npy_info info;
+	struct sample ys;
+	void *tmp = NULL;
+	kiln_status s = npy_open(L, path, lab, "labels", &info, &ys);
+
+	if (!s)
+		s = check_counts(L, xpath, sp->n, path, ys.n);
+	if (!s && !(tmp = malloc((size_t)(ys.n * L->ds->ysize) *
+	                         kiln_dtype_size(info.dtype) + 1)))
+		s = kiln_fail(L->msg, L->len, KILN_ERR_NOMEM, path,
+		              "out of memory");
+	if (!s)
+		s = kiln_npy_load(path, lab->name, info.dtype, info.rank, info.dim,
 		                  tmp, L->msg, L->len);
 	if (!s)
-		s = take_labels(L, sp, tmp, yi.dtype, ys.n * L->ds->ysize, ypath);
-	if (!s)
-		sp->n = xs.n;
+		s = take_labels(L, sp, tmp, info.dtype, ys.n * L->ds->ysize, path);
 	free(tmp);
 	return s;
 }
@@ -437,19 +455,36 @@ find(const char *dir, const char *name, bool idx, char *out, size_t size)
 	return is_file(out);
 }
 
+/* The features at xpath, then the labels at ypath (NULL: none). */
 static kiln_status
 load_split(struct loader *L, struct kiln_split *sp, const char *xpath,
            const char *ypath)
 {
-	kiln_status s;
+	bool npy = is_npy(xpath);
+	kiln_status s = npy ? npy_features(L, sp, xpath)
+	                    : idx_features(L, sp, xpath);
 
-	if (is_npy(xpath))
-		return npy_split(L, sp, xpath, ypath);
-	s = idx_features(L, sp, xpath);
-	return s ? s : idx_labels(L, sp, xpath, ypath);
+	if (s || !ypath)
+		return s;
+	return npy ? npy_labels(L, sp, xpath, ypath)
+	           : idx_labels(L, sp, xpath, ypath);
 }
 
-/* The train and test splits of a directory; only train is required. */
+static kiln_status
+no_data(struct loader *L, const char *dir)
+{
+	if (!L->labeled)
+		return kiln_fail(L->msg, L->len, KILN_ERR_IO, dir,
+		                 "no training data: expected %s[.gz] or %s",
+		                 names[0][0][0], names[1][0][0]);
+	return kiln_fail(L->msg, L->len, KILN_ERR_IO, dir,
+	                 "no training data: expected %s[.gz] and %s[.gz], or "
+	                 "%s and %s", names[0][0][0], names[0][0][1],
+	                 names[1][0][0], names[1][0][1]);
+}
+
+/* The train and test splits of a directory; only train is required.
+ * Without labels, the labels files are not looked for. */
 static kiln_status
 load_dir(struct loader *L, const char *dir)
 {
@@ -465,18 +500,15 @@ load_dir(struct loader *L, const char *dir)
 		struct kiln_split *sp = k ? &L->ds->test : &L->ds->train;
 		const char *const *nm = names[!idx][k];
 		bool hx = find(dir, nm[0], idx, x, sizeof x);
-		bool hy = find(dir, nm[1], idx, y, sizeof y);
-		if (hx && hy)
-			s = load_split(L, sp, x, y);
+		bool hy = L->labeled && find(dir, nm[1], idx, y, sizeof y);
+		if (hx && (hy || !L->labeled))
+			s = load_split(L, sp, x, hy ? y : NULL);
 		else if (hx || hy)
 			s = kiln_fail(L->msg, L->len, KILN_ERR_IO, dir,
 			              "has %s but not %s%s", nm[!hx], nm[hx],
 			              idx ? "[.gz]" : "");
 		else if (k == 0)
-			s = kiln_fail(L->msg, L->len, KILN_ERR_IO, dir,
-			              "no training data: expected %s[.gz] and "
-			              "%s[.gz], or %s and %s", names[0][0][0],
-			              names[0][0][1], names[1][0][0], names[1][0][1]);
+			s = no_data(L, dir);
 	}
 	return s;
 }
@@ -512,6 +544,8 @@ load_file(struct loader *L, const char *xpath)
 {
 	char y[4096];
 
+	if (!L->labeled)
+		return load_split(L, &L->ds->train, xpath, NULL);
 	if (!labels_name(xpath, y, sizeof y))
 		return kiln_fail(L->msg, L->len, KILN_ERR_ARG, xpath,
 		                 "cannot tell the labels file of this file: name "

@@ -525,11 +525,13 @@ struct kiln_train_desc {
 	const char *name;
 	int64_t batch;        /* samples per step; dim 0 of every input, label
 	                       * and prediction */
-	int ninputs, nlabels;
+	int ninputs, nlabels;  /* nlabels 0: the losses compare the model's
+	                        * outputs with its inputs (an autoencoder) */
 	const struct kiln_tensor_desc *inputs;  /* the model's, batch first */
 	const struct kiln_tensor_desc *labels;  /* the targets, batch first */
 	/* The first loss's prediction ([batch, classes] for a classifier),
-	 * which step() and eval() write for the metrics. */
+	 * which step() and eval() write for the metrics; rank 0 and name
+	 * NULL when there is none, and then they get pred NULL. */
 	struct kiln_tensor_desc pred;
 	int classify;         /* 1: the loss is a cross-entropy, label 0 holds
 	                       * class indices, pred holds scores per class */
@@ -565,11 +567,12 @@ struct kiln_train_desc {
  *        [--save FILE] [--weights FILE] [--eval] [--quiet] [--help]
  * Prints progress on stderr and one line per epoch on stdout; returns the
  * process exit status: 0, 1 for a failure, 2 for a usage error.  Supports
- * one input and one label tensor (ninputs == nlabels == 1) for now.  A d
- * that is not valid (a tensor whose dim 0 is not batch, a classifier
- * whose pred is not [batch, classes] or with more than one label per
- * sample, a state tensor outside state_bytes, epochs < 1, schedule
- * parameters out of range) is refused with status 1. */
+ * one input and at most one label tensor (ninputs == 1, nlabels <= 1) for
+ * now; without labels the only metric is the loss.  A d that is not valid
+ * (a tensor whose dim 0 is not batch, a classifier without labels, whose
+ * pred is not [batch, classes] or with more than one label per sample, a
+ * state tensor outside state_bytes, epochs < 1, schedule parameters out
+ * of range) is refused with status 1. */
 int kiln_train_main(int argc, char **argv, const struct kiln_train_desc *d);
 
 /* runtime/dataset.c: a trainer's data, loaded whole before training.
@@ -582,7 +585,8 @@ struct kiln_split {
 };
 struct kiln_dataset {
 	int64_t xsize, ysize; /* per sample: d->inputs[0] and d->labels[0]
-	                       * without their batch dimension */
+	                       * without their batch dimension; ysize 0 and
+	                       * y NULL without labels */
 	kiln_dtype ydtype;    /* d->labels[0].dtype */
 	struct kiln_split train, test;
 };
@@ -592,8 +596,9 @@ struct kiln_dataset {
  * the optional t10k-* test split), or train_x.npy and train_y.npy (plus
  * the optional test_x.npy, test_y.npy); or one training features file
  * of either kind, whose labels file has the same name with images and
- * idx3 replaced by labels and idx1, or x.npy by y.npy.  IDX bytes become f32 in
- * [0, 1]; .npy features must be f32.  Samples must have as many values
+ * idx3 replaced by labels and idx1, or x.npy by y.npy.  Without labels
+ * (d->nlabels == 0) only the features files are read and labels files
+ * are ignored.  IDX bytes become f32 in [0, 1]; .npy features must be f32.  Samples must have as many values
  * as d->inputs[0] and d->labels[0] per batch row, and a classifier's
  * labels must be integers in [0, d->pred.dim[1]).  On failure writes why
  * to msg and leaves ds empty. */

@@ -7,7 +7,9 @@
  * generator seeded by --seed, runs step() on every full batch (the last
  * partial batch of each shuffled epoch is dropped), then runs eval() over
  * the validation and test splits, whose last batch is padded by repeating
- * samples and counted by its real rows only.  Output: a progress bar on a
+ * samples and counted by its real rows only.  A trainer without labels (an
+ * autoencoder) gets batches of inputs only and reports the loss alone.
+ * Output: a progress bar on a
  * terminal's stderr, one line per epoch on stdout, one JSON object per
  * epoch in --log, the weights in --save.  Errors are `PROG: error: ...`;
  * the exit status is 0, 1 for a failure, 2 for a usage error.
@@ -171,24 +173,31 @@ valid_batched(const struct kiln_train_desc *d,
 	       t->dim[0] == d->batch;
 }
 
+/* The desc has no pred: the loss has no prediction step() writes. */
+static bool
+no_pred(const struct kiln_train_desc *d)
+{
+	return d->pred.rank == 0 && !d->pred.name;
+}
+
 static const char *
 check_tensors(const struct kiln_train_desc *d)
 {
 	const struct kiln_tensor_desc *lab = d->labels;
 
-	if (d->batch < 1 || d->ninputs < 1 || d->nlabels < 1 || !d->inputs ||
-	    !lab)
-		return "no batch, inputs or labels";
+	if (d->batch < 1 || d->ninputs < 1 || d->nlabels < 0 || !d->inputs ||
+	    (d->nlabels > 0 && !lab))
+		return "no batch or inputs, or bad labels";
 	for (int i = 0; i < d->ninputs; i++)
 		if (!valid_batched(d, &d->inputs[i]))
 			return "an input is not a valid batch";
 	for (int i = 0; i < d->nlabels; i++)
 		if (!valid_batched(d, &lab[i]))
 			return "a label is not a valid batch";
-	if (!valid_batched(d, &d->pred))
+	if (!no_pred(d) && !valid_batched(d, &d->pred))
 		return "pred is not a valid batch";
-	if (d->classify && (d->pred.rank != 2 || d->pred.dim[1] < 1 ||
-	                    tensor_bytes(&lab[0]) !=
+	if (d->classify && (d->nlabels < 1 || d->pred.rank != 2 ||
+	                    d->pred.dim[1] < 1 || tensor_bytes(&lab[0]) !=
 	                    (size_t)d->batch * kiln_dtype_size(lab[0].dtype)))
 		return "a classifier needs pred [batch, classes] and one label "
 		       "per sample";
@@ -393,8 +402,8 @@ carve_all(struct trainer *t)
 	t->state = carve(t, &at, d->state_bytes);
 	t->ws = carve(t, &at, d->workspace_bytes);
 	t->x = carve(t, &at, tensor_bytes(&d->inputs[0]));
-	t->y = carve(t, &at, tensor_bytes(&d->labels[0]));
-	t->pred = carve(t, &at, tensor_bytes(&d->pred));
+	t->y = carve(t, &at, d->nlabels ? tensor_bytes(&d->labels[0]) : 0);
+	t->pred = carve(t, &at, no_pred(d) ? 0 : tensor_bytes(&d->pred));
 	t->lab = carve(t, &at, b * sizeof *t->lab);
 	t->top = carve(t, &at, b * sizeof *t->top);
 	t->pv = carve(t, &at, rv);
@@ -464,7 +473,8 @@ setup(struct trainer *t)
 	kiln_status s;
 
 	t->classes = d->classify ? d->pred.dim[1] : 0;
-	t->errs = !d->classify && same_dims(&d->pred, &d->labels[0]);
+	t->errs = !d->classify && d->nlabels && !no_pred(d) &&
+	          same_dims(&d->pred, &d->labels[0]);
 	t->report = t->ds.test.n ? REPORT_TEST : REPORT_TRAIN;
 	t->plr = t->o.lr;
 	t->best = INFINITY;
@@ -485,7 +495,8 @@ setup(struct trainer *t)
 /* ---- batches and metrics -------------------------------------------- */
 
 /* Fills the batch with rows samples at positions first.. of idx (NULL:
- * the split's own order), repeating them to fill a partial batch. */
+ * the split's own order), repeating them to fill a partial batch.  Without
+ * labels yb is 0 and sp->y NULL. */
 static void
 gather(struct trainer *t, const struct kiln_split *sp, const int64_t *idx,
        int64_t first, int64_t rows)
@@ -496,7 +507,9 @@ gather(struct trainer *t, const struct kiln_split *sp, const int64_t *idx,
 	for (int64_t b = 0; b < t->d->batch; b++) {
 		int64_t k = first + b % rows, i = idx ? idx[k] : k;
 		memcpy((char *)t->x + b * xb, sp->x + i * t->ds.xsize, xb);
-		memcpy((char *)t->y + b * yb, (const char *)sp->y + i * yb, yb);
+		if (yb)
+			memcpy((char *)t->y + b * yb, (const char *)sp->y + i * yb,
+			       yb);
 	}
 }
 

@@ -8,9 +8,13 @@
  * its gradient and a momentum SGD update in plain C, eval() the same
  * without the update.  The environment changes it: KILN_TEST_D, _C and
  * _BATCH the sizes (8, 3, 16), KILN_TEST_MODEL=regress a regressor (mean
- * squared error against f32[B,C] targets) and =broken a description with
- * a state tensor out of bounds, KILN_TEST_SCHED the schedule,
- * KILN_TEST_NAN_STEP a step whose loss is NaN.  Subcommands:
+ * squared error against f32[B,C] targets), =autoencoder a model without
+ * labels (below) and =broken a description with a state tensor out of
+ * bounds, KILN_TEST_SCHED the schedule, KILN_TEST_NAN_STEP a step whose
+ * loss is NaN.  The autoencoder is linear, r = x W with W f32[D,D], its
+ * loss the mean squared error of r against x itself, trained by plain SGD;
+ * its desc has nlabels 0 and pred r, or no pred with KILN_TEST_NOPRED=1.
+ * Subcommands:
  *   test_train write-npy DIR   separable synthetic data as .npy files
  *   test_train write-idx DIR   the same as IDX files, and broken ones
  *   test_train fashion DIR     loads Fashion-MNIST, prints what it found
@@ -36,7 +40,7 @@
 #define SIDE 4                  /* IDX images are SIDE x SIDE */
 
 static int64_t D = 8, C = 3, B = 16;
-static int regress;
+static int regress, autoenc, nopred;
 static int64_t nan_step;
 
 enum { S_W, S_B, S_MEAN, S_TEMP, S_MOM, NSTATE };
@@ -159,6 +163,65 @@ step(const void *const *in, float lr, int64_t t, void *state, void *ws,
 	return KILN_OK;
 }
 
+/* ---- the autoencoder ------------------------------------------------ */
+
+/* r = x W, the mean of (r - x)^2 and dr, its gradient, in ws. */
+static float
+ae_forward(const float *x, void *st, float *r, float *dr)
+{
+	const float *w = slot(st, S_W);
+	double loss = 0;
+
+	for (int64_t i = 0; i < B; i++)
+		for (int64_t k = 0; k < D; k++) {
+			double s = 0, e;
+			for (int64_t j = 0; j < D; j++)
+				s += (double)x[i * D + j] * w[j * D + k];
+			r[i * D + k] = (float)s;
+			e = s - x[i * D + k];
+			loss += e * e;
+			dr[i * D + k] = (float)(2 * e / (double)(B * D));
+		}
+	return (float)(loss / (double)(B * D));
+}
+
+/* The generated code's contract: in[] holds the input only, and pred is
+ * a buffer of pred's size exactly when the desc has a pred. */
+static kiln_status
+ae_eval(const void *const *in, void *state, void *ws, float *loss,
+        void *pred)
+{
+	float *r = ws, *dr = r + B * D;
+
+	if (!aligned(in[0]) || !aligned(state) || !aligned(ws) ||
+	    (nopred ? pred != NULL : !aligned(pred)))
+		return KILN_ERR_ARG;
+	*loss = ae_forward(in[0], state, r, dr);
+	if (pred)
+		memcpy(pred, r, (size_t)(B * D) * sizeof *r);
+	return KILN_OK;
+}
+
+/* W -= lr * x^T dr */
+static kiln_status
+ae_step(const void *const *in, float lr, int64_t t, void *state, void *ws,
+        float *loss, void *pred)
+{
+	const float *x = in[0], *dr = (float *)ws + B * D;
+	float *w = slot(state, S_W);
+	kiln_status s = ae_eval(in, state, ws, loss, pred);
+
+	(void)t;
+	for (int64_t j = 0; !s && j < D; j++)
+		for (int64_t k = 0; k < D; k++) {
+			double g = 0;
+			for (int64_t i = 0; i < B; i++)
+				g += (double)x[i * D + j] * dr[i * D + k];
+			w[j * D + k] -= (float)(lr * g);
+		}
+	return s;
+}
+
 /* ---- the description ------------------------------------------------ */
 
 static int64_t
@@ -201,6 +264,29 @@ add_state(int k, const char *name, int kind, int rank, int64_t d0,
 }
 
 static void
+make_ae_desc(void)
+{
+	unsigned char *init;
+	size_t at = 0;
+
+	nopred = env("KILN_TEST_NOPRED", 0);
+	add_state(S_W, "W", KILN_STATE_PARAM, 2, D, D, &at);
+	init = calloc(1, at);
+	for (int64_t i = 0; i < D * D; i++)
+		((float *)init)[i] = 0.01f * (float)(i % 7 - 3);
+	desc = (struct kiln_train_desc){
+		.name = "autoencoder", .batch = B, .ninputs = 1, .nlabels = 0,
+		.inputs = &in_desc, .labels = NULL,
+		.pred = {"reconstruction", KILN_F32, 2, {B, D}}, .nstate = 1,
+		.state = sdesc, .state_bytes = at, .state_init = init,
+		.workspace_bytes = (size_t)(2 * B * D) * 4, .step = ae_step,
+		.eval = ae_eval, .epochs = 5, .lr = 0.1, .seed = 1,
+	};
+	if (nopred)
+		desc.pred = (struct kiln_tensor_desc){0};
+}
+
+static void
 make_desc(void)
 {
 	const char *model = getenv("KILN_TEST_MODEL"), *sched;
@@ -212,7 +298,12 @@ make_desc(void)
 	B = env("KILN_TEST_BATCH", 16);
 	nan_step = env("KILN_TEST_NAN_STEP", 0);
 	regress = model && !strcmp(model, "regress");
+	autoenc = model && !strcmp(model, "autoencoder");
 	in_desc = (struct kiln_tensor_desc){"x", KILN_F32, 2, {B, D}};
+	if (autoenc) {
+		make_ae_desc();
+		return;
+	}
 	lab_desc = regress ? (struct kiln_tensor_desc){"y", KILN_F32, 2, {B, C}}
 	                   : (struct kiln_tensor_desc){"y", KILN_I64, 1, {B}};
 	add_state(S_W, "W", KILN_STATE_PARAM, 2, D, C, &at);

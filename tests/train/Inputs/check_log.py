@@ -1,9 +1,12 @@
 """check_log.py LOG.jsonl MIN_ACC [PROBS.npy LABELS.npy]
+check_log.py --loss-only LOG.jsonl
 
 Checks a trainer's --log: the training loss falls every epoch and the
 last test accuracy is at least MIN_ACC.  With PROBS and LABELS (an
 inference executable's output on the test split), its accuracy must be
-the trainer's last test accuracy.  Prints what it found and "OK".
+the trainer's last test accuracy.  With --loss-only (a trainer without
+labels), the training loss falls every epoch and every epoch has a
+test_loss but no accuracy.  Prints what it found and "OK".
 """
 import json
 import sys
@@ -11,11 +14,27 @@ import sys
 import numpy as np
 
 
-def main(argv):
-    rows = [json.loads(line) for line in open(argv[1])]
+def falls(rows):
     losses = [r["loss"] for r in rows]
     print("losses", " ".join("%.4f" % v for v in losses))
-    ok = all(b < a for a, b in zip(losses, losses[1:]))
+    return all(b < a for a, b in zip(losses, losses[1:]))
+
+
+def loss_only(rows):
+    keys = sorted(set().union(*rows))
+    print("keys", " ".join(keys))
+    ok = falls(rows)
+    ok &= all("test_loss" in r for r in rows)
+    return ok and not any("accuracy" in k for k in keys)
+
+
+def main(argv):
+    if argv[1] == "--loss-only":
+        ok = loss_only([json.loads(line) for line in open(argv[2])])
+        print("OK" if ok else "BAD")
+        return 0 if ok else 1
+    rows = [json.loads(line) for line in open(argv[1])]
+    ok = falls(rows)
     acc = rows[-1]["test_accuracy"]
     print("test accuracy %.4f" % acc)
     ok &= acc >= float(argv[2])
