@@ -402,6 +402,25 @@ grad_gemm(Ad *ad, const Node *n, int dy)
 	}
 }
 
+/* A node op on (a, b) with n's strides, pads, dilations and group (n a
+ * conv2d or conv2d_transpose: the attributes share names, not ids); a
+ * conv2d_grad_w also gets the kernel of n's weights. */
+static int
+conv_like(Ad *ad, const Node *n, int op, int a, int b)
+{
+	Graph *g = ad->g;
+	static const char *const names[] = {"strides", "pads", "dilations",
+	                                    "group"};
+	int t = pb_op(g, op, ad->loc, (int[]){a, b}, 2);
+	for (int k = 0; k < countof(names); k++)
+		*ir_attr(g, &g->node[t], op_attr_lookup(op, names[k])) =
+		    *ir_attr(g, n, op_attr_lookup(n->op, names[k]));
+	if (op == OP_CONV2D_GRAD_W)
+		ir_set_ints(g, t, AT_CONV2D_GRAD_W_KERNEL,
+		            g->val[n->in[1]].type.dim + 2, 2);
+	return t;
+}
+
 /* conv2d: dx is the transposed convolution of dy with the same weights
  * (output padding restores the rows and columns the strides dropped),
  * dw is conv2d_grad_w, db sums dy over batch and space. */
@@ -410,33 +429,21 @@ grad_conv2d(Ad *ad, const Node *n, int dy)
 {
 	Graph *g = ad->g;
 	int x = n->in[0], w = n->in[1], b = n->nin > 2 ? n->in[2] : -1;
-	int64_t st[2], pads[4], dil[2], group = ir_attr(g, n, AT_CONV2D_GROUP)->i;
-	memcpy(st, ir_attr(g, n, AT_CONV2D_STRIDES)->ints, sizeof st);
-	memcpy(pads, ir_attr(g, n, AT_CONV2D_PADS)->ints, sizeof pads);
-	memcpy(dil, ir_attr(g, n, AT_CONV2D_DILATIONS)->ints, sizeof dil);
-	Type xt = g->val[x].type, wt = g->val[w].type, yt = g->val[dy].type;
 	if (wants(ad, x)) {
+		const int64_t *st = ir_attr(g, n, AT_CONV2D_STRIDES)->ints;
+		const int64_t *pads = ir_attr(g, n, AT_CONV2D_PADS)->ints;
+		const int64_t *dil = ir_attr(g, n, AT_CONV2D_DILATIONS)->ints;
+		Type xt = g->val[x].type, wt = g->val[w].type, yt = g->val[dy].type;
 		int64_t op[2];
 		for (int i = 0; i < 2; i++)
 			op[i] = xt.dim[2 + i] - ((yt.dim[2 + i] - 1) * st[i] -
 			        pads[i] - pads[2 + i] + (wt.dim[2 + i] - 1) * dil[i] + 1);
-		int t = pb_op(g, OP_CONV2D_TRANSPOSE, ad->loc, (int[]){dy, w}, 2);
-		ir_set_ints(g, t, AT_CONV2D_TRANSPOSE_STRIDES, st, 2);
-		ir_set_ints(g, t, AT_CONV2D_TRANSPOSE_PADS, pads, 4);
-		ir_set_ints(g, t, AT_CONV2D_TRANSPOSE_DILATIONS, dil, 2);
+		int t = conv_like(ad, n, OP_CONV2D_TRANSPOSE, dy, w);
 		ir_set_ints(g, t, AT_CONV2D_TRANSPOSE_OUTPUT_PADDING, op, 2);
-		ir_set_int(g, t, AT_CONV2D_TRANSPOSE_GROUP, group);
 		acc(ad, x, pb_result(g, t));
 	}
-	if (wants(ad, w)) {
-		int t = pb_op(g, OP_CONV2D_GRAD_W, ad->loc, (int[]){x, dy}, 2);
-		ir_set_ints(g, t, AT_CONV2D_GRAD_W_KERNEL, wt.dim + 2, 2);
-		ir_set_ints(g, t, AT_CONV2D_GRAD_W_STRIDES, st, 2);
-		ir_set_ints(g, t, AT_CONV2D_GRAD_W_PADS, pads, 4);
-		ir_set_ints(g, t, AT_CONV2D_GRAD_W_DILATIONS, dil, 2);
-		ir_set_int(g, t, AT_CONV2D_GRAD_W_GROUP, group);
-		acc(ad, w, pb_result(g, t));
-	}
+	if (wants(ad, w))
+		acc(ad, w, pb_result(g, conv_like(ad, n, OP_CONV2D_GRAD_W, x, dy)));
 	if (wants(ad, b))
 		acc(ad, b, pb_sum(g, ad->loc, dy, 1u | 4u | 8u, false));
 }
@@ -449,30 +456,10 @@ grad_conv2d_transpose(Ad *ad, const Node *n, int dy)
 {
 	Graph *g = ad->g;
 	int x = n->in[0], w = n->in[1], b = n->nin > 2 ? n->in[2] : -1;
-	int64_t st[2], pads[4], dil[2];
-	int64_t group = ir_attr(g, n, AT_CONV2D_TRANSPOSE_GROUP)->i;
-	memcpy(st, ir_attr(g, n, AT_CONV2D_TRANSPOSE_STRIDES)->ints, sizeof st);
-	memcpy(pads, ir_attr(g, n, AT_CONV2D_TRANSPOSE_PADS)->ints, sizeof pads);
-	memcpy(dil, ir_attr(g, n, AT_CONV2D_TRANSPOSE_DILATIONS)->ints,
-	       sizeof dil);
-	Type wt = g->val[w].type;
-	if (wants(ad, x)) {
-		int t = pb_op(g, OP_CONV2D, ad->loc, (int[]){dy, w}, 2);
-		ir_set_ints(g, t, AT_CONV2D_STRIDES, st, 2);
-		ir_set_ints(g, t, AT_CONV2D_PADS, pads, 4);
-		ir_set_ints(g, t, AT_CONV2D_DILATIONS, dil, 2);
-		ir_set_int(g, t, AT_CONV2D_GROUP, group);
-		acc(ad, x, pb_result(g, t));
-	}
-	if (wants(ad, w)) {
-		int t = pb_op(g, OP_CONV2D_GRAD_W, ad->loc, (int[]){dy, x}, 2);
-		ir_set_ints(g, t, AT_CONV2D_GRAD_W_KERNEL, wt.dim + 2, 2);
-		ir_set_ints(g, t, AT_CONV2D_GRAD_W_STRIDES, st, 2);
-		ir_set_ints(g, t, AT_CONV2D_GRAD_W_PADS, pads, 4);
-		ir_set_ints(g, t, AT_CONV2D_GRAD_W_DILATIONS, dil, 2);
-		ir_set_int(g, t, AT_CONV2D_GRAD_W_GROUP, group);
-		acc(ad, w, pb_result(g, t));
-	}
+	if (wants(ad, x))
+		acc(ad, x, pb_result(g, conv_like(ad, n, OP_CONV2D, dy, w)));
+	if (wants(ad, w))
+		acc(ad, w, pb_result(g, conv_like(ad, n, OP_CONV2D_GRAD_W, dy, x)));
 	if (wants(ad, b))
 		acc(ad, b, pb_sum(g, ad->loc, dy, 1u | 4u | 8u, false));
 }
