@@ -36,6 +36,7 @@ typedef enum kiln_status {
 	KILN_ERR_ARG,        /* bad argument */
 	KILN_ERR_NOMEM,      /* out of memory (setup only, never in a run) */
 	KILN_ERR_RANGE,      /* an index tensor holds an out-of-range index */
+	KILN_ERR_NONFINITE,  /* a training step computed a NaN or infinity */
 } kiln_status;
 
 /* Element types, in the same order as the compiler's DT_ constants. */
@@ -543,10 +544,13 @@ struct kiln_train_desc {
 	/* One training step on a batch: in[i] are the inputs, in[ninputs + j]
 	 * the labels; lr the learning rate, t the step number from 1 (Adam's
 	 * bias correction, the dropout masks).  Updates the state; writes the
-	 * batch's mean loss and the prediction. */
+	 * batch's mean loss and the prediction.  When the loss or a new value
+	 * of a state tensor has a NaN or an infinity, it changes no state and
+	 * returns KILN_ERR_NONFINITE with *bad the index in state[] of the
+	 * first such tensor, or -1 for the loss. */
 	kiln_status (*step)(const void *const *in, float lr, int64_t t,
 	                    void *state, void *workspace, float *loss,
-	                    void *pred);
+	                    void *pred, int *bad);
 	/* The model in inference mode (no dropout, running statistics) on a
 	 * batch with the current state: the mean loss and the prediction. */
 	kiln_status (*eval)(const void *const *in, void *state,
@@ -559,14 +563,29 @@ struct kiln_train_desc {
 	int schedule;         /* enum kiln_schedule */
 	double sched_gamma, sched_min_lr, sched_factor;
 	int64_t sched_step_size, sched_epochs, sched_patience;
+	const char *sched_monitor;  /* plateau's: "val_loss" when NULL */
+	/* Early stopping (the train section's early_stopping(...)): off when
+	 * es_monitor is NULL.  Stops after es_patience epochs in a row in
+	 * which the monitored metric ("loss", "accuracy", "mse", "mae", with
+	 * "val_" or "test_" in front for those splits) did not improve on
+	 * the best by more than es_min_delta; with es_restore_best the
+	 * weights end as they were after the best epoch. */
+	const char *es_monitor;
+	int64_t es_patience;
+	double es_min_delta;
+	int es_restore_best;
 };
 
 /* The trainer's command line (docs/training.md):
  *   PROG --data DIR|FILE [--epochs N] [--batch N (must equal the compiled
  *        batch)] [--lr X] [--seed N] [--validation-split X] [--log FILE]
- *        [--save FILE] [--weights FILE] [--eval] [--quiet] [--help]
+ *        [--save FILE] [--weights FILE] [--checkpoint PATH]
+ *        [--checkpoint-every STEPS] [--resume CKPT] [--skip-nonfinite]
+ *        [--eval] [--quiet] [--help]
  * Prints progress on stderr and one line per epoch on stdout; returns the
- * process exit status: 0, 1 for a failure, 2 for a usage error.  Supports
+ * process exit status: 0, 1 for a failure, 2 for a usage error, 128 plus
+ * the signal when SIGINT or SIGTERM stopped it (after a checkpoint, with
+ * --checkpoint).  It installs handlers for those two.  Supports
  * one input and at most one label tensor (ninputs == 1, nlabels <= 1) for
  * now; without labels the only metric is the loss.  A d that is not valid
  * (a tensor whose dim 0 is not batch, a classifier without labels, whose
@@ -574,6 +593,9 @@ struct kiln_train_desc {
  * state tensor outside state_bytes, epochs < 1, schedule parameters out
  * of range) is refused with status 1. */
 int kiln_train_main(int argc, char **argv, const struct kiln_train_desc *d);
+/* 1 when the n elements of x (f32 or f64; other dtypes always pass) are
+ * all finite: the generated step()'s check before it commits. */
+int kiln_finite(const void *x, kiln_dtype t, int64_t n);
 
 /* runtime/dataset.c: a trainer's data, loaded whole before training.
  * Sample i of a split has xsize f32 features at x + i*xsize and ysize
@@ -622,6 +644,32 @@ kiln_status kiln_weights_save(const char *path,
 kiln_status kiln_weights_load(const char *path,
                               const struct kiln_state_desc *s, int n,
                               void *state, char *msg, size_t msglen);
+/* What they are made of, for checkpoints (runtime/checkpoint.c): with all
+ * set, every tensor of s[] whatever its kind (offsets from state); meta,
+ * the members of the header's __metadata__ object as JSON text.  Loading
+ * fills *meta (when not NULL) with the strings of those keys it has. */
+struct kiln_st_meta {
+	char format[32], model[256], crc32[16];
+};
+kiln_status kiln_st_save(const char *path, const struct kiln_state_desc *s,
+                         int n, const void *state, int all, const char *meta,
+                         char *msg, size_t msglen);
+kiln_status kiln_st_load(const char *path, const struct kiln_state_desc *s,
+                         int n, void *state, int all,
+                         struct kiln_st_meta *meta, char *msg, size_t msglen);
+/* runtime/checkpoint.c: a checkpoint, every tensor of s[] (offsets from
+ * base) with model's name and a CRC-32 of the data.  Loading refuses a
+ * file that is not a checkpoint, another model's, one whose tensors do
+ * not match s[] and one whose data does not match its CRC; it may have
+ * overwritten part of base when it fails. */
+kiln_status kiln_checkpoint_save(const char *path,
+                                 const struct kiln_state_desc *s, int n,
+                                 const void *base, const char *model,
+                                 char *msg, size_t msglen);
+kiln_status kiln_checkpoint_load(const char *path,
+                                 const struct kiln_state_desc *s, int n,
+                                 void *base, const char *model, char *msg,
+                                 size_t msglen);
 
 /* ---- runtime/layout2.c, reduce2.c, reduce.c: data movement, index and
  * reduction ops for ONNX.  (expand, depth_to_space and space_to_depth

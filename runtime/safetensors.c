@@ -35,11 +35,12 @@ static const char *const st_name[KILN_NDTYPE] = {
 	[KILN_U64] = "U64",
 };
 
-/* The tensors a weights file holds: every kind but optimizer slots. */
+/* The tensors a file holds: a weights file every kind but optimizer
+ * slots, a checkpoint (all) every one. */
 static bool
-saved(const struct kiln_state_desc *t)
+saved(const struct kiln_state_desc *t, bool all)
 {
-	return t->kind != KILN_STATE_SLOT;
+	return all || t->kind != KILN_STATE_SLOT;
 }
 
 static uint64_t
@@ -73,7 +74,8 @@ put_name(FILE *f, const char *s)
 /* The header, padded with spaces to a multiple of 8 bytes as the
  * reference pads it; NULL when memory ran out. */
 static char *
-header(const struct kiln_state_desc *s, int n, size_t *len)
+header(const struct kiln_state_desc *s, int n, bool all, const char *meta,
+       size_t *len)
 {
 	char *buf = NULL;
 	FILE *f = open_memstream(&buf, len);
@@ -82,9 +84,9 @@ header(const struct kiln_state_desc *s, int n, size_t *len)
 
 	if (!f)
 		return NULL;
-	fputs("{\"__metadata__\":{\"format\":\"kiln\"}", f);
+	fprintf(f, "{\"__metadata__\":{%s}", meta);
 	for (int i = 0; i < n; i++) {
-		if (!saved(&s[i]))
+		if (!saved(&s[i], all))
 			continue;
 		fputc(',', f);
 		put_name(f, s[i].name);
@@ -135,8 +137,9 @@ create_temp(const char *path, char *tmp, size_t size)
 }
 
 kiln_status
-kiln_weights_save(const char *path, const struct kiln_state_desc *s, int n,
-                  const void *state, char *msg, size_t msglen)
+kiln_st_save(const char *path, const struct kiln_state_desc *s, int n,
+             const void *state, int all, const char *meta, char *msg,
+             size_t msglen)
 {
 	unsigned char len8[8];
 	char tmp[4096], *h;
@@ -144,7 +147,7 @@ kiln_weights_save(const char *path, const struct kiln_state_desc *s, int n,
 	bool ok;
 	FILE *f;
 
-	if (!(h = header(s, n, &hlen)))
+	if (!(h = header(s, n, all, meta, &hlen)))
 		return kiln_fail(msg, msglen, KILN_ERR_NOMEM, path,
 		                 "cannot write: out of memory");
 	if (!(f = create_temp(path, tmp, sizeof tmp))) {
@@ -157,9 +160,11 @@ kiln_weights_save(const char *path, const struct kiln_state_desc *s, int n,
 	ok = fwrite(len8, 1, 8, f) == 8 && fwrite(h, 1, hlen, f) == hlen;
 	for (int i = 0; i < n && ok; i++) {
 		size_t k = (size_t)state_bytes(&s[i]);
-		ok = !saved(&s[i]) || k == 0 ||
+		ok = !saved(&s[i], all) || k == 0 ||
 		     fwrite((const char *)state + s[i].offset, 1, k, f) == k;
 	}
+	/* on disk before the rename makes it the file at path */
+	ok = ok && !fflush(f) && !fsync(fileno(f));
 	ok = !fclose(f) && ok;
 	free(h);
 	if (ok && !rename(tmp, path))
@@ -168,6 +173,14 @@ kiln_weights_save(const char *path, const struct kiln_state_desc *s, int n,
 	          strerror(errno));
 	unlink(tmp);
 	return KILN_ERR_IO;
+}
+
+kiln_status
+kiln_weights_save(const char *path, const struct kiln_state_desc *s, int n,
+                  const void *state, char *msg, size_t msglen)
+{
+	return kiln_st_save(path, s, n, state, 0, "\"format\":\"kiln\"", msg,
+	                    msglen);
 }
 
 /* ---- the header's JSON ----------------------------------------------
@@ -336,7 +349,7 @@ jints(struct json *j, int64_t *v, int max, int *n)
 	return jtake(j, ']') || jfail(j, "expected ',' or ']'");
 }
 
-/* Any value, checked and thrown away (the header's __metadata__). */
+/* Any value, checked and thrown away. */
 static bool
 jskip(struct json *j, char *scratch, size_t size, int depth)
 {
@@ -377,6 +390,8 @@ struct reader {
 	const struct kiln_state_desc *s;
 	int n;
 	void *state;
+	bool all;                   /* slots too: a checkpoint */
+	struct kiln_st_meta *meta;  /* what __metadata__ says, or NULL */
 	bool *found;                /* per s[]: taken from the file */
 	char *msg;
 	size_t len;
@@ -417,7 +432,7 @@ static int
 lookup(const struct reader *r, const char *name)
 {
 	for (int i = 0; i < r->n; i++)
-		if (saved(&r->s[i]) && !strcmp(r->s[i].name, name))
+		if (saved(&r->s[i], r->all) && !strcmp(r->s[i].name, name))
 			return i;
 	return -1;
 }
@@ -465,6 +480,40 @@ take(struct reader *r, int i, const struct entry *e)
 	return KILN_OK;
 }
 
+/* __metadata__, a map of strings (the format says so; other values are
+ * skipped): the values of the keys struct kiln_st_meta has, if wanted. */
+static bool
+jmeta(struct reader *r, struct json *j, char *key, size_t size)
+{
+	struct kiln_st_meta *m = r->meta;
+
+	if (!jtake(j, '{'))
+		return jfail(j, "__metadata__ must be an object");
+	if (jtake(j, '}'))
+		return true;
+	do {
+		char *v = NULL;
+		size_t n = 0;
+		if (!jstring(j, key, size) || !jtake(j, ':'))
+			return jfail(j, "expected \"key\": value");
+		if (m && !strcmp(key, "format"))
+			v = m->format, n = sizeof m->format;
+		else if (m && !strcmp(key, "model"))
+			v = m->model, n = sizeof m->model;
+		else if (m && !strcmp(key, "crc32"))
+			v = m->crc32, n = sizeof m->crc32;
+		if (!v || jpeek(j) != '"') {
+			if (!jskip(j, key, size, 1))
+				return false;
+		} else if (!jstring(j, key, size)) {
+			return false;
+		} else if (strlen(key) < n) {
+			memcpy(v, key, strlen(key) + 1);
+		}
+	} while (jtake(j, ','));
+	return jtake(j, '}') || jfail(j, "expected ',' or '}'");
+}
+
 /* header = '{' [member {',' member}] '}' ws, member = name ':' (entry |
  * the __metadata__ value); names use buf, keys and skipped strings key. */
 static kiln_status
@@ -484,7 +533,7 @@ read_header(struct reader *r, struct json *j, char *buf, char *key)
 				break;
 			}
 			if (!strcmp(buf, "__metadata__")) {
-				if (!jskip(j, key, size, 1))
+				if (!jmeta(r, j, key, size))
 					break;
 				continue;
 			}
@@ -541,7 +590,7 @@ check_missing(const struct reader *r)
 	char type[256];
 
 	for (int i = 0; i < r->n; i++)
-		if (saved(&r->s[i]) && !r->found[i])
+		if (saved(&r->s[i], r->all) && !r->found[i])
 			return kiln_fail(r->msg, r->len, KILN_ERR_FORMAT, r->path,
 			                 "missing tensor '%s' (%s)", r->s[i].name,
 			                 kiln_type_name(type, sizeof type,
@@ -551,11 +600,12 @@ check_missing(const struct reader *r)
 }
 
 kiln_status
-kiln_weights_load(const char *path, const struct kiln_state_desc *s, int n,
-                  void *state, char *msg, size_t msglen)
+kiln_st_load(const char *path, const struct kiln_state_desc *s, int n,
+             void *state, int all, struct kiln_st_meta *meta, char *msg,
+             size_t msglen)
 {
 	struct reader r = {.path = path, .s = s, .n = n, .state = state,
-	                   .msg = msg, .len = msglen};
+	                   .all = all, .meta = meta, .msg = msg, .len = msglen};
 	char *text = NULL, *buf = NULL, *key = NULL;
 	kiln_status st = open_file(&r);
 
@@ -578,4 +628,11 @@ kiln_weights_load(const char *path, const struct kiln_state_desc *s, int n,
 	free(buf);
 	free(key);
 	return st;
+}
+
+kiln_status
+kiln_weights_load(const char *path, const struct kiln_state_desc *s, int n,
+                  void *state, char *msg, size_t msglen)
+{
+	return kiln_st_load(path, s, n, state, 0, NULL, msg, msglen);
 }

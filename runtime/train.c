@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -36,11 +37,11 @@
 
 /* The command line, defaults from the description. */
 struct opts {
-	const char *data, *log, *save, *weights;
-	int64_t epochs, batch;
+	const char *data, *log, *save, *weights, *checkpoint, *resume;
+	int64_t epochs, batch, every;
 	double lr, vsplit;
 	uint64_t seed;
-	bool eval, quiet, help;
+	bool eval, quiet, help, skip;
 };
 
 enum { OPT_FLAG, OPT_TEXT, OPT_INT, OPT_REAL, OPT_SEED };
@@ -72,6 +73,16 @@ static const struct option {
 	 "write the weights to FILE (safetensors) at the end"},
 	{"--weights", OPT_TEXT, offsetof(struct opts, weights), 0, 0, "FILE",
 	 "start from the weights in FILE"},
+	{"--checkpoint", OPT_TEXT, offsetof(struct opts, checkpoint), 0, 0,
+	 "PATH", "write a checkpoint to PATH after every epoch and\n"
+	 "                           when interrupted (SIGINT, SIGTERM)"},
+	{"--checkpoint-every", OPT_INT, offsetof(struct opts, every), 0, 1e15,
+	 "STEPS", "also every STEPS steps (0: no)"},
+	{"--resume", OPT_TEXT, offsetof(struct opts, resume), 0, 0, "CKPT",
+	 "go on from checkpoint CKPT exactly where it was made"},
+	{"--skip-nonfinite", OPT_FLAG, offsetof(struct opts, skip), 0, 0, "",
+	 "skip a batch whose loss or update is not finite\n"
+	 "                           (else the run stops there)"},
 	{"--eval", OPT_FLAG, offsetof(struct opts, eval), 0, 0, "",
 	 "only evaluate: the test split, else the training data"},
 	{"--quiet", OPT_FLAG, offsetof(struct opts, quiet), 0, 0, "",
@@ -88,8 +99,20 @@ struct metrics {
 	double se, ae;              /* squared and absolute errors (regressor) */
 };
 
-/* Where the report at the end comes from. */
+/* Where the report at the end comes from; the splits of an epoch's
+ * metrics, m[SPLIT_]. */
 enum { REPORT_TEST, REPORT_VAL, REPORT_TRAIN };
+enum { SPLIT_TRAIN, SPLIT_VAL, SPLIT_TEST };
+
+/* What a checkpoint holds besides the state: the trainer's counters
+ * (i64), its real numbers (f64), the data order and, for early stopping
+ * that restores the best weights, the state after the best epoch. */
+enum {
+	CK_VERSION, CK_BATCH, CK_SAMPLES, CK_SHUFFLED,
+	CK_EPOCH, CK_DONE, CK_STEP, CK_DRAWS, CK_SEED, CK_NVAL, CK_PBAD,
+	CK_ESBAD, CK_ESEPOCH, CK_RUN_N, CK_RUN_CORRECT, CK_SKIPPED, NCK
+};
+#define CK_FORMAT 1             /* CK_VERSION: the layout above */
 
 struct trainer {
 	const char *prog;
@@ -107,14 +130,56 @@ struct trainer {
 	int64_t classes;            /* 0: a regressor */
 	bool errs;                  /* regressor with pred shaped as the labels */
 	int report;                 /* REPORT_ */
+	/* Where the run is: epoch (from 0) and steps done in it, whether its
+	 * order is shuffled yet, steps done in all, its training metrics so
+	 * far, batches skipped (--skip-nonfinite) in it. */
+	int64_t epoch, done, step, skipped;
+	bool shuffled;
+	struct metrics run;
 	uint64_t draws;             /* from the seed's random stream */
 	double plr, best;           /* plateau schedule: its rate, best loss */
 	int64_t bad;                /* epochs since the best */
+	/* early stopping: the monitored split and metric, the best value,
+	 * its epoch (from 1), epochs since, the state then */
+	int es_split;
+	const char *es_metric;
+	double es_best;
+	int64_t es_epoch, es_bad;
+	void *best_state;
+	/* checkpoints: the tensors, their names, the counters */
+	struct kiln_state_desc *ck;
+	int nck;
+	char *cknames;
+	int64_t *cki;
+	double *ckr;
 	bool bar;                   /* progress bar on stderr */
 	double shown;               /* when the bar was last drawn */
 	FILE *log;
 	char msg[2048];
 };
+
+/* The trainer's fields that counters CK_EPOCH.. and the reals hold, in
+ * their order; each is 8 bytes (int64_t, uint64_t or double). */
+static const size_t ck_fields[] = {
+	offsetof(struct trainer, epoch), offsetof(struct trainer, done),
+	offsetof(struct trainer, step), offsetof(struct trainer, draws),
+	offsetof(struct trainer, o.seed), offsetof(struct trainer, nval),
+	offsetof(struct trainer, bad), offsetof(struct trainer, es_bad),
+	offsetof(struct trainer, es_epoch), offsetof(struct trainer, run.n),
+	offsetof(struct trainer, run.correct),
+	offsetof(struct trainer, skipped),
+};
+static const size_t cr_fields[] = {
+	offsetof(struct trainer, plr), offsetof(struct trainer, best),
+	offsetof(struct trainer, es_best), offsetof(struct trainer, run.loss),
+	offsetof(struct trainer, run.se), offsetof(struct trainer, run.ae),
+};
+#define NCR countof(cr_fields)
+
+/* The signal that asked the run to stop, or 0.  The handler only sets
+ * it; the loop checks it after each step and each evaluated batch. */
+static volatile sig_atomic_t stop_signal;
+
 
 static double
 now(void)
@@ -351,6 +416,14 @@ check_args(struct trainer *t)
 		                 "batch %lld (the batch size is fixed at build "
 		                 "time)", (long long)t->o.batch,
 		                 (long long)t->d->batch);
+	if (t->o.resume && (t->o.weights || t->o.eval))
+		return kiln_fail(t->msg, sizeof t->msg, KILN_ERR_ARG, NULL,
+		                 "--resume goes on with a run; it takes neither "
+		                 "--weights nor --eval (both take a checkpoint as "
+		                 "weights)");
+	if (t->o.every && !t->o.checkpoint)
+		return kiln_fail(t->msg, sizeof t->msg, KILN_ERR_ARG, NULL,
+		                 "--checkpoint-every needs --checkpoint PATH");
 	return KILN_OK;
 }
 
@@ -378,6 +451,277 @@ usage(const struct trainer *t)
 	}
 }
 
+/* ---- monitored metrics ---------------------------------------------- */
+
+/* A monitor's name ("val_loss") as a split and a metric, or false when
+ * this trainer does not compute that metric. */
+static bool
+parse_monitor(const struct trainer *t, const char *name, int *split,
+              const char **metric)
+{
+	*split = !strncmp(name, "val_", 4) ? SPLIT_VAL :
+	         !strncmp(name, "test_", 5) ? SPLIT_TEST : SPLIT_TRAIN;
+	*metric = name + (*split == SPLIT_VAL ? 4 : *split == SPLIT_TEST ? 5 : 0);
+	return !strcmp(*metric, "loss") ||
+	       (t->classes && !strcmp(*metric, "accuracy")) ||
+	       (t->errs && (!strcmp(*metric, "mse") || !strcmp(*metric, "mae")));
+}
+
+/* Whether larger values of the metric are better. */
+static bool
+maximized(const char *metric)
+{
+	return !strcmp(metric, "accuracy");
+}
+
+static double
+metric_value(const struct trainer *t, const struct metrics *m,
+             const char *metric)
+{
+	double n = (double)m->n, nv = n * (double)t->ds.ysize;
+
+	if (!strcmp(metric, "accuracy"))
+		return (double)m->correct / n;
+	if (!strcmp(metric, "mse"))
+		return m->se / nv;
+	if (!strcmp(metric, "mae"))
+		return m->ae / nv;
+	return m->loss / n;
+}
+
+/* Whether v improves on best by more than delta (NaN never does). */
+static bool
+improves(double v, double best, double delta, bool max)
+{
+	return max ? v - best > delta : best - v > delta;
+}
+
+/* The split a monitor reads, or -1 when this run has no such data. */
+static int
+present(const struct trainer *t, int split)
+{
+	return split == SPLIT_VAL && !t->nval ? -1 :
+	       split == SPLIT_TEST && !t->ds.test.n ? -1 : split;
+}
+
+/* The monitors of the schedule and early stopping, before the block is
+ * made (it holds the best state when early stopping restores it). */
+static kiln_status
+parse_monitors(struct trainer *t)
+{
+	const char *es = t->d->es_monitor, *pm = t->d->sched_monitor;
+	const char *have = t->classes ? ", accuracy" : t->errs ? ", mse, mae"
+	                                                       : "";
+	int split;
+
+	if (pm && !parse_monitor(t, pm, &split, &t->es_metric))
+		return kiln_fail(t->msg, sizeof t->msg, KILN_ERR_UNSUPPORTED, NULL,
+		                 "the plateau schedule monitors '%s', which this "
+		                 "trainer does not compute (it has loss%s)", pm,
+		                 have);
+	t->es_metric = NULL;
+	if (es && !parse_monitor(t, es, &t->es_split, &t->es_metric))
+		return kiln_fail(t->msg, sizeof t->msg, KILN_ERR_UNSUPPORTED, NULL,
+		                 "early stopping monitors '%s', which this trainer "
+		                 "does not compute (it has loss%s)", es, have);
+	return KILN_OK;
+}
+
+/* Early stopping's data must be there, once the split is known. */
+static kiln_status
+check_monitors(struct trainer *t)
+{
+	if (!t->es_metric || t->o.eval || present(t, t->es_split) >= 0)
+		return KILN_OK;
+	return kiln_fail(t->msg, sizeof t->msg, KILN_ERR_ARG, NULL,
+	                 "early stopping monitors '%s', but there is no %s "
+	                 "data%s", t->d->es_monitor, t->es_split == SPLIT_VAL ?
+	                 "validation" : "test", t->es_split == SPLIT_VAL ?
+	                 " (give --validation-split X)" : "");
+}
+
+/* After an epoch with metrics m: the plateau schedule's rate, from its
+ * monitor (the validation loss by default), read on the training split
+ * when the run has not the one it names. */
+static void
+plateau(struct trainer *t, const struct metrics *m)
+{
+	const char *name = t->d->sched_monitor ? t->d->sched_monitor : "val_loss";
+	const char *metric;
+	int split;
+
+	parse_monitor(t, name, &split, &metric);
+	if (present(t, split) < 0)
+		split = SPLIT_TRAIN;
+	double v = metric_value(t, &m[split], metric);
+	bool max = maximized(metric);
+	if (improves(v, t->best, 0, max) || t->best == INFINITY) {
+		t->best = v;
+		t->bad = 0;
+	} else if (++t->bad > t->d->sched_patience) {
+		t->plr = fmax(t->plr * t->d->sched_factor, t->d->sched_min_lr);
+		t->bad = 0;
+	}
+}
+
+/* After epoch t->epoch with metrics m: whether early stopping ends the
+ * run; keeps the best state when asked to restore it. */
+static bool
+early_stop(struct trainer *t, const struct metrics *m)
+{
+	const struct kiln_train_desc *d = t->d;
+	double v;
+
+	if (!t->es_metric)
+		return false;
+	v = metric_value(t, &m[t->es_split], t->es_metric);
+	if (t->es_epoch == 0 || improves(v, t->es_best, d->es_min_delta,
+	                                 maximized(t->es_metric))) {
+		t->es_best = v;
+		t->es_epoch = t->epoch + 1;
+		t->es_bad = 0;
+		if (t->best_state)
+			memcpy(t->best_state, t->state, d->state_bytes);
+		return false;
+	}
+	return ++t->es_bad >= d->es_patience;
+}
+
+/* Whether early stopping has ended the run (a resumed one, too). */
+static bool
+stopped_early(const struct trainer *t)
+{
+	return t->es_metric && t->es_bad > 0 && t->es_bad >= t->d->es_patience;
+}
+
+/* ---- checkpoints ---------------------------------------------------- */
+
+static struct kiln_state_desc
+own_tensor(const struct trainer *t, const char *name, kiln_dtype dt,
+           int64_t n, const void *p)
+{
+	return (struct kiln_state_desc){
+		.name = name, .kind = KILN_STATE_SLOT, .dtype = dt, .rank = 1,
+		.dim = {n}, .offset = (size_t)((const char *)p -
+		                               (const char *)t->state)};
+}
+
+/* The tensors of a checkpoint: the state's, the trainer's counters, the
+ * data order and the best state ("best/NAME"); made once. */
+static kiln_status
+setup_checkpoints(struct trainer *t)
+{
+	const struct kiln_train_desc *d = t->d;
+	int ns = d->nstate, n = ns + 3 + (t->best_state ? ns : 0);
+	size_t len = 1;
+	char *p;
+
+	for (int i = 0; t->best_state && i < ns; i++)
+		len += strlen(d->state[i].name) + 6;
+	if (!(t->ck = calloc((size_t)n, sizeof *t->ck)) ||
+	    !(t->cknames = p = malloc(len)))
+		return kiln_fail(t->msg, sizeof t->msg, KILN_ERR_NOMEM, NULL,
+		                 "out of memory");
+	memcpy(t->ck, d->state, (size_t)ns * sizeof *t->ck);
+	t->ck[ns] = own_tensor(t, "trainer.counters", KILN_I64, NCK, t->cki);
+	t->ck[ns + 1] = own_tensor(t, "trainer.reals", KILN_F64, NCR, t->ckr);
+	t->ck[ns + 2] = own_tensor(t, "trainer.order", KILN_I64, t->ds.train.n,
+	                           t->idx);
+	for (int i = 0; t->best_state && i < ns; i++) {
+		struct kiln_state_desc *b = &t->ck[ns + 3 + i];
+		*b = d->state[i];
+		b->name = p;
+		b->offset += (size_t)((char *)t->best_state - (char *)t->state);
+		p += sprintf(p, "best/%s", d->state[i].name) + 1;
+	}
+	t->nck = n;
+	return KILN_OK;
+}
+
+/* Copies the fields of ck_fields and cr_fields into the counters and
+ * the reals (save), or back. */
+static void
+copy_fields(struct trainer *t, bool save)
+{
+	for (size_t i = 0; i < countof(ck_fields); i++) {
+		char *f = (char *)t + ck_fields[i];
+		int64_t *c = &t->cki[CK_EPOCH + i];
+		memcpy(save ? (void *)c : f, save ? (void *)f : c, sizeof *c);
+	}
+	for (size_t i = 0; i < NCR; i++) {
+		char *f = (char *)t + cr_fields[i];
+		memcpy(save ? (void *)&t->ckr[i] : f, save ? (void *)f : &t->ckr[i],
+		       sizeof *t->ckr);
+	}
+}
+
+static kiln_status
+write_checkpoint(struct trainer *t)
+{
+	if (!t->o.checkpoint)
+		return KILN_OK;
+	t->cki[CK_VERSION] = CK_FORMAT;
+	t->cki[CK_BATCH] = t->d->batch;
+	t->cki[CK_SAMPLES] = t->ds.train.n;
+	t->cki[CK_SHUFFLED] = t->shuffled;
+	copy_fields(t, true);
+	return kiln_checkpoint_save(t->o.checkpoint, t->ck, t->nck, t->state,
+	                            t->d->name ? t->d->name : "", t->msg,
+	                            sizeof t->msg);
+}
+
+/* Why the counters just read cannot be this run's, or NULL. */
+static const char *
+check_counters(const struct trainer *t)
+{
+	const int64_t *c = t->cki;
+	int64_t n = t->ds.train.n, b = t->d->batch;
+
+	if (c[CK_VERSION] != CK_FORMAT)
+		return "it is from another version of kiln's trainer";
+	if (c[CK_BATCH] != b)
+		return "it was made with another batch size";
+	if (c[CK_SAMPLES] != n)
+		return "it was made on data with another number of training "
+		       "samples";
+	if (c[CK_NVAL] < 0 || c[CK_NVAL] > n - b || c[CK_EPOCH] < 0 ||
+	    c[CK_DONE] < 0 || c[CK_DONE] > (n - c[CK_NVAL]) / b ||
+	    c[CK_STEP] < 0 || c[CK_ESEPOCH] < 0 || c[CK_ESBAD] < 0 ||
+	    c[CK_PBAD] < 0 || c[CK_RUN_N] < 0 || c[CK_SKIPPED] < 0)
+		return "its counters are out of range";
+	for (int64_t i = 0; i < n; i++)
+		if (t->idx[i] < 0 || t->idx[i] >= n)
+			return "its data order holds a sample that is not there";
+	return NULL;
+}
+
+/* --resume: the state, the position and the counters as they were. */
+static kiln_status
+resume(struct trainer *t)
+{
+	const int64_t *c = t->cki;
+	const char *why;
+	kiln_status s = kiln_checkpoint_load(t->o.resume, t->ck, t->nck,
+	                                     t->state, t->d->name ? t->d->name
+	                                                          : "",
+	                                     t->msg, sizeof t->msg);
+
+	/* the counters come before the data order in the file: a run on
+	 * other data fails on the order's shape, but it is the count */
+	if (s == KILN_ERR_SHAPE && c[CK_VERSION] == CK_FORMAT &&
+	    c[CK_SAMPLES] != t->ds.train.n)
+		s = KILN_ERR_FORMAT;
+	else if (s)
+		return s;
+	if ((why = check_counters(t)))
+		return kiln_fail(t->msg, sizeof t->msg, KILN_ERR_FORMAT,
+		                 t->o.resume, "cannot resume: %s", why);
+	copy_fields(t, false);
+	t->shuffled = c[CK_SHUFFLED] != 0;
+	t->ntrain = t->ds.train.n - t->nval;
+	return KILN_OK;
+}
+
 /* ---- setup ---------------------------------------------------------- */
 
 /* The next n bytes of the block at *at, or NULL (for n == 0, or while
@@ -400,6 +744,11 @@ carve_all(struct trainer *t)
 	size_t rv = t->errs ? b * (size_t)t->ds.ysize * sizeof(double) : 0;
 
 	t->state = carve(t, &at, d->state_bytes);
+	t->idx = carve(t, &at, (size_t)t->ds.train.n * sizeof *t->idx);
+	t->cki = carve(t, &at, NCK * sizeof *t->cki);
+	t->ckr = carve(t, &at, NCR * sizeof *t->ckr);
+	t->best_state = carve(t, &at, t->es_metric && d->es_restore_best ?
+	                              d->state_bytes : 0);
 	t->ws = carve(t, &at, d->workspace_bytes);
 	t->x = carve(t, &at, tensor_bytes(&d->inputs[0]));
 	t->y = carve(t, &at, d->nlabels ? tensor_bytes(&d->labels[0]) : 0);
@@ -415,7 +764,9 @@ carve_all(struct trainer *t)
 	return at;
 }
 
-/* The one allocation, zeroed, with the initial state copied in. */
+/* The one allocation, zeroed, with the initial state copied in.  The
+ * state comes first: checkpoints address everything by its offset from
+ * the state. */
 static kiln_status
 alloc_block(struct trainer *t)
 {
@@ -438,9 +789,6 @@ split(struct trainer *t)
 {
 	int64_t n = t->ds.train.n;
 
-	if (!(t->idx = malloc((size_t)n * sizeof *t->idx + 1)))
-		return kiln_fail(t->msg, sizeof t->msg, KILN_ERR_NOMEM, NULL,
-		                 "out of memory");
 	for (int64_t i = 0; i < n; i++)
 		t->idx[i] = i;
 	t->ntrain = n;
@@ -475,15 +823,17 @@ setup(struct trainer *t)
 	t->classes = d->classify ? d->pred.dim[1] : 0;
 	t->errs = !d->classify && d->nlabels && !no_pred(d) &&
 	          same_dims(&d->pred, &d->labels[0]);
-	t->report = t->ds.test.n ? REPORT_TEST : REPORT_TRAIN;
 	t->plr = t->o.lr;
 	t->best = INFINITY;
 	t->bar = !t->o.quiet && isatty(fileno(stderr));
-	if ((s = alloc_block(t)) || (s = split(t)))
+	if ((s = parse_monitors(t)) || (s = alloc_block(t)) || (s = split(t)) ||
+	    (s = setup_checkpoints(t)) || (t->o.resume && (s = resume(t))) ||
+	    (s = check_monitors(t)))
 		return s;
-	if (!t->ds.test.n && t->nval)
-		t->report = REPORT_VAL;
-	if (t->o.log && !(t->log = fopen(t->o.log, "w")))
+	t->report = t->ds.test.n ? REPORT_TEST : t->nval ? REPORT_VAL
+	                                                 : REPORT_TRAIN;
+	/* a resumed run's log goes on */
+	if (t->o.log && !(t->log = fopen(t->o.log, t->o.resume ? "a" : "w")))
 		return kiln_fail(t->msg, sizeof t->msg, KILN_ERR_IO, t->o.log,
 		                 "cannot open: %s", strerror(errno));
 	if (t->o.weights)
@@ -575,7 +925,7 @@ evaluate(struct trainer *t, const struct kiln_split *sp, const int64_t *idx,
 	*m = (struct metrics){0};
 	if (counts)
 		clear_counts(t);
-	for (int64_t at = 0; at < n; at += b) {
+	for (int64_t at = 0; at < n && !stop_signal; at += b) {
 		int64_t rows = n - at < b ? n - at : b;
 		float loss = 0;
 		kiln_status s;
@@ -741,48 +1091,115 @@ epoch_lr(const struct trainer *t, int64_t e)
 	return lr;
 }
 
-/* After an epoch with this loss (NaN counts as no improvement). */
 static void
-plateau(struct trainer *t, double loss)
+on_signal(int sig)
 {
-	if (loss < t->best) {
-		t->best = loss;
-		t->bad = 0;
-	} else if (++t->bad > t->d->sched_patience) {
-		t->plr = fmax(t->plr * t->d->sched_factor, t->d->sched_min_lr);
-		t->bad = 0;
-	}
+	stop_signal = sig;
 }
 
-/* One epoch of steps over the shuffled training samples; *step counts
- * them across epochs, from 1. */
+/* SIGINT and SIGTERM ask the run to stop after the current step; a
+ * second one kills it as usual (checkpoints are written whole or not at
+ * all, so that loses nothing but the current step). */
+static void
+catch_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sa.sa_flags = SA_RESETHAND;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+static const char *
+kind_name(int kind)
+{
+	return kind == KILN_STATE_PARAM ? "parameter" :
+	       kind == KILN_STATE_BUFFER ? "running statistic" :
+	       kind == KILN_STATE_FROZEN ? "frozen parameter" : "optimizer slot";
+}
+
+/* The message of a step that computed a NaN or an infinity; the state
+ * is still the previous step's. */
 static kiln_status
-train_epoch(struct trainer *t, int64_t e, double lr, int64_t *step,
-            struct metrics *m, double t0)
+nonfinite(struct trainer *t, float loss, int bad)
+{
+	char what[600];
+	const struct kiln_state_desc *st = t->d->state;
+
+	if (bad >= 0 && bad < t->d->nstate)
+		snprintf(what, sizeof what, "the new value of %s '%s' has a NaN "
+		         "or infinity (%s)", kind_name(st[bad].kind), st[bad].name,
+		         st[bad].kind == KILN_STATE_BUFFER ? "from the batch's "
+		         "statistics" : "from its gradient or the optimizer's "
+		         "state");
+	else
+		snprintf(what, sizeof what, "the loss is %s", isnan(loss) ? "NaN" :
+		         loss > 0 ? "+infinity" : "-infinity");
+	return kiln_fail(t->msg, sizeof t->msg, KILN_ERR_NONFINITE, NULL,
+	                 "epoch %lld, step %lld (step %lld of the run): %s; "
+	                 "stopping with the weights of the step before%s%s%s "
+	                 "(a lower --lr may help; --skip-nonfinite skips such "
+	                 "batches)", (long long)t->epoch + 1,
+	                 (long long)t->done + 1, (long long)t->step + 1, what,
+	                 t->o.checkpoint ? "; the last checkpoint, " : "",
+	                 t->o.checkpoint ? t->o.checkpoint : "",
+	                 t->o.checkpoint ? ", is kept" : "");
+}
+
+/* One step on the next batch of the epoch's order. */
+static kiln_status
+train_step(struct trainer *t, double lr)
 {
 	const void *in[2] = {t->x, t->y};
-	int64_t b = t->d->batch, steps = t->ntrain / b;
+	int64_t b = t->d->batch;
+	float loss = 0;
+	int bad = -1;
+	kiln_status s;
 
-	shuffle(t, t->idx, t->ntrain);
-	for (int64_t k = 0; k < steps; k++) {
-		float loss = 0;
-		kiln_status s;
-		gather(t, &t->ds.train, t->idx, k * b, b);
-		s = t->d->step(in, (float)lr, ++*step, t->state, t->ws, &loss,
-		               t->pred);
-		if (s)
-			return kiln_fail(t->msg, sizeof t->msg, s, NULL,
-			                 "epoch %lld, step %lld: step() failed: %s",
-			                 (long long)e + 1, (long long)k + 1,
-			                 kiln_status_str(s));
-		if (!isfinite(loss))
-			return kiln_fail(t->msg, sizeof t->msg, KILN_ERR_RANGE, NULL,
-			                 "epoch %lld, step %lld: the loss is %g; "
-			                 "stopping (a lower --lr may help)",
-			                 (long long)e + 1, (long long)k + 1, loss);
-		score(t, m, loss, b, false);
-		if (t->bar)
-			progress(t, e, k + 1, steps, m, t0);
+	gather(t, &t->ds.train, t->idx, t->done * b, b);
+	s = t->d->step(in, (float)lr, t->step + 1, t->state, t->ws, &loss,
+	               t->pred, &bad);
+	if (s == KILN_ERR_NONFINITE && !t->o.skip)
+		return nonfinite(t, loss, bad);
+	if (s && s != KILN_ERR_NONFINITE)
+		return kiln_fail(t->msg, sizeof t->msg, s, NULL,
+		                 "epoch %lld, step %lld: step() failed: %s",
+		                 (long long)t->epoch + 1, (long long)t->done + 1,
+		                 kiln_status_str(s));
+	if (s)
+		t->skipped++;
+	else
+		score(t, &t->run, loss, b, false);
+	t->done++;
+	t->step++;
+	return KILN_OK;
+}
+
+/* The steps of epoch t->epoch from t->done on, its order shuffled first
+ * unless that is done; stops early for a signal. */
+static kiln_status
+train_epoch(struct trainer *t, double lr, double t0)
+{
+	int64_t steps = t->ntrain / t->d->batch;
+	kiln_status s;
+
+	if (!t->shuffled) {
+		shuffle(t, t->idx, t->ntrain);
+		t->shuffled = true;
+		t->run = (struct metrics){0};
+		t->skipped = 0;
+	}
+	while (t->done < steps && !stop_signal) {
+		if ((s = train_step(t, lr)))
+			return s;
+		if (t->bar && t->run.n)
+			progress(t, t->epoch, t->done, steps, &t->run, t0);
+		if (t->o.every && t->step % t->o.every == 0 &&
+		    (s = write_checkpoint(t)))
+			return s;
 	}
 	if (t->bar)
 		fputs("\r\033[K", stderr);
@@ -802,35 +1219,109 @@ intro(const struct trainer *t)
 	        (long long)(t->ntrain / b), (long long)b,
 	        (long long)(t->ntrain % b), (long long)t->nval,
 	        (long long)t->ds.test.n);
+	if (t->o.resume)
+		fprintf(stderr, "%s: resuming from %s: epoch %lld, %lld steps "
+		        "done in it, %lld in all\n", t->prog, t->o.resume,
+		        (long long)t->epoch + 1, (long long)t->done,
+		        (long long)t->step);
+}
+
+/* The run stopped for a signal: a checkpoint where it is. */
+static kiln_status
+interrupted(struct trainer *t)
+{
+	const char *sig = stop_signal == SIGINT ? "SIGINT" : "SIGTERM";
+	kiln_status s = write_checkpoint(t);
+
+	if (s)
+		return s;
+	if (t->o.checkpoint)
+		return kiln_fail(t->msg, sizeof t->msg, KILN_ERR_ARG, NULL,
+		                 "interrupted by %s in epoch %lld after step "
+		                 "%lld; checkpoint written to %s (go on with "
+		                 "--resume %s)", sig, (long long)t->epoch + 1,
+		                 (long long)t->done, t->o.checkpoint,
+		                 t->o.checkpoint);
+	return kiln_fail(t->msg, sizeof t->msg, KILN_ERR_ARG, NULL,
+	                 "interrupted by %s in epoch %lld after step %lld; "
+	                 "nothing saved (--checkpoint PATH would have)", sig,
+	                 (long long)t->epoch + 1, (long long)t->done);
+}
+
+/* With early stopping's restore_best: the best epoch's state back. */
+static void
+restore_best(struct trainer *t)
+{
+	if (!t->best_state || t->es_epoch == 0 || t->es_epoch == t->epoch)
+		return;
+	memcpy(t->state, t->best_state, t->d->state_bytes);
+	printf("early stopping: restored the weights of epoch %lld (%s %.4f)\n",
+	       (long long)t->es_epoch, t->d->es_monitor, t->es_best);
+}
+
+/* After an epoch: its line, the schedule, early stopping, a checkpoint;
+ * *stop when early stopping ends the run. */
+static kiln_status
+end_epoch(struct trainer *t, double lr, const struct metrics *m,
+          double secs, bool *stop)
+{
+	put_epoch(t, t->epoch, lr, m, secs);
+	if (t->skipped)
+		printf("epoch %lld: %lld batches skipped: not finite\n",
+		       (long long)t->epoch + 1, (long long)t->skipped);
+	plateau(t, m);
+	*stop = early_stop(t, m);
+	t->epoch++;
+	t->done = 0;
+	t->shuffled = false;
+	if (*stop)
+		printf("early stopping: %s has not improved for %lld epochs "
+		       "(best %.4f in epoch %lld)\n", t->d->es_monitor,
+		       (long long)t->es_bad, t->es_best, (long long)t->es_epoch);
+	return write_checkpoint(t);
 }
 
 static kiln_status
 train(struct trainer *t)
 {
 	const struct kiln_split *tr = &t->ds.train, *te = &t->ds.test;
-	int64_t step = 0;
 	kiln_status s = KILN_OK;
+	bool stop = stopped_early(t);
+	int64_t first = t->epoch;
 
 	intro(t);
-	for (int64_t e = 0; e < t->o.epochs && !s; e++) {
-		struct metrics m[3] = {{0}};   /* training, validation, test */
-		double t0 = now(), lr = epoch_lr(t, e);
-		s = train_epoch(t, e, lr, &step, &m[0], t0);
-		if (!s && t->nval)
-			s = evaluate(t, tr, t->idx + t->ntrain, t->nval, &m[1],
+	catch_signals();
+	while (t->epoch < t->o.epochs && !stop && !s) {
+		struct metrics m[3] = {{0}};   /* SPLIT_ */
+		double t0 = now(), lr = epoch_lr(t, t->epoch);
+		s = train_epoch(t, lr, t0);
+		m[SPLIT_TRAIN] = t->run;
+		if (!s && !stop_signal && t->nval)
+			s = evaluate(t, tr, t->idx + t->ntrain, t->nval, &m[SPLIT_VAL],
 			             t->report == REPORT_VAL);
-		if (!s && te->n)
-			s = evaluate(t, te, NULL, te->n, &m[2],
+		if (!s && !stop_signal && te->n)
+			s = evaluate(t, te, NULL, te->n, &m[SPLIT_TEST],
 			             t->report == REPORT_TEST);
-		if (s)
+		if (s || stop_signal)
 			break;
-		put_epoch(t, e, lr, m, now() - t0);
-		plateau(t, t->nval ? m[1].loss / (double)m[1].n
-		                   : m[0].loss / (double)m[0].n);
+		s = end_epoch(t, lr, m, now() - t0, &stop);
 	}
-	if (!s && t->classes && t->report == REPORT_TRAIN) {
+	if (!s && stop_signal)
+		return interrupted(t);
+	if (!s)
+		restore_best(t);
+	/* the report's counts are the last epoch's, unless there was none
+	 * here or its weights were replaced */
+	if (!s && t->classes && (t->report == REPORT_TRAIN || t->best_state ||
+	                         t->epoch == first)) {
 		struct metrics m;
-		s = evaluate(t, tr, t->idx, t->ntrain, &m, true);
+		const struct kiln_split *sp = t->report == REPORT_TEST ? te : tr;
+		const int64_t *idx = t->report == REPORT_TEST ? NULL :
+		                     t->report == REPORT_VAL ? t->idx + t->ntrain :
+		                     t->idx;
+		int64_t n = t->report == REPORT_TEST ? te->n :
+		            t->report == REPORT_VAL ? t->nval : t->ntrain;
+		s = evaluate(t, sp, idx, n, &m, true);
 	}
 	if (!s && t->classes)
 		put_report(t, t->report == REPORT_TEST ? "test" :
@@ -885,8 +1376,24 @@ run(struct trainer *t)
 	}
 	kiln_dataset_free(&t->ds);
 	free(t->block);
-	free(t->idx);
-	return s ? 1 : 0;
+	free(t->ck);
+	free(t->cknames);
+	return !s ? 0 : stop_signal ? 128 + stop_signal : 1;
+}
+
+int
+kiln_finite(const void *x, kiln_dtype t, int64_t n)
+{
+	const float *f = x;
+	const double *g = x;
+
+	for (int64_t i = 0; t == KILN_F32 && i < n; i++)
+		if (!isfinite(f[i]))
+			return 0;
+	for (int64_t i = 0; t == KILN_F64 && i < n; i++)
+		if (!isfinite(g[i]))
+			return 0;
+	return 1;
 }
 
 int

@@ -40,6 +40,7 @@ static const char *const statuses[] = {
 	[KILN_ERR_ARG] = "bad argument",
 	[KILN_ERR_NOMEM] = "out of memory",
 	[KILN_ERR_RANGE] = "index out of range",
+	[KILN_ERR_NONFINITE] = "a NaN or infinity",
 };
 
 const char *

@@ -80,8 +80,31 @@ trainer_blob(Tg *t)
 	return p;
 }
 
-/* static kiln_status P_NAME_run(in, out, state, ws): graph k's nodes,
- * its outputs, then its updates copied into the state. */
+/* The step's checks before it commits: the loss (output 0) and then
+ * every new value of a float state tensor must be finite, or the step
+ * returns with *bad saying which (the index in the desc's state[], the
+ * step graph's params in order) and the state as it was. */
+static void
+emit_checks(Gen *s, Graph *g)
+{
+	int *sidx = arena_alloc(g->mod->arena, (g->nval + 1) * sizeof *sidx);
+	for (int v = 0, n = 0; v < g->nval; v++)
+		sidx[v] = g->val[v].kind == VK_PARAM ? n++ : -1;
+	for (int i = -1; i < g->nupdate; i++) {
+		int v = i < 0 ? g->output[0] : g->update[i].src;
+		const Type *ty = &g->val[v].type;
+		if (ty->dtype != DT_F32 && ty->dtype != DT_F64)
+			continue;
+		fprintf(s->f, "\tif (!kiln_finite(%s, %s, %lld)) {\n\t\t*bad = %d;\n"
+		        "\t\treturn KILN_ERR_NONFINITE;\n\t}\n", ptr(s, v),
+		        kdtype[ty->dtype], (long long)type_numel(ty),
+		        i < 0 ? -1 : sidx[g->update[i].dst]);
+	}
+}
+
+/* static kiln_status P_NAME_run(in, out, state, ws[, bad]): graph k's
+ * nodes, its outputs, then (the step) its checks and its updates copied
+ * into the state. */
 static void
 emit_fn(Tg *t, int k, const char *name)
 {
@@ -94,10 +117,10 @@ emit_fn(Tg *t, int k, const char *name)
 	for (int i = 0; i < g->ninput; i++)
 		s.inpos[g->input[i]] = i;
 	fprintf(t->f, "static kiln_status\n%s_%s_run(const void *const *in, "
-	        "void *const *out,\n\tunsigned char *state, unsigned char *ws)\n"
-	        "{\n\tconst unsigned char *wt = %s_weights;\n\t(void)in;\n"
+	        "void *const *out,\n\tunsigned char *state, unsigned char *ws%s)"
+	        "\n{\n\tconst unsigned char *wt = %s_weights;\n\t(void)in;\n"
 	        "\t(void)state;\n\t(void)ws;\n\t(void)wt;\n\n", t->o->prefix,
-	        name, t->o->prefix);
+	        name, k ? "" : ", int *bad", t->o->prefix);
 	for (int i = 0; i < g->nnode; i++)
 		if (!g->node[i].dead)
 			emit_node(&s, &g->node[i]);
@@ -107,6 +130,8 @@ emit_fn(Tg *t, int k, const char *name)
 			fprintf(t->f, "\tkiln_copy(out[%d], %s, %lld);\n", i, ptr(&s, v),
 			        (long long)type_bytes(&g->val[v].type));
 	}
+	if (!k)
+		emit_checks(&s, g);
 	for (int i = 0; i < g->nupdate; i++) {
 		int d = g->update[i].dst, v = g->update[i].src;
 		fprintf(t->f, "\tkiln_copy(state + %lld, %s, %lld);\n",
@@ -195,9 +220,26 @@ emit_defaults(Tg *t)
 	        (long long)cfg_num(cfg_get(tr, "epochs"), 10), lr,
 	        (unsigned long long)cfg_num(cfg_get(tr, "seed"), 0),
 	        cfg_num(cfg_get(tr, "validation_split"), 0));
+	const Cfg *es = cfg_get(tr, "early_stopping");
+	if (es) {
+		const Cfg *m = cfg_kwarg(es, "monitor");
+		fputs("\t.es_monitor = ", t->f);
+		cstring(t->f, m ? m->s : "val_loss");
+		fprintf(t->f, ",\n\t.es_patience = %lld,\n\t.es_min_delta = %.17g,\n"
+		        "\t.es_restore_best = %d,\n",
+		        (long long)cfg_num(cfg_kwarg(es, "patience"), 0),
+		        cfg_num(cfg_kwarg(es, "min_delta"), 0),
+		        cfg_num(cfg_kwarg(es, "restore_best"), 1) != 0);
+	}
 	const Cfg *s = cfg_get(tr, "schedule");
 	if (!s)
 		return;
+	const Cfg *m = cfg_kwarg(s, "monitor");
+	if (m && m->kind == CFG_STR) {
+		fputs("\t.sched_monitor = ", t->f);
+		cstring(t->f, m->s);
+		fputs(",\n", t->f);
+	}
 	static const char *const names[] = {"step", "exponential", "cosine",
 	                                    "plateau"};
 	static const char *const ids[] = {"KILN_SCHED_STEP",
@@ -238,11 +280,12 @@ emit_desc(Tg *t)
 	emit_tensors(t, "labels", e->input + ni, nl);
 	emit_state(t);
 	fprintf(t->f, "static kiln_status\n%s_step(const void *const *in, float "
-	        "lr, int64_t t, void *state,\n\tvoid *ws, float *loss, void *pred)"
-	        "\n{\n\tconst void *all[%d];\n\tvoid *out[2] = {loss, pred};\n\n"
+	        "lr, int64_t t, void *state,\n\tvoid *ws, float *loss, void *pred, "
+	        "int *bad)\n{\n\tconst void *all[%d];\n"
+	        "\tvoid *out[2] = {loss, pred};\n\n"
 	        "\tfor (int i = 0; i < %d; i++)\n\t\tall[i] = in[i];\n"
 	        "\tall[%d] = &lr;\n\tall[%d] = &t;\n\t(void)out;\n"
-	        "\treturn %s_step_run(all, out, state, ws);\n}\n\n", p,
+	        "\treturn %s_step_run(all, out, state, ws, bad);\n}\n\n", p,
 	        ni + nl + 2, ni + nl, ni + nl, ni + nl + 1, p);
 	fprintf(t->f, "static kiln_status\n%s_eval(const void *const *in, void "
 	        "*state, void *ws,\n\tfloat *loss, void *pred)\n{\n"

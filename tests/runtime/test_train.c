@@ -11,7 +11,10 @@
  * squared error against f32[B,C] targets), =autoencoder a model without
  * labels (below) and =broken a description with a state tensor out of
  * bounds, KILN_TEST_SCHED the schedule, KILN_TEST_NAN_STEP a step whose
- * loss is NaN.  The autoencoder is linear, r = x W with W f32[D,D], its
+ * loss is NaN (KILN_TEST_NAN_BAD=k: whose update of state tensor k is),
+ * KILN_TEST_ES=MONITOR early stopping (patience KILN_TEST_PATIENCE, 1),
+ * KILN_TEST_SLOW=US a sleep of US microseconds in each step, to be
+ * interrupted.  The autoencoder is linear, r = x W with W f32[D,D], its
  * loss the mean squared error of r against x itself, trained by plain SGD;
  * its desc has nlabels 0 and pred r, or no pred with KILN_TEST_NOPRED=1.
  * Subcommands:
@@ -28,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -41,7 +45,7 @@
 
 static int64_t D = 8, C = 3, B = 16;
 static int regress, autoenc, nopred;
-static int64_t nan_step;
+static int64_t nan_step, nan_bad, slow;
 
 enum { S_W, S_B, S_MEAN, S_TEMP, S_MOM, NSTATE };
 static struct kiln_state_desc sdesc[NSTATE];
@@ -149,17 +153,25 @@ eval(const void *const *in, void *state, void *ws, float *loss, void *pred)
 	return KILN_OK;
 }
 
+/* As a generated step(): a non-finite loss (at KILN_TEST_NAN_STEP)
+ * returns before the update. */
 static kiln_status
 step(const void *const *in, float lr, int64_t t, void *state, void *ws,
-     float *loss, void *pred)
+     float *loss, void *pred, int *bad)
 {
 	kiln_status s = eval(in, state, ws, loss, pred);
 
 	if (s)
 		return s;
+	if (slow)
+		nanosleep(&(struct timespec){slow / 1000000, slow % 1000000 * 1000},
+		          NULL);
+	if (t == nan_step) {
+		*loss = nan_bad < 0 ? NAN : 0.5f;
+		*bad = (int)nan_bad;
+		return KILN_ERR_NONFINITE;
+	}
 	update(in[0], (float *)ws + B * C, lr, state);
-	if (t == nan_step)
-		*loss = NAN;
 	return KILN_OK;
 }
 
@@ -205,13 +217,14 @@ ae_eval(const void *const *in, void *state, void *ws, float *loss,
 /* W -= lr * x^T dr */
 static kiln_status
 ae_step(const void *const *in, float lr, int64_t t, void *state, void *ws,
-        float *loss, void *pred)
+        float *loss, void *pred, int *bad)
 {
 	const float *x = in[0], *dr = (float *)ws + B * D;
 	float *w = slot(state, S_W);
 	kiln_status s = ae_eval(in, state, ws, loss, pred);
 
 	(void)t;
+	(void)bad;
 	for (int64_t j = 0; !s && j < D; j++)
 		for (int64_t k = 0; k < D; k++) {
 			double g = 0;
@@ -297,6 +310,8 @@ make_desc(void)
 	C = env("KILN_TEST_C", 3);
 	B = env("KILN_TEST_BATCH", 16);
 	nan_step = env("KILN_TEST_NAN_STEP", 0);
+	nan_bad = env("KILN_TEST_NAN_BAD", -1);
+	slow = env("KILN_TEST_SLOW", 0);
 	regress = model && !strcmp(model, "regress");
 	autoenc = model && !strcmp(model, "autoencoder");
 	in_desc = (struct kiln_tensor_desc){"x", KILN_F32, 2, {B, D}};
@@ -325,6 +340,9 @@ make_desc(void)
 	};
 	if ((sched = getenv("KILN_TEST_SCHED")))
 		schedule(sched);
+	desc.es_monitor = getenv("KILN_TEST_ES");
+	desc.es_patience = env("KILN_TEST_PATIENCE", 1);
+	desc.es_restore_best = 1;
 	if (model && !strcmp(model, "broken"))
 		sdesc[S_MOM].offset = at;      /* past the end of the state */
 }
