@@ -1,20 +1,25 @@
 /* dataset.c: loading a trainer's data into memory (docs/training.md).
  *
- * --data names a directory of MNIST-family IDX files or of .npy files, or
- * one training features file whose labels file is found by its name.  A
- * trainer without labels (an autoencoder's loss compares the output with
- * the input) reads the features files only and ignores any labels files.
- * Each file's header is checked against the trainer's description before
- * its data is allocated, then the file is loaded whole, once, features
- * before labels: features become f32 (IDX bytes scaled to [0, 1]), labels
- * the label tensor's dtype, and a classifier's labels are range-checked
- * here so the training loop never sees a bad one.  IDX files are read
- * through zlib, which reads an uncompressed file as it is, so .gz and
- * plain files share one path.
+ * --data names a directory of MNIST-family IDX files, of .npy files or of
+ * CSV files, or one training file (a features file whose labels file is
+ * found by its name, or a CSV file).  The data's columns are the
+ * trainer's tensors, inputs then labels.  A trainer without labels (an
+ * autoencoder's loss compares the output with the input) reads the
+ * features only and ignores any labels files.  Each file's header is
+ * checked against the trainer's description before its data is
+ * allocated, then the file is loaded whole, once, column by column: IDX
+ * bytes become f32 scaled to [0, 1], everything else the dtype of its
+ * tensor, and a classifier's labels are range-checked here so the
+ * training loop never sees a bad one.  IDX files are read through zlib,
+ * which reads an uncompressed file as it is, so .gz and plain files
+ * share one path.  CSV is parsed here: one sample per line, the values
+ * of the inputs then of the labels, numbers as strtod reads them, with
+ * an optional header line; no quoting, which numbers never need.
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,7 +46,9 @@ static const char *const names[2][2][2] = {
 struct loader {
 	struct kiln_dataset *ds;
 	const struct kiln_train_desc *d;
-	bool labeled;             /* the trainer takes labels (d->nlabels == 1) */
+	int ninputs;              /* columns 0..ninputs-1 are inputs */
+	bool labeled;             /* the trainer takes labels */
+	bool single;              /* one input, at most one label: x and y */
 	int64_t classes;          /* labels must be below it; 0: a regressor */
 	char *msg;
 	size_t len;
@@ -74,29 +81,46 @@ numel(int rank, const int64_t *dim)
 	return n;
 }
 
+/* The tensor of column k. */
+static const struct kiln_tensor_desc *
+tensor(const struct loader *L, int k)
+{
+	return k < L->ninputs ? &L->d->inputs[k] : &L->d->labels[k - L->ninputs];
+}
+
+static const char *
+role(const struct loader *L, int k)
+{
+	return k < L->ninputs ? "input" : "labels";
+}
+
+static bool
+is_float(kiln_dtype t)
+{
+	return t == KILN_F32 || t == KILN_F64 || t == KILN_F16 || t == KILN_BF16;
+}
+
 /* Checks the trainer's tensors and fills the per-sample sizes. */
 static kiln_status
 setup(struct loader *L)
 {
 	const struct kiln_train_desc *d = L->d;
+	struct kiln_dataset *ds = L->ds;
 
-	if (d->ninputs != 1 || d->nlabels > 1)
+	if (d->ninputs + d->nlabels > KILN_MAXDATA)
 		return kiln_fail(L->msg, L->len, KILN_ERR_UNSUPPORTED, NULL,
-		                 "%d inputs and %d labels: only models with one "
-		                 "input and at most one label tensor are supported "
-		                 "yet", d->ninputs, d->nlabels);
-	if (d->inputs[0].dtype != KILN_F32)
-		return kiln_fail(L->msg, L->len, KILN_ERR_UNSUPPORTED, NULL,
-		                 "input '%s' is %s: only f32 inputs are supported "
-		                 "yet", d->inputs[0].name,
-		                 kiln_dtype_name(d->inputs[0].dtype));
-	L->ds->xsize = numel(d->inputs[0].rank - 1, d->inputs[0].dim + 1);
-	L->labeled = d->nlabels == 1;
-	if (!L->labeled)
-		return KILN_OK;
-	L->ds->ysize = numel(d->labels[0].rank - 1, d->labels[0].dim + 1);
-	L->ds->ydtype = d->labels[0].dtype;
+		                 "%d inputs and %d labels: a trainer reads at most "
+		                 "%d tensors", d->ninputs, d->nlabels, KILN_MAXDATA);
+	L->ninputs = d->ninputs;
+	L->labeled = d->nlabels > 0;
+	L->single = d->ninputs == 1 && d->nlabels <= 1;
 	L->classes = d->classify ? d->pred.dim[1] : 0;
+	ds->ncols = d->ninputs + d->nlabels;
+	for (int k = 0; k < ds->ncols; k++) {
+		const struct kiln_tensor_desc *t = tensor(L, k);
+		ds->size[k] = numel(t->rank - 1, t->dim + 1);
+		ds->dtype[k] = t->dtype;
+	}
 	return KILN_OK;
 }
 
@@ -135,33 +159,54 @@ check_counts(struct loader *L, const char *xpath, int64_t nx,
 	                 xpath, (long long)nx, ypath, (long long)ny);
 }
 
-/* Converts count labels of dtype t at src into sp->y.  A classifier's
- * must be integers in [0, classes). */
+/* Checks the n samples of column k, of dtype t at src, against its
+ * tensor: a classifier's labels (column ninputs) must be integers in
+ * [0, classes), integer inputs integers. */
 static kiln_status
-take_labels(struct loader *L, struct kiln_split *sp, const void *src,
-            kiln_dtype t, int64_t count, const char *path)
+check_values(struct loader *L, int k, const void *src, kiln_dtype t,
+             int64_t count, const char *path)
 {
 	size_t es = kiln_dtype_size(t);
+	bool cls = L->classes && k == L->ninputs;
 
-	if (L->classes && (t == KILN_F32 || t == KILN_F64 || t == KILN_F16 ||
-	                   t == KILN_BF16 || t == KILN_BOOL))
+	if (cls && (is_float(t) || t == KILN_BOOL))
 		return kiln_fail(L->msg, L->len, KILN_ERR_DTYPE, path,
 		                 "labels of a classifier must be integers, "
 		                 "got %s", kiln_dtype_name(t));
-	for (int64_t i = 0; L->classes && i < count; i++) {
+	if (k < L->ninputs && !is_float(L->ds->dtype[k]) && is_float(t))
+		return kiln_fail(L->msg, L->len, KILN_ERR_DTYPE, path,
+		                 "input '%s' takes integers (%s), got %s",
+		                 tensor(L, k)->name,
+		                 kiln_dtype_name(L->ds->dtype[k]),
+		                 kiln_dtype_name(t));
+	for (int64_t i = 0; cls && i < count; i++) {
 		int64_t v;
 		kiln_cast(&v, KILN_I64, (const char *)src + i * es, t, 1);
 		if (v < 0 || v >= L->classes)
 			return kiln_fail(L->msg, L->len, KILN_ERR_RANGE, path,
 			                 "label %lld of sample %lld is out of range: "
 			                 "the model has %lld classes", (long long)v,
-			                 (long long)i, (long long)L->classes);
+			                 (long long)(i / L->ds->size[k]),
+			                 (long long)L->classes);
 	}
-	sp->y = malloc((size_t)count * kiln_dtype_size(L->ds->ydtype) + 1);
-	if (!sp->y)
+	return KILN_OK;
+}
+
+/* Column k of sp: count values of dtype t at src, checked, converted to
+ * the column's dtype. */
+static kiln_status
+take(struct loader *L, struct kiln_split *sp, int k, const void *src,
+     kiln_dtype t, int64_t count, const char *path)
+{
+	kiln_dtype ct = L->ds->dtype[k];
+	kiln_status s = check_values(L, k, src, t, count, path);
+
+	if (s)
+		return s;
+	if (!(sp->col[k] = malloc((size_t)count * kiln_dtype_size(ct) + 1)))
 		return kiln_fail(L->msg, L->len, KILN_ERR_NOMEM, path,
 		                 "out of memory");
-	kiln_cast(sp->y, L->ds->ydtype, src, t, count);
+	kiln_cast(sp->col[k], ct, src, t, count);
 	return KILN_OK;
 }
 
@@ -318,11 +363,16 @@ idx_features(struct loader *L, struct kiln_split *sp, const char *path)
 	struct idx x;
 	kiln_status s = idx_open(L, &x, path, &L->d->inputs[0], "input");
 
-	if (!s && !(sp->x = malloc((size_t)x.bytes * sizeof(float) + 1)))
+	if (!s && L->ds->dtype[0] != KILN_F32)
+		s = kiln_fail(L->msg, L->len, KILN_ERR_DTYPE, path,
+		              "IDX images become f32, but input '%s' is %s",
+		              L->d->inputs[0].name,
+		              kiln_dtype_name(L->ds->dtype[0]));
+	if (!s && !(sp->col[0] = malloc((size_t)x.bytes * sizeof(float) + 1)))
 		s = kiln_fail(L->msg, L->len, KILN_ERR_NOMEM, path,
 		              "out of memory");
 	if (!s)
-		s = idx_data(L, &x, sp->x, NULL);
+		s = idx_data(L, &x, sp->col[0], NULL);
 	if (!s)
 		sp->n = x.s.n;
 	if (x.f)
@@ -347,7 +397,7 @@ idx_labels(struct loader *L, struct kiln_split *sp, const char *xpath,
 	if (!s)
 		s = idx_data(L, &x, NULL, u8);
 	if (!s)
-		s = take_labels(L, sp, u8, KILN_U8, x.bytes, path);
+		s = take(L, sp, 1, u8, KILN_U8, x.bytes, path);
 	free(u8);
 	if (x.f)
 		gzclose(x.f);
@@ -375,53 +425,198 @@ npy_open(struct loader *L, const char *path,
 	return check_fit(L, path, s, t, what);
 }
 
+/* Column k of sp from the .npy file at path; first names the first
+ * column's file, whose sample count the others must have. */
 static kiln_status
-npy_features(struct loader *L, struct kiln_split *sp, const char *path)
+npy_column(struct loader *L, struct kiln_split *sp, int k, const char *path,
+           const char *first)
 {
-	const struct kiln_tensor_desc *in = &L->d->inputs[0];
+	const struct kiln_tensor_desc *t = tensor(L, k);
+	kiln_dtype ct = L->ds->dtype[k];
 	struct kiln_npy_info info;
 	struct sample xs;
-	kiln_status s = npy_open(L, path, in, "input", &info, &xs);
-
-	if (!s && info.dtype != KILN_F32)
-		s = kiln_fail(L->msg, L->len, KILN_ERR_DTYPE, path,
-		              "features must be f32, got %s (save them with "
-		              "x.astype(np.float32))", kiln_dtype_name(info.dtype));
-	if (!s && !(sp->x = malloc((size_t)(xs.n * L->ds->xsize) *
-	                           sizeof(float) + 1)))
-		s = kiln_fail(L->msg, L->len, KILN_ERR_NOMEM, path,
-		              "out of memory");
-	if (!s)
-		s = kiln_npy_load(path, in->name, KILN_F32, info.rank, info.dim,
-		                  sp->x, L->msg, L->len);
-	if (!s)
-		sp->n = xs.n;
-	return s;
-}
-
-/* The labels of the sp->n samples read from xpath. */
-static kiln_status
-npy_labels(struct loader *L, struct kiln_split *sp, const char *xpath,
-           const char *path)
-{
-	const struct kiln_tensor_desc *lab = &L->d->labels[0];
-	struct kiln_npy_info info;
-	struct sample ys;
 	void *tmp = NULL;
-	kiln_status s = npy_open(L, path, lab, "labels", &info, &ys);
+	kiln_status s = npy_open(L, path, t, role(L, k), &info, &xs);
 
-	if (!s)
-		s = check_counts(L, xpath, sp->n, path, ys.n);
-	if (!s && !(tmp = malloc((size_t)(ys.n * L->ds->ysize) *
+	if (!s && k > 0)
+		s = check_counts(L, first, sp->n, path, xs.n);
+	if (!s && k < L->ninputs && is_float(ct) && info.dtype != ct)
+		s = kiln_fail(L->msg, L->len, KILN_ERR_DTYPE, path,
+		              "features must be %s, got %s (save them with "
+		              "x.astype(np.%s))", kiln_dtype_name(ct),
+		              kiln_dtype_name(info.dtype),
+		              ct == KILN_F32 ? "float32" : ct == KILN_F64 ?
+		              "float64" : "float16");
+	if (!s && !(tmp = malloc((size_t)(xs.n * L->ds->size[k]) *
 	                         kiln_dtype_size(info.dtype) + 1)))
 		s = kiln_fail(L->msg, L->len, KILN_ERR_NOMEM, path,
 		              "out of memory");
 	if (!s)
-		s = kiln_npy_load(path, lab->name, info.dtype, info.rank, info.dim,
+		s = kiln_npy_load(path, t->name, info.dtype, info.rank, info.dim,
 		                  tmp, L->msg, L->len);
-	if (!s)
-		s = take_labels(L, sp, tmp, info.dtype, ys.n * L->ds->ysize, path);
+	if (!s && info.dtype == ct && !check_values(L, k, tmp, ct,
+	                                            xs.n * L->ds->size[k], path)) {
+		sp->col[k] = tmp;       /* already in the column's dtype */
+		tmp = NULL;
+	} else if (!s) {
+		s = take(L, sp, k, tmp, info.dtype, xs.n * L->ds->size[k], path);
+	}
+	if (!s && k == 0)
+		sp->n = xs.n;
 	free(tmp);
+	return s;
+}
+
+/* ---- CSV ------------------------------------------------------------ */
+
+/* The value text at *p as a double, moving *p past it and its comma;
+ * false when it is not a number. */
+static bool
+csv_value(char **p, double *v)
+{
+	char *end;
+
+	while (**p == ' ' || **p == '\t')
+		(*p)++;
+	*v = strtod(*p, &end);
+	if (end == *p)
+		return false;
+	while (*end == ' ' || *end == '\t' || *end == '\r')
+		end++;
+	if (*end == ',')
+		end++;
+	else if (*end && *end != '\n')
+		return false;
+	*p = end;
+	return true;
+}
+
+/* The line at p holds a number first (else it is a header). */
+static bool
+csv_numeric(char *p)
+{
+	double v;
+
+	return csv_value(&p, &v);
+}
+
+static int64_t
+csv_lines(const char *text)
+{
+	int64_t n = 0;
+
+	for (const char *p = text; *p; p++)
+		if (*p == '\n' || !p[1])
+			n++;
+	return n;
+}
+
+/* Parses one line into sample i of every column; *p moves to the next
+ * line.  lineno is for messages. */
+static kiln_status
+csv_row(struct loader *L, struct kiln_split *sp, char **p, int64_t i,
+        int64_t lineno, const char *path)
+{
+	int64_t at = 0, want = 0;
+
+	for (int k = 0; k < L->ds->ncols; k++)
+		want += L->ds->size[k];
+	for (int k = 0; k < L->ds->ncols; k++)
+		for (int64_t j = 0; j < L->ds->size[k]; j++, at++) {
+			double v;
+			kiln_dtype ct = L->ds->dtype[k];
+			char *start = *p;
+			if (!**p || **p == '\n')
+				return kiln_fail(L->msg, L->len, KILN_ERR_FORMAT, path,
+				                 "line %lld: %lld values, expected %lld "
+				                 "(the inputs' then the labels')",
+				                 (long long)lineno, (long long)at,
+				                 (long long)want);
+			if (!csv_value(p, &v))
+				return kiln_fail(L->msg, L->len, KILN_ERR_FORMAT, path,
+				                 "line %lld, value %lld: not a number: "
+				                 "'%.*s'", (long long)lineno,
+				                 (long long)at + 1,
+				                 (int)strcspn(start, ",\r\n") > 40 ? 40 :
+				                 (int)strcspn(start, ",\r\n"), start);
+			if (!is_float(ct) && v != floor(v))
+				return kiln_fail(L->msg, L->len, KILN_ERR_FORMAT, path,
+				                 "line %lld, value %lld: %s '%s' takes "
+				                 "integers, got %g", (long long)lineno,
+				                 (long long)at + 1, role(L, k),
+				                 tensor(L, k)->name, v);
+			kiln_cast((char *)sp->col[k] + (size_t)(i * L->ds->size[k] + j) *
+			          kiln_dtype_size(ct), ct, &v, KILN_F64, 1);
+		}
+	if (**p && **p != '\n')
+		return kiln_fail(L->msg, L->len, KILN_ERR_FORMAT, path,
+		                 "line %lld: more than the %lld values expected "
+		                 "(the inputs' then the labels')",
+		                 (long long)lineno, (long long)want);
+	if (**p)
+		(*p)++;
+	return KILN_OK;
+}
+
+/* Every sample of a CSV file: the whole text is read, counted, then
+ * parsed into the columns; labels are checked as a .npy file's. */
+static kiln_status
+csv_parse(struct loader *L, struct kiln_split *sp, char *text,
+          const char *path)
+{
+	int64_t lineno = 1, n = csv_lines(text);
+	char *p = text;
+	kiln_status s = KILN_OK;
+
+	if (n > 0 && !csv_numeric(p)) {     /* a header line */
+		p += strcspn(p, "\n");
+		p += *p == '\n';
+		lineno++;
+		n--;
+	}
+	for (int k = 0; k < L->ds->ncols && !s; k++)
+		if (!(sp->col[k] = malloc((size_t)(n * L->ds->size[k]) *
+		                          kiln_dtype_size(L->ds->dtype[k]) + 1)))
+			s = kiln_fail(L->msg, L->len, KILN_ERR_NOMEM, path,
+			              "out of memory");
+	for (int64_t i = 0; i < n && !s; i++, lineno++)
+		s = csv_row(L, sp, &p, i, lineno, path);
+	for (int k = 0; k < L->ds->ncols && !s; k++)
+		s = check_values(L, k, sp->col[k], L->ds->dtype[k],
+		                 n * L->ds->size[k], path);
+	if (!s && n == 0)
+		s = kiln_fail(L->msg, L->len, KILN_ERR_FORMAT, path,
+		              "no samples");
+	sp->n = n;
+	return s;
+}
+
+static kiln_status
+csv_load(struct loader *L, struct kiln_split *sp, const char *path)
+{
+	struct stat st;
+	FILE *f = fopen(path, "rb");
+	char *text = NULL;
+	kiln_status s = KILN_OK;
+
+	if (!f || fstat(fileno(f), &st))
+		s = kiln_fail(L->msg, L->len, KILN_ERR_IO, path, "cannot open: %s",
+		              strerror(errno));
+	else if (!(text = malloc((size_t)st.st_size + 1)))
+		s = kiln_fail(L->msg, L->len, KILN_ERR_NOMEM, path,
+		              "out of memory");
+	else if (fread(text, 1, (size_t)st.st_size, f) != (size_t)st.st_size)
+		s = kiln_fail(L->msg, L->len, KILN_ERR_IO, path, "read error");
+	else if (memchr(text, '\0', (size_t)st.st_size))
+		s = kiln_fail(L->msg, L->len, KILN_ERR_FORMAT, path,
+		              "not a text file");
+	if (!s) {
+		text[st.st_size] = '\0';
+		s = csv_parse(L, sp, text, path);
+	}
+	if (f)
+		fclose(f);
+	free(text);
 	return s;
 }
 
@@ -436,11 +631,17 @@ is_file(const char *path)
 }
 
 static bool
+ends_with(const char *path, const char *ext)
+{
+	size_t n = strlen(path), k = strlen(ext);
+
+	return n >= k && !strcmp(path + n - k, ext);
+}
+
+static bool
 is_npy(const char *path)
 {
-	size_t n = strlen(path);
-
-	return n >= 4 && !strcmp(path + n - 4, ".npy");
+	return ends_with(path, ".npy");
 }
 
 /* DIR/NAME into out; for IDX, DIR/NAME.gz when that exists.  Returns
@@ -461,26 +662,93 @@ load_split(struct loader *L, struct kiln_split *sp, const char *xpath,
            const char *ypath)
 {
 	bool npy = is_npy(xpath);
-	kiln_status s = npy ? npy_features(L, sp, xpath)
+	kiln_status s = npy ? npy_column(L, sp, 0, xpath, NULL)
 	                    : idx_features(L, sp, xpath);
 
 	if (s || !ypath)
 		return s;
-	return npy ? npy_labels(L, sp, xpath, ypath)
+	return npy ? npy_column(L, sp, 1, ypath, xpath)
 	           : idx_labels(L, sp, xpath, ypath);
+}
+
+/* DIR/SPLIT_NAME.npy of column k into out; whether it exists. */
+static bool
+named_file(const struct loader *L, const char *dir, int split, int k,
+           char *out, size_t size)
+{
+	snprintf(out, size, "%s/%s_%s.npy", dir, split ? "test" : "train",
+	         tensor(L, k)->name);
+	return is_file(out);
+}
+
+/* A split of a directory of one .npy file per tensor: every column's, or
+ * none (the test split is optional). */
+static kiln_status
+load_named(struct loader *L, const char *dir, int split)
+{
+	struct kiln_split *sp = split ? &L->ds->test : &L->ds->train;
+	char first[4096], path[4096];
+	int have = 0, miss = -1;
+	kiln_status s = KILN_OK;
+
+	for (int k = 0; k < L->ds->ncols; k++) {
+		bool h = named_file(L, dir, split, k, path, sizeof path);
+		have += h;
+		miss = miss < 0 && !h ? k : miss;
+	}
+	if (have == 0 && split)
+		return KILN_OK;
+	if (have < L->ds->ncols) {
+		named_file(L, dir, split, miss, path, sizeof path);
+		return kiln_fail(L->msg, L->len, KILN_ERR_IO, dir,
+		                 "no %s data for %s '%s': expected %s (one "
+		                 "%s_NAME.npy per input and label)",
+		                 split ? "test" : "training", role(L, miss),
+		                 tensor(L, miss)->name, strrchr(path, '/') + 1,
+		                 split ? "test" : "train");
+	}
+	named_file(L, dir, split, 0, first, sizeof first);
+	for (int k = 0; k < L->ds->ncols && !s; k++) {
+		named_file(L, dir, split, k, path, sizeof path);
+		s = npy_column(L, sp, k, path, first);
+	}
+	return s;
+}
+
+/* DIR/train.csv and DIR/test.csv, if there. */
+static kiln_status
+load_csv_dir(struct loader *L, const char *dir)
+{
+	char path[4096];
+	kiln_status s;
+
+	snprintf(path, sizeof path, "%s/train.csv", dir);
+	if ((s = csv_load(L, &L->ds->train, path)))
+		return s;
+	snprintf(path, sizeof path, "%s/test.csv", dir);
+	return is_file(path) ? csv_load(L, &L->ds->test, path) : KILN_OK;
 }
 
 static kiln_status
 no_data(struct loader *L, const char *dir)
 {
+	const char *xn = L->d->inputs[0].name;
+	const char *yn = L->labeled ? L->d->labels[0].name : "";
+	char named[600] = "";
+
+	/* the files by tensor name, unless they are train_x and train_y */
+	if (strcmp(xn, "x") || (L->labeled && strcmp(yn, "y")))
+		snprintf(named, sizeof named, ", train_%s.npy%s%s%s", xn,
+		         L->labeled ? " and train_" : "", yn,
+		         L->labeled ? ".npy" : "");
 	if (!L->labeled)
 		return kiln_fail(L->msg, L->len, KILN_ERR_IO, dir,
-		                 "no training data: expected %s[.gz] or %s",
-		                 names[0][0][0], names[1][0][0]);
+		                 "no training data: expected %s[.gz], %s%s or "
+		                 "train.csv", names[0][0][0], names[1][0][0], named);
 	return kiln_fail(L->msg, L->len, KILN_ERR_IO, dir,
-	                 "no training data: expected %s[.gz] and %s[.gz], or "
-	                 "%s and %s", names[0][0][0], names[0][0][1],
-	                 names[1][0][0], names[1][0][1]);
+	                 "no training data: expected %s[.gz] and %s[.gz], %s "
+	                 "and %s%s, or train.csv", names[0][0][0],
+	                 names[0][0][1], names[1][0][0], names[1][0][1], named);
 }
 
 /* The train and test splits of a directory; only train is required.
@@ -492,10 +760,19 @@ load_dir(struct loader *L, const char *dir)
 	bool idx;
 	kiln_status s = KILN_OK;
 
-	if (strlen(dir) > sizeof x - 64)
+	if (strlen(dir) > sizeof x - 300)
 		return kiln_fail(L->msg, L->len, KILN_ERR_ARG, dir,
 		                 "path too long");
 	idx = !find(dir, names[1][0][0], false, x, sizeof x);
+	/* one file per tensor: the only way for several, else when there */
+	if (!L->single || (idx && named_file(L, dir, 0, 0, x, sizeof x))) {
+		if (!(s = load_named(L, dir, 0)))
+			s = load_named(L, dir, 1);
+		return s;
+	}
+	if (idx && !find(dir, names[0][0][0], true, x, sizeof x) &&
+	    find(dir, "train.csv", false, x, sizeof x))
+		return load_csv_dir(L, dir);
 	for (int k = 0; k < 2 && !s; k++) {
 		struct kiln_split *sp = k ? &L->ds->test : &L->ds->train;
 		const char *const *nm = names[!idx][k];
@@ -544,6 +821,14 @@ load_file(struct loader *L, const char *xpath)
 {
 	char y[4096];
 
+	if (ends_with(xpath, ".csv"))
+		return csv_load(L, &L->ds->train, xpath);
+	if (!L->single)
+		return kiln_fail(L->msg, L->len, KILN_ERR_ARG, xpath,
+		                 "a model with %d inputs and %d labels reads a "
+		                 "directory of train_NAME.npy files, one per "
+		                 "tensor, or a .csv file", L->d->ninputs,
+		                 L->d->nlabels);
 	if (!L->labeled)
 		return load_split(L, &L->ds->train, xpath, NULL);
 	if (!labels_name(xpath, y, sizeof y))
@@ -580,10 +865,10 @@ kiln_dataset_load(struct kiln_dataset *ds, const char *path,
 void
 kiln_dataset_free(struct kiln_dataset *ds)
 {
-	free(ds->train.x);
-	free(ds->train.y);
-	free(ds->test.x);
-	free(ds->test.y);
-	*ds = (struct kiln_dataset){.xsize = ds->xsize, .ysize = ds->ysize,
-	                            .ydtype = ds->ydtype};
+	for (int k = 0; k < KILN_MAXDATA; k++) {
+		free(ds->train.col[k]);
+		free(ds->test.col[k]);
+		ds->train.col[k] = ds->test.col[k] = NULL;
+	}
+	ds->train.n = ds->test.n = 0;
 }

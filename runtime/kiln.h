@@ -585,9 +585,8 @@ struct kiln_train_desc {
  * Prints progress on stderr and one line per epoch on stdout; returns the
  * process exit status: 0, 1 for a failure, 2 for a usage error, 128 plus
  * the signal when SIGINT or SIGTERM stopped it (after a checkpoint, with
- * --checkpoint).  It installs handlers for those two.  Supports
- * one input and at most one label tensor (ninputs == 1, nlabels <= 1) for
- * now; without labels the only metric is the loss.  A d that is not valid
+ * --checkpoint).  It installs handlers for those two.  Without labels
+ * the only metric is the loss.  A d that is not valid
  * (a tensor whose dim 0 is not batch, a classifier without labels, whose
  * pred is not [batch, classes] or with more than one label per sample, a
  * state tensor outside state_bytes, epochs < 1, schedule parameters out
@@ -598,32 +597,36 @@ int kiln_train_main(int argc, char **argv, const struct kiln_train_desc *d);
 int kiln_finite(const void *x, kiln_dtype t, int64_t n);
 
 /* runtime/dataset.c: a trainer's data, loaded whole before training.
- * Sample i of a split has xsize f32 features at x + i*xsize and ysize
- * labels, of dtype ydtype, starting at element i*ysize of y. */
+ * Its columns are the trainer's tensors, inputs then labels: sample i of
+ * a split has size[k] values of dtype[k] (the tensor's dtype, without
+ * its batch dimension) at element i*size[k] of col[k]. */
+#define KILN_MAXDATA 8        /* inputs plus labels a trainer may read */
 struct kiln_split {
 	int64_t n;            /* samples; 0 when the split is absent */
-	float *x;
-	void *y;
+	void *col[KILN_MAXDATA];
 };
 struct kiln_dataset {
-	int64_t xsize, ysize; /* per sample: d->inputs[0] and d->labels[0]
-	                       * without their batch dimension; ysize 0 and
-	                       * y NULL without labels */
-	kiln_dtype ydtype;    /* d->labels[0].dtype */
+	int ncols;            /* d->ninputs + d->nlabels */
+	int64_t size[KILN_MAXDATA];
+	kiln_dtype dtype[KILN_MAXDATA];
 	struct kiln_split train, test;
 };
 
-/* Loads the data at path for the trainer d: a directory holding
- * train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz] (plus
- * the optional t10k-* test split), or train_x.npy and train_y.npy (plus
- * the optional test_x.npy, test_y.npy); or one training features file
- * of either kind, whose labels file has the same name with images and
- * idx3 replaced by labels and idx1, or x.npy by y.npy.  Without labels
- * (d->nlabels == 0) only the features files are read and labels files
- * are ignored.  IDX bytes become f32 in [0, 1]; .npy features must be f32.  Samples must have as many values
- * as d->inputs[0] and d->labels[0] per batch row, and a classifier's
- * labels must be integers in [0, d->pred.dim[1]).  On failure writes why
- * to msg and leaves ds empty. */
+/* Loads the data at path for the trainer d (docs/training.md, "Data"):
+ * a directory holding train-images-idx3-ubyte[.gz] and
+ * train-labels-idx1-ubyte[.gz] (plus the optional t10k-* test split);
+ * or train_x.npy and train_y.npy (plus test_x.npy, test_y.npy); or for
+ * any number of inputs and labels, train_NAME.npy per tensor NAME (plus
+ * test_NAME.npy); or train.csv (plus test.csv); or one training file of
+ * these kinds: a features file, whose labels file has the same name with
+ * images and idx3 replaced by labels and idx1, or x.npy by y.npy, or a
+ * .csv file.  Without labels (d->nlabels == 0) only the features are
+ * read.  IDX bytes become f32 in [0, 1]; a float tensor's .npy must have
+ * its dtype, an integer tensor's any integer dtype; labels are converted
+ * to the label's dtype.  Samples must have as many values per batch row
+ * as their tensor, and a classifier's labels (the first label tensor)
+ * must be integers in [0, d->pred.dim[1]).  On failure writes why to msg
+ * and leaves ds empty. */
 kiln_status kiln_dataset_load(struct kiln_dataset *ds, const char *path,
                               const struct kiln_train_desc *d, char *msg,
                               size_t msglen);

@@ -120,7 +120,11 @@ struct trainer {
 	struct opts o;
 	struct kiln_dataset ds;
 	void *block;                /* the one allocation; all below point in it */
-	void *state, *ws, *x, *y, *pred;
+	void *state, *ws, *pred;
+	void *in[KILN_MAXDATA];     /* the batch: inputs, then labels */
+	void *y;                    /* the first label's, or NULL */
+	int64_t ysize;              /* its values per sample */
+	kiln_dtype ydtype;
 	int64_t *lab, *top;         /* per batch row: label, argmax of pred */
 	double *pv, *yv;            /* regressor: pred and label as doubles */
 	int64_t *hits, *npred, *ntrue; /* per class, for precision and recall */
@@ -478,7 +482,7 @@ static double
 metric_value(const struct trainer *t, const struct metrics *m,
              const char *metric)
 {
-	double n = (double)m->n, nv = n * (double)t->ds.ysize;
+	double n = (double)m->n, nv = n * (double)t->ysize;
 
 	if (!strcmp(metric, "accuracy"))
 		return (double)m->correct / n;
@@ -741,7 +745,7 @@ carve_all(struct trainer *t)
 {
 	const struct kiln_train_desc *d = t->d;
 	size_t b = (size_t)d->batch, c = (size_t)t->classes, at = 0;
-	size_t rv = t->errs ? b * (size_t)t->ds.ysize * sizeof(double) : 0;
+	size_t rv = t->errs ? b * (size_t)t->ysize * sizeof(double) : 0;
 
 	t->state = carve(t, &at, d->state_bytes);
 	t->idx = carve(t, &at, (size_t)t->ds.train.n * sizeof *t->idx);
@@ -750,8 +754,10 @@ carve_all(struct trainer *t)
 	t->best_state = carve(t, &at, t->es_metric && d->es_restore_best ?
 	                              d->state_bytes : 0);
 	t->ws = carve(t, &at, d->workspace_bytes);
-	t->x = carve(t, &at, tensor_bytes(&d->inputs[0]));
-	t->y = carve(t, &at, d->nlabels ? tensor_bytes(&d->labels[0]) : 0);
+	for (int k = 0; k < d->ninputs + d->nlabels; k++)
+		t->in[k] = carve(t, &at, tensor_bytes(k < d->ninputs ? &d->inputs[k]
+		                                      : &d->labels[k - d->ninputs]));
+	t->y = d->nlabels ? t->in[d->ninputs] : NULL;
 	t->pred = carve(t, &at, no_pred(d) ? 0 : tensor_bytes(&d->pred));
 	t->lab = carve(t, &at, b * sizeof *t->lab);
 	t->top = carve(t, &at, b * sizeof *t->top);
@@ -823,6 +829,8 @@ setup(struct trainer *t)
 	t->classes = d->classify ? d->pred.dim[1] : 0;
 	t->errs = !d->classify && d->nlabels && !no_pred(d) &&
 	          same_dims(&d->pred, &d->labels[0]);
+	t->ysize = d->nlabels ? t->ds.size[d->ninputs] : 0;
+	t->ydtype = d->nlabels ? d->labels[0].dtype : KILN_F32;
 	t->plr = t->o.lr;
 	t->best = INFINITY;
 	t->bar = !t->o.quiet && isatty(fileno(stderr));
@@ -845,21 +853,19 @@ setup(struct trainer *t)
 /* ---- batches and metrics -------------------------------------------- */
 
 /* Fills the batch with rows samples at positions first.. of idx (NULL:
- * the split's own order), repeating them to fill a partial batch.  Without
- * labels yb is 0 and sp->y NULL. */
+ * the split's own order), repeating them to fill a partial batch: every
+ * column, inputs then labels. */
 static void
 gather(struct trainer *t, const struct kiln_split *sp, const int64_t *idx,
        int64_t first, int64_t rows)
 {
-	size_t xb = (size_t)t->ds.xsize * sizeof(float);
-	size_t yb = (size_t)t->ds.ysize * kiln_dtype_size(t->ds.ydtype);
-
-	for (int64_t b = 0; b < t->d->batch; b++) {
-		int64_t k = first + b % rows, i = idx ? idx[k] : k;
-		memcpy((char *)t->x + b * xb, sp->x + i * t->ds.xsize, xb);
-		if (yb)
-			memcpy((char *)t->y + b * yb, (const char *)sp->y + i * yb,
-			       yb);
+	for (int k = 0; k < t->ds.ncols; k++) {
+		size_t es = (size_t)t->ds.size[k] * kiln_dtype_size(t->ds.dtype[k]);
+		for (int64_t b = 0; b < t->d->batch; b++) {
+			int64_t j = first + b % rows, i = idx ? idx[j] : j;
+			memcpy((char *)t->in[k] + b * es,
+			       (const char *)sp->col[k] + i * es, es);
+		}
 	}
 }
 
@@ -870,13 +876,13 @@ score(struct trainer *t, struct metrics *m, float loss, int64_t rows,
       bool counts)
 {
 	const struct kiln_tensor_desc *p = &t->d->pred;
-	int64_t per = t->ds.ysize * rows;
+	int64_t per = t->ysize * rows;
 
 	m->n += rows;
 	m->loss += (double)loss * (double)rows;
 	if (t->classes) {
 		kiln_argmax(t->top, t->pred, p->dtype, rows, t->classes, 1, 0);
-		kiln_cast(t->lab, KILN_I64, t->y, t->ds.ydtype, rows);
+		kiln_cast(t->lab, KILN_I64, t->y, t->ydtype, rows);
 	}
 	for (int64_t b = 0; t->classes && b < rows; b++) {
 		int64_t y = t->lab[b], k = t->top[b];
@@ -892,7 +898,7 @@ score(struct trainer *t, struct metrics *m, float loss, int64_t rows,
 	if (!t->errs)
 		return;
 	kiln_cast(t->pv, KILN_F64, t->pred, p->dtype, per);
-	kiln_cast(t->yv, KILN_F64, t->y, t->ds.ydtype, per);
+	kiln_cast(t->yv, KILN_F64, t->y, t->ydtype, per);
 	for (int64_t i = 0; i < per; i++) {
 		double e = t->pv[i] - t->yv[i];
 		m->se += e * e;
@@ -919,7 +925,7 @@ static kiln_status
 evaluate(struct trainer *t, const struct kiln_split *sp, const int64_t *idx,
          int64_t n, struct metrics *m, bool counts)
 {
-	const void *in[2] = {t->x, t->y};
+	const void *const *in = (const void *const *)t->in;
 	int64_t b = t->d->batch;
 
 	*m = (struct metrics){0};
@@ -957,7 +963,7 @@ static void
 put_metrics(const struct trainer *t, FILE *f, bool json, const char *prefix,
             const struct metrics *m)
 {
-	double n = (double)m->n, nv = n * (double)t->ds.ysize;
+	double n = (double)m->n, nv = n * (double)t->ysize;
 
 	if (m->n == 0)
 		return;
@@ -1153,7 +1159,7 @@ nonfinite(struct trainer *t, float loss, int bad)
 static kiln_status
 train_step(struct trainer *t, double lr)
 {
-	const void *in[2] = {t->x, t->y};
+	const void *const *in = (const void *const *)t->in;
 	int64_t b = t->d->batch;
 	float loss = 0;
 	int bad = -1;
@@ -1187,7 +1193,10 @@ train_epoch(struct trainer *t, double lr, double t0)
 	kiln_status s;
 
 	if (!t->shuffled) {
-		shuffle(t, t->idx, t->ntrain);
+		/* one batch holds it all: its order is left as given, which a
+		 * graph model whose samples are its nodes needs */
+		if (t->ntrain > t->d->batch)
+			shuffle(t, t->idx, t->ntrain);
 		t->shuffled = true;
 		t->run = (struct metrics){0};
 		t->skipped = 0;

@@ -551,16 +551,19 @@ show_split(const char *name, const struct kiln_split *s, int64_t xsize)
 	float lo = INFINITY, hi = -INFINITY;
 	int64_t per[10] = {0};
 
+	const float *x = s->col[0];
+	const int64_t *y = s->col[1];
+
 	for (int64_t i = 0; i < s->n * xsize; i++) {
-		lo = fminf(lo, s->x[i]);
-		hi = fmaxf(hi, s->x[i]);
+		lo = fminf(lo, x[i]);
+		hi = fmaxf(hi, x[i]);
 	}
 	printf("%s: %lld samples, pixels in [%g, %g], first labels", name,
 	       (long long)s->n, lo, hi);
 	for (int64_t i = 0; i < 10 && i < s->n; i++)
-		printf(" %lld", (long long)((const int64_t *)s->y)[i]);
+		printf(" %lld", (long long)y[i]);
 	for (int64_t i = 0; i < s->n; i++)
-		per[((const int64_t *)s->y)[i]]++;
+		per[y[i]]++;
 	printf(", per class");
 	for (int k = 0; k < 10; k++)
 		printf(" %lld", (long long)per[k]);
@@ -577,8 +580,8 @@ fashion(const char *dir)
 		fprintf(stderr, "error: %s\n", msg);
 		return 1;
 	}
-	show_split("train", &ds.train, ds.xsize);
-	show_split("test", &ds.test, ds.xsize);
+	show_split("train", &ds.train, ds.size[0]);
+	show_split("test", &ds.test, ds.size[0]);
 	kiln_dataset_free(&ds);
 	return 0;
 }

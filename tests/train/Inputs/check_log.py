@@ -1,12 +1,14 @@
 """check_log.py LOG.jsonl MIN_ACC [PROBS.npy LABELS.npy]
 check_log.py --loss-only LOG.jsonl
+check_log.py --fell LOG.jsonl [KEY]
 
 Checks a trainer's --log: the training loss falls every epoch and the
 last test accuracy is at least MIN_ACC.  With PROBS and LABELS (an
 inference executable's output on the test split), its accuracy must be
 the trainer's last test accuracy.  With --loss-only (a trainer without
 labels), the training loss falls every epoch and every epoch has a
-test_loss but no accuracy.  Prints what it found and "OK".
+test_loss but no accuracy.  With --fell, the last epoch's training loss
+(or KEY) is below the first's.  Prints what it found and "OK".
 """
 import json
 import sys
@@ -29,6 +31,13 @@ def loss_only(rows):
 
 
 def main(argv):
+    if argv[1] == "--fell":
+        key = argv[3] if len(argv) > 3 else "loss"
+        v = [json.loads(line)[key] for line in open(argv[2])]
+        print(key, " ".join("%.4f" % x for x in v))
+        ok = len(v) > 1 and v[-1] < v[0]
+        print("OK" if ok else "BAD")
+        return 0 if ok else 1
     if argv[1] == "--loss-only":
         ok = loss_only([json.loads(line) for line in open(argv[2])])
         print("OK" if ok else "BAD")
