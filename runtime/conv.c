@@ -1,17 +1,26 @@
 /* conv.c: 2-D and 3-D convolution and transposed convolution, NCHW and
  * NCDHW, with strides, padding, dilation, groups.
  *
- * For each (image, output channel) the output plane starts as the bias and
- * each kernel tap (q,u,v) then adds w[o,q,u,v] times a strided window of
- * input plane q to it.  The rows and columns whose input position falls in
- * the padding are cut off beforehand (span()), so the inner loop has no
- * bounds tests and padding costs nothing.  Asymmetric padding needs no
- * parameter: the bottom/right pads are whatever oh and ow imply.  The
- * transposed convolution runs the same taps the other way, scattering
- * each input plane into the output (scatter_tap()).  The 3-D kernels
- * loop over the depth taps and hand each (output plane, input plane) pair
- * to the same 2-D plane code, so the depth costs no inner-loop work.
+ * The 2-D kernels are matrix products (runtime/gemm.c).  Per image and
+ * group, conv2d is y[og, oh*ow] = w[og, K] @ col[K, oh*ow], K = cg*kh*kw,
+ * where column (i,j) of the im2col matrix col holds the input window of
+ * output position (i,j), zeros in the padding.  col is built a piece at
+ * a time in a KILN_CONV_COLBUF-float stack buffer (the kernels get no
+ * scratch memory), whole columns when they fit; a 1x1 kernel of stride 1
+ * without padding uses x itself.  The transposed convolution runs it the
+ * other way: col = w^T @ x, then col2im adds each column into the output
+ * windows.  Asymmetric padding needs no parameter: the bottom/right pads
+ * are whatever oh and ow imply.
+ *
+ * The 3-D kernels work tap by tap: each tap (q,u,v) adds w[o,q,u,v] times
+ * a strided window of an input plane to an output plane (add_tap()), or
+ * scatters the other way (scatter_tap()), with the rows and columns in
+ * the padding cut off beforehand (span()), so the inner loop has no
+ * bounds tests.  They loop over the depth taps and hand each (output
+ * plane, input plane) pair to that 2-D plane code.
  */
+#include <string.h>
+
 #include "kiln.h"
 
 /* The output positions i in [*lo, *hi) of [0, n) whose input position
@@ -25,6 +34,233 @@ span(int64_t off, int64_t s, int64_t len, int64_t n, int64_t *lo, int64_t *hi)
 	*hi = b < n ? b : n;
 	*lo = a < *hi ? a : *hi;
 }
+
+static void
+fill(float *y, int64_t n, float v)
+{
+	for (int64_t i = 0; i < n; i++)
+		y[i] = v;
+}
+
+/* ---- 2-D: im2col and matrix products -------------------------------- */
+
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* The narrowest piece of col worth a matrix product; wider im2col
+ * matrices are cut into rows as well. */
+enum { MINCOL = 64 };
+
+/* A 1x1 kernel of stride 1 without padding: the im2col matrix is x. */
+static int
+pointwise(const struct kiln_conv2d *p)
+{
+	return p->kh == 1 && p->kw == 1 && p->sh == 1 && p->sw == 1 &&
+	       p->pt == 0 && p->pl == 0 && p->oh == p->h && p->ow == p->w;
+}
+
+/* The size of the ceil(n/max) nearly equal parts n is cut into: equal
+ * parts avoid a last sliver the matrix product does badly on. */
+static int64_t
+part(int64_t n, int64_t max)
+{
+	int64_t k = (n + max - 1) / max;
+
+	return n <= max ? n : (n + k - 1) / k;
+}
+
+void
+kiln_conv2d_chunks(const struct kiln_conv2d *p, int64_t rows, int64_t cols,
+                   int64_t *nr, int64_t *nc)
+{
+	if (pointwise(p)) {
+		*nr = rows;
+		*nc = cols;
+		return;
+	}
+	*nc = part(cols, MAX(KILN_CONV_COLBUF / MAX(rows, 1), MINCOL));
+	*nr = part(rows, KILN_CONV_COLBUF / MAX(*nc, 1));
+}
+
+static void
+zero(float *y, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++)
+		y[i] = 0.0f;
+}
+
+/* cr[t] for t < jn: input plane xp seen through tap (u,v) at output
+ * position j0 + t (row-major over oh x ow), 0 in the padding.  The
+ * positions go by output row, each cut into padding and the inside
+ * [c0, c1) that span() finds once for all rows. */
+static void
+im2col_row(float *cr, const float *xp, int64_t u, int64_t v, int64_t j0,
+           int64_t jn, const struct kiln_conv2d *p)
+{
+	int64_t du = u * p->dh - p->pt, dv = v * p->dw - p->pl, c0, c1;
+
+	span(dv, p->sw, p->w, p->ow, &c0, &c1);
+	for (int64_t t = 0; t < jn;) {
+		int64_t a = (j0 + t) % p->ow, b = MIN(p->ow, a + jn - t);
+		int64_t ih = (j0 + t) / p->ow * p->sh + du, xr = ih * p->w + dv;
+		int64_t lo = MIN(MAX(c0, a), b), hi = MAX(MIN(c1, b), lo);
+		float *d = cr + t;      /* d[j - a] is output column j */
+
+		if (ih < 0 || ih >= p->h)
+			lo = hi = b;
+		zero(d, lo - a);
+		if (p->sw == 1 && hi > lo)
+			memcpy(d + lo - a, xp + xr + lo, (size_t)(hi - lo) * sizeof *d);
+		else
+			for (int64_t j = lo; j < hi; j++)
+				d[j - a] = xp[xr + j * p->sw];
+		zero(d + hi - a, b - hi);
+		t += b - a;
+	}
+}
+
+const float *
+kiln_conv2d_im2col(float *col, int64_t *ld, const float *xg, int64_t k0,
+                   int64_t kn, int64_t j0, int64_t jn,
+                   const struct kiln_conv2d *p)
+{
+	int64_t taps = p->kh * p->kw, plane = p->h * p->w;
+
+	if (pointwise(p)) {
+		*ld = plane;
+		return xg + k0 * plane + j0;
+	}
+	for (int64_t r = 0; r < kn; r++) {
+		int64_t q = (k0 + r) / taps, t = (k0 + r) % taps;
+		im2col_row(col + r * jn, xg + q * plane, t / p->kw, t % p->kw, j0,
+		           jn, p);
+	}
+	*ld = jn;
+	return col;
+}
+
+/* The adjoint of im2col_row() for the transposed convolution: cr[t] for
+ * t < jn, input position j0 + t (row-major over h x w), is added to
+ * output plane yp at (i*sh - pt + u*dh, j*sw - pl + v*dw) when inside. */
+static void
+col2im_row(float *yp, const float *cr, int64_t u, int64_t v, int64_t j0,
+           int64_t jn, const struct kiln_conv2d *p)
+{
+	int64_t du = u * p->dh - p->pt, dv = v * p->dw - p->pl, c0, c1;
+
+	span(dv, p->sw, p->ow, p->w, &c0, &c1);
+	for (int64_t t = 0; t < jn;) {
+		int64_t a = (j0 + t) % p->w, b = MIN(p->w, a + jn - t);
+		int64_t oi = (j0 + t) / p->w * p->sh + du, yr = oi * p->ow + dv;
+		int64_t lo = MIN(MAX(c0, a), b), hi = MAX(MIN(c1, b), lo);
+		const float *s = cr + t;        /* s[j - a] is input column j */
+
+		if (oi >= 0 && oi < p->oh)
+			for (int64_t j = lo; j < hi; j++)
+				yp[yr + j * p->sw] += s[j - a];
+		t += b - a;
+	}
+}
+
+/* Rows m0..m0+mn of a col piece, row (o*kh + u)*kw + v, into output
+ * channel o of the group at yg. */
+static void
+col2im(float *yg, const float *col, int64_t m0, int64_t mn, int64_t j0,
+       int64_t jn, const struct kiln_conv2d *p)
+{
+	int64_t taps = p->kh * p->kw, oplane = p->oh * p->ow;
+
+	for (int64_t r = 0; r < mn; r++) {
+		int64_t o = (m0 + r) / taps, t = (m0 + r) % taps;
+		col2im_row(yg + o * oplane, col + r * jn, t / p->kw, t % p->kw, j0,
+		           jn, p);
+	}
+}
+
+/* One group of one image: yg[og, oh*ow] = bg + wg[og, K] @ col, one
+ * piece of col at a time, the pieces of a column adding up in y. */
+static void
+conv_group(float *yg, const float *xg, const float *wg, const float *bg,
+           float *col, const struct kiln_conv2d *p)
+{
+	int64_t og = p->oc / p->group, k = p->c / p->group * p->kh * p->kw;
+	int64_t oplane = p->oh * p->ow, nr, nc, ld;
+
+	for (int64_t o = 0; bg && o < og; o++)
+		fill(yg + o * oplane, oplane, bg[o]);
+	kiln_conv2d_chunks(p, k, oplane, &nr, &nc);
+	for (int64_t j0 = 0; j0 < oplane; j0 += nc)
+		for (int64_t k0 = 0; k0 < k; k0 += nr) {
+			int64_t jn = MIN(nc, oplane - j0), kn = MIN(nr, k - k0);
+			const float *m = kiln_conv2d_im2col(col, &ld, xg, k0, kn, j0,
+			                                    jn, p);
+			kiln_gemm_ld_f32(yg + j0, oplane, wg + k0, k, m, ld, og, jn, kn,
+			                 0, 0, 1.0f, bg || k0 ? 1.0f : 0.0f);
+		}
+}
+
+void
+kiln_conv2d_f32(float *y, const float *x, const float *w, const float *b,
+                const struct kiln_conv2d *p)
+{
+	float col[KILN_CONV_COLBUF];
+	int64_t cg = p->c / p->group, og = p->oc / p->group;
+	int64_t plane = p->h * p->w, oplane = p->oh * p->ow;
+
+	for (int64_t n = 0; n < p->n; n++)
+		for (int64_t g = 0; g < p->group; g++)
+			conv_group(y + (n * p->oc + g * og) * oplane,
+			           x + (n * p->c + g * cg) * plane,
+			           w + g * og * cg * p->kh * p->kw, b ? b + g * og : NULL,
+			           col, p);
+}
+
+/* One group of one image, transposed: col[og*kh*kw, h*w] = wg^T @ xg,
+ * wg[cg, og*kh*kw], a piece at a time, each piece added into yg by
+ * col2im(); pointwise, the product lands in yg directly. */
+static void
+convt_group(float *yg, const float *xg, const float *wg, const float *bg,
+            float *col, const struct kiln_conv2d *p)
+{
+	int64_t cg = p->c / p->group, og = p->oc / p->group;
+	int64_t rows = og * p->kh * p->kw, plane = p->h * p->w;
+	int64_t oplane = p->oh * p->ow, nr, nc;
+	int pw = pointwise(p);
+
+	for (int64_t o = 0; (bg || !pw) && o < og; o++)
+		fill(yg + o * oplane, oplane, bg ? bg[o] : 0.0f);
+	if (pw) {
+		kiln_gemm_ld_f32(yg, oplane, wg, rows, xg, plane, og, plane, cg,
+		                 1, 0, 1.0f, bg ? 1.0f : 0.0f);
+		return;
+	}
+	kiln_conv2d_chunks(p, rows, plane, &nr, &nc);
+	for (int64_t j0 = 0; j0 < plane; j0 += nc)
+		for (int64_t m0 = 0; m0 < rows; m0 += nr) {
+			int64_t jn = MIN(nc, plane - j0), mn = MIN(nr, rows - m0);
+			kiln_gemm_ld_f32(col, jn, wg + m0, rows, xg + j0, plane, mn, jn,
+			                 cg, 1, 0, 1.0f, 0.0f);
+			col2im(yg, col, m0, mn, j0, jn, p);
+		}
+}
+
+void
+kiln_conv2d_transpose_f32(float *y, const float *x, const float *w,
+                          const float *b, const struct kiln_conv2d *p)
+{
+	float col[KILN_CONV_COLBUF];
+	int64_t cg = p->c / p->group, og = p->oc / p->group;
+	int64_t plane = p->h * p->w, oplane = p->oh * p->ow;
+
+	for (int64_t n = 0; n < p->n; n++)
+		for (int64_t g = 0; g < p->group; g++)
+			convt_group(y + (n * p->oc + g * og) * oplane,
+			            x + (n * p->c + g * cg) * plane,
+			            w + g * cg * og * p->kh * p->kw, b ? b + g * og : NULL,
+			            col, p);
+}
+
+/* ---- 3-D: tap by tap ------------------------------------------------- */
 
 /* yp[oh,ow] += wv * (input plane xp[h,w] seen through tap (u,v)). */
 static void
@@ -45,8 +281,8 @@ add_tap(float *yp, const float *xp, float wv, int64_t u, int64_t v,
 }
 
 /* The adjoint of add_tap(): the sum over output plane dyp of dy times
- * input plane xp seen through tap (u,v), conv2d's weight gradient from
- * one (image, output channel, input channel) (runtime/train_ops.c). */
+ * input plane xp seen through tap (u,v), a term of conv3d's weight
+ * gradient (runtime/grad_ops.c). */
 float
 kiln_conv2d_tap_dot(const float *dyp, const float *xp, int64_t u, int64_t v,
                     const struct kiln_conv2d *p)
@@ -74,43 +310,6 @@ add_plane(float *yp, const float *xq, const float *wq,
 	for (int64_t u = 0; u < p->kh; u++)
 		for (int64_t v = 0; v < p->kw; v++)
 			add_tap(yp, xq, wq[u * p->kw + v], u, v, p);
-}
-
-static void
-fill(float *y, int64_t n, float v)
-{
-	for (int64_t i = 0; i < n; i++)
-		y[i] = v;
-}
-
-/* Output plane yp of channel o, from the cg input planes of its group
- * starting at xg, with wo = w[o]. */
-static void
-conv_plane(float *yp, const float *xg, const float *wo, float bias,
-           int64_t cg, const struct kiln_conv2d *p)
-{
-	int64_t plane = p->h * p->w;
-
-	fill(yp, p->oh * p->ow, bias);
-	for (int64_t q = 0; q < cg; q++)
-		add_plane(yp, xg + q * plane, wo + q * p->kh * p->kw, p);
-}
-
-void
-kiln_conv2d_f32(float *y, const float *x, const float *w, const float *b,
-                const struct kiln_conv2d *p)
-{
-	int64_t cg = p->c / p->group, og = p->oc / p->group;
-	int64_t plane = p->h * p->w, oplane = p->oh * p->ow;
-
-	for (int64_t n = 0; n < p->n; n++) {
-		for (int64_t o = 0; o < p->oc; o++) {
-			const float *xg = x + (n * p->c + o / og * cg) * plane;
-			conv_plane(y + (n * p->oc + o) * oplane, xg,
-			           w + o * cg * p->kh * p->kw, b ? b[o] : 0.0f,
-			           cg, p);
-		}
-	}
 }
 
 /* 3-D: output plane (n,o,i) adds, for every input channel q of the group
@@ -168,24 +367,6 @@ scatter_plane(float *yp, const float *xp, const float *wc,
 	for (int64_t u = 0; u < p->kh; u++)
 		for (int64_t v = 0; v < p->kw; v++)
 			scatter_tap(yp, xp, wc[u * p->kw + v], u, v, p);
-}
-
-void
-kiln_conv2d_transpose_f32(float *y, const float *x, const float *w,
-                          const float *b, const struct kiln_conv2d *p)
-{
-	int64_t cg = p->c / p->group, og = p->oc / p->group;
-	int64_t plane = p->h * p->w, oplane = p->oh * p->ow, taps = p->kh * p->kw;
-
-	for (int64_t n = 0; n < p->n; n++) {
-		for (int64_t o = 0; o < p->oc; o++) {
-			float *yp = y + (n * p->oc + o) * oplane;
-			fill(yp, oplane, b ? b[o] : 0.0f);
-			for (int64_t c = o / og * cg; c < (o / og + 1) * cg; c++)
-				scatter_plane(yp, x + (n * p->c + c) * plane,
-				              w + (c * og + o % og) * taps, p);
-		}
-	}
 }
 
 /* 3-D transposed: input plane (n,c,i) scatters through depth tap a onto

@@ -75,6 +75,19 @@ void kiln_gemm_f32(float *y, const float *a, const float *b, const float *c,
                    int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,
                    float alpha, float beta, int64_t c_rs, int64_t c_cs);
 
+/* kiln_gemm_f32 on matrices inside larger ones, as BLAS sgemm: row r of
+ * the stored a (a[m,k], or a[k,m] when trans_a) starts at a + r*lda, of b
+ * (b[k,n], or b[n,k] when trans_b) at b + r*ldb, of y at y + r*ldy, and
+ * y = alpha * op(a) @ op(b) + beta * y, y not read when beta is 0.  The
+ * convolutions multiply pieces of their operands in place with it.
+ * Both are blocked and packed, with about 224 KB of stack and no
+ * allocation; each element's sum runs in an order fixed by the shapes,
+ * so results depend on the inputs alone. */
+void kiln_gemm_ld_f32(float *y, int64_t ldy, const float *a, int64_t lda,
+                      const float *b, int64_t ldb, int64_t m, int64_t n,
+                      int64_t k, int trans_a, int trans_b, float alpha,
+                      float beta);
+
 /* y[p,m,n] = a[p,m,k] @ b[p,k,n] for p < batch, where matrix p of a starts
  * at a + p*a_bs and of b at b + p*b_bs (a stride of 0 broadcasts). */
 void kiln_matmul_f32(float *y, const float *a, const float *b, int64_t batch,
@@ -106,6 +119,25 @@ void kiln_conv2d_f32(float *y, const float *x, const float *w, const float *b,
  * x[n,c,i,j] * w[c,o,u,v] (c in group g) where that lies inside y. */
 void kiln_conv2d_transpose_f32(float *y, const float *x, const float *w,
                                const float *b, const struct kiln_conv2d *p);
+
+/* The im2col pieces the 2-D kernels, and conv2d's weight gradient
+ * (runtime/train_ops.c), multiply by.  Group g of image n has the im2col
+ * matrix col[K, oh*ow], K = c/group*kh*kw, whose row (q*kh + u)*kw + v,
+ * column i*ow + j holds x[n, g*c/group + q, i*sh - pt + u*dh, j*sw - pl +
+ * v*dw], or 0 in the padding.  Kernels hold at most KILN_CONV_COLBUF
+ * floats of it, on the stack (with the product's, about 350 KB in all).
+ * kiln_conv2d_chunks picks the piece size for a rows x cols matrix: nr
+ * rows by nc columns, all rows when possible.  kiln_conv2d_im2col writes
+ * rows k0..k0+kn-1, columns j0..j0+jn-1 of it, taking x from xg = x +
+ * (n*c + g*c/group)*h*w, into col[kn,jn] and returns col with *ld = jn;
+ * for a 1x1 kernel of stride 1 without padding the piece is x itself and
+ * it returns that, with *ld = h*w, writing nothing. */
+#define KILN_CONV_COLBUF 32768
+void kiln_conv2d_chunks(const struct kiln_conv2d *p, int64_t rows,
+                        int64_t cols, int64_t *nr, int64_t *nc);
+const float *kiln_conv2d_im2col(float *col, int64_t *ld, const float *xg,
+                                int64_t k0, int64_t kn, int64_t j0,
+                                int64_t jn, const struct kiln_conv2d *p);
 
 /* 3-D convolution and transposed convolution, NCDHW: x[n,c,d,h,w],
  * w[oc,c/group,kd,kh,kw] (transposed: w[c,oc/group,kd,kh,kw]), b[oc] or
@@ -420,8 +452,9 @@ void kiln_relu_grad_f32(float *dx, const float *dy, const float *x,
  * (oc/group), taps outside the input reading as zero. */
 void kiln_conv2d_grad_w_f32(float *dw, const float *x, const float *dy,
                             const struct kiln_conv2d *p);
-/* runtime/conv.c: one term of it, the sum over the output plane
- * dyp[oh,ow] of dy times the input plane xp[h,w] seen through tap (u,v). */
+/* runtime/conv.c: the adjoint of one tap of the 3-D kernels' plane code,
+ * the sum over the output plane dyp[oh,ow] of dy times the input plane
+ * xp[h,w] seen through tap (u,v) (conv3d's weight gradient sums them). */
 float kiln_conv2d_tap_dot(const float *dyp, const float *xp, int64_t u,
                           int64_t v, const struct kiln_conv2d *p);
 

@@ -3,12 +3,13 @@
  * training-mode dropout, and softmax cross-entropy with its gradient.
  *
  * The gradients reuse the forward kernels' own pieces, so forward and
- * backward cannot disagree: conv2d's weight gradient is a sum of
- * kiln_conv2d_tap_dot() (runtime/conv.c, the adjoint of the forward
- * kernel's tap), maxpool2d's routes each dy to kiln_maxpool2d_argmax_f32()
- * (runtime/pool.c, what maxpool2d_indices reports), and dropout draws its
- * mask from kiln_splitmix64() (runtime/random.c) as a pure function of
- * (seed, step, position), so the forward call on dy is its own gradient.
+ * backward cannot disagree: conv2d's weight gradient multiplies dy by the
+ * forward kernel's im2col matrix, a piece at a time (kiln_conv2d_im2col()
+ * in runtime/conv.c, then kiln_gemm_ld_f32()), maxpool2d's routes each dy
+ * to kiln_maxpool2d_argmax_f32() (runtime/pool.c, what maxpool2d_indices
+ * reports), and dropout draws its mask from kiln_splitmix64()
+ * (runtime/random.c) as a pure function of (seed, step, position), so the
+ * forward call on dy is its own gradient.
  * The losses sum in double; labels are checked before anything is written.
  */
 #include <math.h>
@@ -29,26 +30,41 @@ zero(float *y, int64_t n)
 		y[i] = 0.0f;
 }
 
-/* Image by image, each (output channel, input channel of its group, tap)
- * adds one plane dot product; the inner loop runs along an output row. */
+/* One group of one image: dwg[og, K] += dyg[og, oh*ow] @ col^T, col the
+ * group's im2col matrix [K, oh*ow], one piece of it at a time. */
+static void
+grad_w_group(float *dwg, const float *xg, const float *dyg, float *col,
+             const struct kiln_conv2d *p)
+{
+	int64_t og = p->oc / p->group, k = p->c / p->group * p->kh * p->kw;
+	int64_t oplane = p->oh * p->ow, nr, nc, ld;
+
+	kiln_conv2d_chunks(p, k, oplane, &nr, &nc);
+	for (int64_t j0 = 0; j0 < oplane; j0 += nc)
+		for (int64_t k0 = 0; k0 < k; k0 += nr) {
+			int64_t jn = nc < oplane - j0 ? nc : oplane - j0;
+			int64_t kn = nr < k - k0 ? nr : k - k0;
+			const float *m = kiln_conv2d_im2col(col, &ld, xg, k0, kn, j0,
+			                                    jn, p);
+			kiln_gemm_ld_f32(dwg + k0, k, dyg + j0, oplane, m, ld, og, kn,
+			                 jn, 0, 1, 1.0f, 1.0f);
+		}
+}
+
 void
 kiln_conv2d_grad_w_f32(float *dw, const float *x, const float *dy,
                        const struct kiln_conv2d *p)
 {
+	float col[KILN_CONV_COLBUF];
 	int64_t cg = p->c / p->group, og = p->oc / p->group;
-	int64_t plane = p->h * p->w, oplane = p->oh * p->ow, taps = p->kh * p->kw;
+	int64_t plane = p->h * p->w, oplane = p->oh * p->ow;
 
-	zero(dw, p->oc * cg * taps);
+	zero(dw, p->oc * cg * p->kh * p->kw);
 	for (int64_t n = 0; n < p->n; n++)
-		for (int64_t o = 0; o < p->oc; o++) {
-			const float *dyp = dy + (n * p->oc + o) * oplane;
-			const float *xg = x + (n * p->c + o / og * cg) * plane;
-			float *dwo = dw + o * cg * taps;
-			for (int64_t q = 0; q < cg; q++)
-				for (int64_t k = 0; k < taps; k++)
-					dwo[q * taps + k] += kiln_conv2d_tap_dot(dyp,
-					    xg + q * plane, k / p->kw, k % p->kw, p);
-		}
+		for (int64_t g = 0; g < p->group; g++)
+			grad_w_group(dw + g * og * cg * p->kh * p->kw,
+			             x + (n * p->c + g * cg) * plane,
+			             dy + (n * p->oc + g * og) * oplane, col, p);
 }
 
 void
