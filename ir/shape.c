@@ -202,7 +202,8 @@ nspatial(const Node *n)
 {
 	switch (n->op) {
 	case OP_CONV3D: case OP_CONV3D_TRANSPOSE: case OP_MAXPOOL3D:
-	case OP_AVGPOOL3D:
+	case OP_AVGPOOL3D: case OP_CONV3D_GRAD_W: case OP_MAXPOOL3D_GRAD:
+	case OP_AVGPOOL3D_GRAD:
 		return 3;
 	default:
 		return 2;
@@ -1306,58 +1307,96 @@ check_dy(Graph *g, const Node *n, const Type *dy, const Type *want,
 	return ERR("%s: dy %s must be %s, the output of %s for input %s with "
 	           "kernel %s and these attributes", name(n), tstr(g, dy),
 	           tstr(g, want), fwd, tstr(g, x),
-	           dims_str(g, named(g, n, "kernel")->ints, 2));
+	           dims_str(g, named(g, n, "kernel")->ints, nspatial(n)));
 }
 
-/* conv2d_grad_w(x, dy): the weights' shape [O, C/G, KH, KW]. */
+/* conv2d_grad_w(x, dy) and conv3d_grad_w: the weights' shape [O, C/G,
+ * KH, KW] or [O, C/G, KD, KH, KW]. */
 const char *
 shape_conv_grad_w(Graph *g, const Node *n, Type *out)
 {
 	const Type *x = in(g, n, 0), *dy = in(g, n, 1);
-	const int64_t *k = ir_attr(g, n, AT_CONV2D_GRAD_W_KERNEL)->ints;
-	int64_t group = ir_attr(g, n, AT_CONV2D_GRAD_W_GROUP)->i, total = 1;
+	int nsp = nspatial(n), r = nsp + 2;
+	const int64_t *k = named(g, n, "kernel")->ints;
+	int64_t group = named(g, n, "group")->i, total = 1;
 	const char *err;
-	if (x->rank != 4 || dy->rank != 4)
-		return ERR("conv2d_grad_w: input and dy must have rank 4 (NCHW), "
-		           "got %s and %s", tstr(g, x), tstr(g, dy));
-	if ((err = check_ints(g, n, AT_CONV2D_GRAD_W_KERNEL, 2, 1)))
+	if (x->rank != r || dy->rank != r)
+		return ERR("%s: input and dy must have rank %d (%s), got %s and %s",
+		           name(n), r, r == 4 ? "NCHW" : "NCDHW", tstr(g, x),
+		           tstr(g, dy));
+	if ((err = check_ints(g, n, op_attr_lookup(n->op, "kernel"), nsp, 1)))
 		return err;
 	if (group < 1 || x->dim[1] % group || dy->dim[1] % group)
-		return ERR("conv2d_grad_w: group %lld must divide the channels of "
-		           "input %s and dy %s", (long long)group, tstr(g, x),
+		return ERR("%s: group %lld must divide the channels of input %s "
+		           "and dy %s", name(n), (long long)group, tstr(g, x),
 		           tstr(g, dy));
-	Type y = {.dtype = x->dtype, .rank = 4, .dim = {x->dim[0], dy->dim[1]}};
+	Type y = {.dtype = x->dtype, .rank = r, .dim = {x->dim[0], dy->dim[1]}};
 	if ((err = spatial(g, n, k, false, &y)) ||
-	    (err = check_dy(g, n, dy, &y, x, "conv2d")))
+	    (err = check_dy(g, n, dy, &y, x, r == 4 ? "conv2d" : "conv3d")))
 		return err;
-	*out = (Type){.dtype = x->dtype, .rank = 4,
-	              .dim = {dy->dim[1], x->dim[1] / group, k[0], k[1]}};
-	for (int d = 0; d < 4; d++)
+	*out = (Type){.dtype = x->dtype, .rank = r,
+	              .dim = {dy->dim[1], x->dim[1] / group}};
+	memcpy(out->dim + 2, k, nsp * sizeof *k);
+	for (int d = 0; d < r; d++)
 		if (!grow(&total, out->dim[d]))
-			return ERR("conv2d_grad_w: the result is too large");
+			return ERR("%s: the result is too large", name(n));
 	return NULL;
 }
 
-/* maxpool2d_grad(dy, x): x's shape. */
-const char *
-shape_maxpool_grad(Graph *g, const Node *n, Type *out)
+/* The pool gradients: checks the attributes and that dy is the output of
+ * the forward pool (fwd) for input x; dx has x's type. */
+static const char *
+pool_grad(Graph *g, const Node *n, const Type *dy, const Type *x,
+          const char *fwd, Type *out)
 {
-	const Type *dy = in(g, n, 0), *x = in(g, n, 1);
-	const int64_t *k = ir_attr(g, n, AT_MAXPOOL2D_GRAD_KERNEL)->ints;
+	int r = nspatial(n) + 2;
 	const char *err;
-	if (x->rank != 4)
-		return ERR("maxpool2d_grad: input must have rank 4 (NCHW), got %s",
-		           tstr(g, x));
-	if ((err = check_ints(g, n, AT_MAXPOOL2D_GRAD_KERNEL, 2, 1)) ||
-	    (err = check_flag(g, n, AT_MAXPOOL2D_GRAD_CEIL_MODE)))
+	if (x->rank != r)
+		return ERR("%s: input must have rank %d (%s), got %s", name(n), r,
+		           r == 4 ? "NCHW" : "NCDHW", tstr(g, x));
+	int cip = op_attr_lookup(n->op, "count_include_pad");
+	if ((err = check_ints(g, n, op_attr_lookup(n->op, "kernel"), r - 2, 1)) ||
+	    (err = check_flag(g, n, op_attr_lookup(n->op, "ceil_mode"))) ||
+	    (cip >= 0 && (err = check_flag(g, n, cip))))
 		return err;
-	Type y = {.dtype = x->dtype, .rank = 4, .dim = {x->dim[0], x->dim[1]}};
-	if ((err = spatial_of(g, n, x, k,
-	                      ir_attr(g, n, AT_MAXPOOL2D_GRAD_CEIL_MODE)->i, &y)) ||
-	    (err = check_dy(g, n, dy, &y, x, "maxpool2d")))
+	Type y = {.dtype = x->dtype, .rank = r, .dim = {x->dim[0], x->dim[1]}};
+	if ((err = spatial_of(g, n, x, named(g, n, "kernel")->ints,
+	                      named(g, n, "ceil_mode")->i, &y)) ||
+	    (err = check_dy(g, n, dy, &y, x, fwd)))
 		return err;
 	*out = *x;
 	return NULL;
+}
+
+/* maxpool2d_grad(dy, x) and maxpool3d_grad: x's shape. */
+const char *
+shape_maxpool_grad(Graph *g, const Node *n, Type *out)
+{
+	return pool_grad(g, n, in(g, n, 0), in(g, n, 1),
+	                 nspatial(n) == 2 ? "maxpool2d" : "maxpool3d", out);
+}
+
+/* avgpool2d_grad(dy) and avgpool3d_grad: [N, C] of dy, then input_size. */
+const char *
+shape_avgpool_grad(Graph *g, const Node *n, Type *out)
+{
+	const Type *dy = in(g, n, 0);
+	int nsp = nspatial(n), id = op_attr_lookup(n->op, "input_size");
+	const char *err;
+	if (dy->rank != nsp + 2)
+		return ERR("%s: dy must have rank %d (%s), got %s", name(n), nsp + 2,
+		           nsp == 2 ? "NCHW" : "NCDHW", tstr(g, dy));
+	if ((err = check_ints(g, n, id, nsp, 1)))
+		return err;
+	Type x = {.dtype = dy->dtype, .rank = nsp + 2,
+	          .dim = {dy->dim[0], dy->dim[1]}};
+	memcpy(x.dim + 2, ir_attr(g, n, id)->ints, nsp * sizeof *x.dim);
+	int64_t total = 1;
+	for (int d = 0; d < x.rank; d++)
+		if (!grow(&total, x.dim[d]))
+			return ERR("%s: the result is too large", name(n));
+	return pool_grad(g, n, dy, &x, nsp == 2 ? "avgpool2d" : "avgpool3d",
+	                 out);
 }
 
 /* dropout_train(x, t): x's shape; t is the step, a scalar. */

@@ -248,9 +248,125 @@ producer(Graph *g, int v)
 	return g->val[v].kind == VK_TEMP ? &g->node[g->val[v].def] : NULL;
 }
 
-/* cross_entropy with class indices over rank-2 scores: from logits, or
- * from the probabilities of a softmax, which is undone to use its logits
- * (log of a softmax loses what the logits keep). */
+/* The number c (an INT or FLOAT entry). */
+static double
+cfg_num(const Cfg *c)
+{
+	if (c->kind == CFG_INT)
+		return (double)c->i;
+	if (c->kind != CFG_FLOAT)
+		diag_error(c->loc, "expected a number");
+	return c->f;
+}
+
+/* The section's class_weights as an f32[classes] constant, or -1 when it
+ * has none. */
+static int
+class_weights(Tr *t, int64_t classes)
+{
+	Graph *g = t->g;
+	const Cfg *w = cfg_get(t->train, "class_weights");
+	if (!w)
+		return -1;
+	if (w->kind != CFG_LIST || w->n != classes)
+		diag_error(w->loc, "class_weights: expected a list of %lld numbers, "
+		           "one per class", (long long)classes);
+	float *p = arena_alloc(g->mod->arena, (size_t)classes * sizeof *p);
+	for (int i = 0; i < w->n; i++)
+		p[i] = (float)cfg_num(w->item[i]);
+	Type ty = {.dtype = DT_F32, .rank = 1, .dim = {classes}};
+	int v = ir_add_value(g, fresh(g, "train.class_weights"), VK_CONST, ty,
+	                     w->loc);
+	g->val[v].data = p;
+	g->val[v].init = INIT_DATA;
+	return v;
+}
+
+static int
+reshape_to(Graph *g, Loc loc, int x, int rank, const int64_t *dim)
+{
+	Type t = {.dtype = g->val[x].type.dtype, .rank = rank};
+	memcpy(t.dim, dim, rank * sizeof *dim);
+	return pb_reshape(g, loc, x, &t);
+}
+
+/* The sum of every element of x, as a scalar. */
+static int
+sum_all(Graph *g, Loc loc, int x)
+{
+	return pb_sum(g, loc, x, (1u << g->val[x].type.rank) - 1, false);
+}
+
+/* Class indices y[M] as i64 or i32, the index types of gather. */
+static int
+index_labels(Graph *g, Loc loc, int y)
+{
+	int dt = g->val[y].type.dtype;
+	if (dt == DT_I64 || dt == DT_I32)
+		return y;
+	int c = pb_op(g, OP_CAST, loc, &y, 1);
+	ir_set_int(g, c, AT_CAST_TO, DT_I64);
+	return pb_result(g, c);
+}
+
+/* Weighted cross-entropy over class indices, as PyTorch's
+ * CrossEntropyLoss(weight=w, label_smoothing=ls): with l = log_softmax(z)
+ * [M,C] and W = sum_i w[y_i],
+ *   loss = -((1 - ls) sum_i w[y_i] l[i,y_i] + ls/C sum_{i,c} w[c] l[i,c]) / W
+ * l[i,y_i] is gather_elements of l at the labels, w[y_i] a gather of w;
+ * autodiff differentiates the lot (the weights and labels need nothing). */
+static int
+xent_weighted(Graph *g, Loc loc, int z, int y, int w, double ls)
+{
+	Type zt = g->val[z].type;
+	int64_t m = zt.dim[0], c = zt.dim[1];
+	int l = pb_unary(g, loc, OP_LOG_SOFTMAX, z);
+	y = index_labels(g, loc, y);
+	int picked = pb_op(g, OP_GATHER_ELEMENTS, loc, (int[]){l,
+	                   reshape_to(g, loc, y, 2, (int64_t[]){m, 1})}, 2);
+	ir_set_int(g, picked, AT_GATHER_ELEMENTS_AXIS, 1);
+	picked = pb_result(g, picked);
+	int wy = reshape_to(g, loc, pb_binary(g, loc, OP_GATHER, w, y), 2,
+	                    (int64_t[]){m, 1});
+	int num = sum_all(g, loc, pb_binary(g, loc, OP_MUL, wy, picked));
+	if (ls != 0) {
+		int smooth = sum_all(g, loc, pb_binary(g, loc, OP_MUL, l, w));
+		num = pb_binary(g, loc, OP_ADD,
+		                pb_binary(g, loc, OP_MUL, num, pb_scalar(g, 1 - ls)),
+		                pb_binary(g, loc, OP_MUL, smooth,
+		                          pb_scalar(g, ls / (double)c)));
+	}
+	int den = sum_all(g, loc, wy);
+	return pb_unary(g, loc, OP_NEG, pb_binary(g, loc, OP_DIV, num, den));
+}
+
+/* Cross-entropy against probabilities q[M,C] (one-hot rows or soft
+ * labels), as PyTorch's CrossEntropyLoss with probability targets: the
+ * targets smoothed, q (1 - ls) + ls/C, weighted per class when w >= 0,
+ *   loss = -1/M sum_{i,c} w[c] q[i,c] log_softmax(z)[i,c]. */
+static int
+xent_soft(Graph *g, Loc loc, int z, int q, int w, double ls)
+{
+	Type zt = g->val[z].type;
+	if (ls != 0)
+		q = pb_binary(g, loc, OP_ADD,
+		              pb_binary(g, loc, OP_MUL, q, pb_scalar(g, 1 - ls)),
+		              pb_scalar(g, ls / (double)zt.dim[1]));
+	if (w >= 0)
+		q = pb_binary(g, loc, OP_MUL, q, w);
+	int l = pb_unary(g, loc, OP_LOG_SOFTMAX, z);
+	int s = sum_all(g, loc, pb_binary(g, loc, OP_MUL, q, l));
+	return pb_binary(g, loc, OP_MUL, s,
+	                 pb_scalar(g, -1.0 / (double)zt.dim[0]));
+}
+
+/* cross_entropy over the last axis of the prediction [batch, ..., C],
+ * against class indices [batch, ...] or probabilities of the
+ * prediction's type; from logits, or from the probabilities of a softmax
+ * over that axis, which is undone to use its logits (log of a softmax
+ * loses what the logits keep).  Rows beyond the batch are flattened into
+ * it: the loss is the mean over all M rows.  Plain class indices (no
+ * class_weights) make one softmax_cross_entropy op. */
 static int
 cross_entropy(Tr *t, const Cfg *c)
 {
@@ -258,23 +374,39 @@ cross_entropy(Tr *t, const Cfg *c)
 	int p = operand(t, c, 0), y = operand(t, c, 1);
 	Type pt = g->val[p].type, yt = g->val[y].type;
 	bool logits = num(c, "from_logits", 0) != 0;
-	if (pt.rank != 2 || yt.rank != 1 || yt.dtype == DT_F32 ||
-	    yt.dtype == DT_F64)
-		diag_error(c->loc, "%s: kiln trains on class indices and [batch, "
-		           "classes] predictions so far (got %s and %s)", c->s,
+	bool soft = type_eq(&pt, &yt);
+	bool index = yt.rank == pt.rank - 1 && !memcmp(yt.dim, pt.dim,
+	             yt.rank * sizeof *yt.dim) && (yt.dtype == DT_I64 ||
+	             yt.dtype == DT_I32 || yt.dtype == DT_I8 || yt.dtype == DT_U8);
+	if (pt.rank < 2 || pt.dtype != DT_F32 || (!soft && !index))
+		diag_error(c->loc, "%s: kiln trains on f32 predictions [batch, ..., "
+		           "classes] against class indices or probabilities of the "
+		           "prediction's type so far (got %s and %s)", c->s,
 		           type_str(g->mod->arena, &pt),
 		           type_str(g->mod->arena, &yt));
 	if (!logits) {
 		const Node *s = producer(g, p);
-		if (!s || s->op != OP_SOFTMAX)
+		int64_t axis = s && s->op == OP_SOFTMAX ?
+		               ir_attr(g, s, AT_SOFTMAX_AXIS)->i : 0;
+		if (!s || s->op != OP_SOFTMAX || (axis != -1 &&
+		                                  axis != pt.rank - 1))
 			diag_error(c->loc, "%s: from probabilities, the prediction "
-			           "must come from a softmax (kiln then uses its "
-			           "logits)", c->s);
+			           "must come from a softmax over the classes (kiln "
+			           "then uses its logits)", c->s);
 		p = s->in[0];
 	}
+	int64_t classes = pt.dim[pt.rank - 1], rows = type_numel(&pt) / classes;
+	double ls = num(c, "label_smoothing", 0);
+	int w = class_weights(t, classes);
+	p = reshape_to(g, c->loc, p, 2, (int64_t[]){rows, classes});
+	if (soft)
+		return xent_soft(g, c->loc, p, reshape_to(g, c->loc, y, 2,
+		                 (int64_t[]){rows, classes}), w, ls);
+	y = reshape_to(g, c->loc, y, 1, &rows);
+	if (w >= 0)
+		return xent_weighted(g, c->loc, p, y, w, ls);
 	int n = pb_op(g, OP_SOFTMAX_CROSS_ENTROPY, c->loc, (int[]){p, y}, 2);
-	ir_set_float(g, n, AT_SOFTMAX_CROSS_ENTROPY_LABEL_SMOOTHING,
-	             num(c, "label_smoothing", 0));
+	ir_set_float(g, n, AT_SOFTMAX_CROSS_ENTROPY_LABEL_SMOOTHING, ls);
 	return pb_result(g, n);
 }
 
@@ -305,6 +437,21 @@ binary_cross_entropy(Tr *t, const Cfg *c)
 	                mean_all(g, loc, pb_binary(g, loc, OP_ADD, a, b)));
 }
 
+/* Huber's loss of the differences d: the mean of 0.5 q^2 + delta (|d| - q)
+ * with q = min(|d|, delta), which is 0.5 d^2 where |d| <= delta and
+ * delta (|d| - 0.5 delta) beyond. */
+static int
+huber(Graph *g, Loc loc, int d, double delta)
+{
+	int a = pb_unary(g, loc, OP_ABS, d);
+	int q = pb_binary(g, loc, OP_MIN, a, pb_scalar(g, delta));
+	int sq = pb_binary(g, loc, OP_MUL, pb_binary(g, loc, OP_MUL, q, q),
+	                   pb_scalar(g, 0.5));
+	int lin = pb_binary(g, loc, OP_MUL, pb_binary(g, loc, OP_SUB, a, q),
+	                    pb_scalar(g, delta));
+	return mean_all(g, loc, pb_binary(g, loc, OP_ADD, sq, lin));
+}
+
 /* One loss term, unweighted. */
 static int
 loss_term(Tr *t, const Cfg *c)
@@ -325,6 +472,8 @@ loss_term(Tr *t, const Cfg *c)
 		return mean_all(g, loc, pb_binary(g, loc, OP_MUL, d, d));
 	if (strcmp(c->s, "mae") == 0)
 		return mean_all(g, loc, pb_unary(g, loc, OP_ABS, d));
+	if (strcmp(c->s, "huber") == 0)
+		return huber(g, loc, d, num(c, "delta", 1));
 	diag_error(c->loc, "loss %s is not supported by the trainer yet", c->s);
 }
 

@@ -504,6 +504,33 @@ kiln_status kiln_softmax_cross_entropy_grad_f32(float *dz, const float *z,
                                                 int64_t c,
                                                 float label_smoothing);
 
+/* ---- runtime/grad_ops.c: gradients of the pools and of conv3d --------
+ * f32, with the forward kernels' parameter structs (p describes the
+ * forward op: x is its input, dy has its output's shape).  Each writes its
+ * whole result.
+ *
+ * Average pooling: dx starts at 0, then each window with m > 0 taps
+ * counted adds dy / m to each of its taps inside x; m is kh*kw (3-D:
+ * kd*kh*kw) when count_include_pad, else the taps inside x, as the forward
+ * kernels divide. */
+void kiln_avgpool2d_grad_f32(float *dx, const float *dy,
+                             const struct kiln_pool2d *p);
+void kiln_avgpool3d_grad_f32(float *dx, const float *dy,
+                             const struct kiln_pool3d *p);
+/* 3-D max pooling: dx starts at 0, then each dy is added at the first tap
+ * of its window (depth, rows, columns) holding the maximum of x there, or
+ * with nothing above -inf the first tap inside x; a window wholly in the
+ * padding adds nothing. */
+void kiln_maxpool3d_grad_f32(float *dx, const float *dy, const float *x,
+                             const struct kiln_pool3d *p);
+/* conv3d's weight gradient, with kiln_conv3d_f32's parameters:
+ * x[n,c,d,h,w], dy[n,oc,od,oh,ow], dw[oc,c/group,kd,kh,kw],
+ * dw[o,q,a,u,v] = sum_{n,k,i,j} dy[n,o,k,i,j] * x[n, g*c/group + q,
+ * k*sd - pf + a*dd, i*sh - pt + u*dh, j*sw - pl + v*dw], g = o /
+ * (oc/group), taps outside the input reading as zero. */
+void kiln_conv3d_grad_w_f32(float *dw, const float *x, const float *dy,
+                            const struct kiln_conv3d *p);
+
 /* ---- runtime/gradcheck.c: `kiln gradcheck`'s program -----------------
  * loss maps the inputs to L (f32[]); grad to L and then dL/dx for inputs
  * x, its outputs named "d.NAME".  Compares them with central finite

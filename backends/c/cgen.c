@@ -973,19 +973,28 @@ emit_relu_grad(Gen *s, const Node *n)
 	        (long long)type_numel(ty(s, n->out)));
 }
 
-/* conv2d_grad_w(x, dy) and maxpool2d_grad(dy, x): the forward op's
- * parameters for x, with the output sizes from dy (and conv2d's kernel
- * from the attribute), then kernel(result, operand 1, operand 2, &p). */
+/* The window gradients: conv2d_grad_w(x, dy), conv3d_grad_w(x, dy),
+ * maxpool2d_grad(dy, x), maxpool3d_grad(dy, x), avgpool2d_grad(dy),
+ * avgpool3d_grad(dy).  p holds the forward op's parameters for its input
+ * (x, or for the average pools dx, which has x's shape), the output
+ * sizes from dy (and the convolutions' kernel from the attribute); then
+ * kernel(result, the operands..., &p). */
 static void
 emit_window_grad(Gen *s, const Node *n)
 {
-	if (n->op == OP_CONV2D_GRAD_W)
-		emit_conv_params(s, n, ty(s, n->in[0]),
-		                 ints(s, n, AT_CONV2D_GRAD_W_KERNEL), ty(s, n->in[1]));
+	bool conv = n->op == OP_CONV2D_GRAD_W || n->op == OP_CONV3D_GRAD_W;
+	bool avg = n->op == OP_AVGPOOL2D_GRAD || n->op == OP_AVGPOOL3D_GRAD;
+	if (conv)
+		emit_conv_params(s, n, ty(s, n->in[0]), named_ints(s, n, "kernel"),
+		                 ty(s, n->in[1]));
 	else
-		emit_pool_params(s, n, ty(s, n->in[1]), ty(s, n->in[0]));
-	fprintf(s->f, "\t\t%s(%s, %s, %s, &p);\n\t}\n", kernel_name(s, n),
-	        ptr(s, n->out), ptr(s, n->in[0]), ptr(s, n->in[1]));
+		emit_pool_params(s, n, ty(s, avg ? n->out : n->in[1]),
+		                 ty(s, n->in[0]));
+	fprintf(s->f, "\t\t%s(%s, %s, ", kernel_name(s, n), ptr(s, n->out),
+	        ptr(s, n->in[0]));
+	if (!avg)
+		fprintf(s->f, "%s, ", ptr(s, n->in[1]));
+	fputs("&p);\n\t}\n", s->f);
 }
 
 /* dropout_train(x, t): the step is read from its scalar operand. */
@@ -1101,7 +1110,11 @@ emit_node(Gen *s, const Node *n)
 	case OP_TOPK_INDICES: emit_topk(s, n); break;
 	case OP_RELU_GRAD: emit_relu_grad(s, n); break;
 	case OP_CONV2D_GRAD_W:
-	case OP_MAXPOOL2D_GRAD: emit_window_grad(s, n); break;
+	case OP_CONV3D_GRAD_W:
+	case OP_MAXPOOL2D_GRAD:
+	case OP_MAXPOOL3D_GRAD:
+	case OP_AVGPOOL2D_GRAD:
+	case OP_AVGPOOL3D_GRAD: emit_window_grad(s, n); break;
 	case OP_DROPOUT_TRAIN: emit_dropout_train(s, n); break;
 	case OP_SOFTMAX_CROSS_ENTROPY:
 	case OP_SOFTMAX_CROSS_ENTROPY_GRAD: emit_xent(s, n); break;
