@@ -29,11 +29,13 @@ void cgen_emit(Graph *g, const CgenOpts *o, FILE *c, FILE *h);
 char *cgen_ident(Arena *a, const char *name); /* a C identifier for name */
 
 /* backends/c/trainer.c: a trainer (`kiln build --train`) from the train
- * pass's planned @m.step and @m.eval graphs of model m: writes NAME.c to c
+ * pass's planned graphs of model m: its nsteps step graphs (@m.step, or
+ * @m.step.NAME for each step; at most 8) and @m.eval: writes NAME.c to c
  * (main() under -DKILN_MAIN) and returns the blob it links (o->weights),
  * *size bytes: the initial state, then the constants. */
-unsigned char *cgen_emit_trainer(Graph *step, Graph *eval, Graph *model,
-                                 const CgenOpts *o, FILE *c, int64_t *size);
+unsigned char *cgen_emit_trainer(Graph *const *steps, int nsteps, Graph *eval,
+                                 Graph *model, const CgenOpts *o, FILE *c,
+                                 int64_t *size);
 
 /* backends/onnx/export.c */
 /* Writes g as an ONNX model (opset 17) to path, atomically, weights

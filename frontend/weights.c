@@ -663,15 +663,25 @@ load_value(WFile *w, Arena *a, Value *v, Tensor *t)
 	t->used = true;
 }
 
+static Tensor *
+find_tensor(WFile *w, const char *name)
+{
+	Tensor key = {.name = name};
+	return bsearch(&key, w->t, (size_t)w->nt, sizeof *w->t, cmp_name);
+}
+
 /* A parameter must come from the file; a constant only when it has
- * nothing else to come from. */
+ * nothing else to come from.  A parameter of graph g found not by its
+ * name but as G.NAME is the one a model calling g trained: a GAN's
+ * generator.h.w is the generator's h.w. */
 static void
-load_slot(WFile *w, Arena *a, Value *v)
+load_slot(WFile *w, Arena *a, const Graph *g, Value *v)
 {
 	if (v->kind != VK_PARAM && v->kind != VK_CONST)
 		return;
-	Tensor key = {.name = v->name};
-	Tensor *t = bsearch(&key, w->t, (size_t)w->nt, sizeof *w->t, cmp_name);
+	Tensor *t = find_tensor(w, v->name);
+	if (!t && v->kind == VK_PARAM)
+		t = find_tensor(w, arena_printf(w->a, "%s.%s", g->name, v->name));
 	if (t)
 		load_value(w, a, v, t);
 	else if (v->kind == VK_PARAM || (!v->data && v->init == INIT_DATA))
@@ -709,7 +719,7 @@ weights_load(Module *m, const char *path)
 	read_table(&w, json_parse(w.loc, w.a, h, (size_t)w.hlen));
 	for (int i = 0; i < m->ngraph; i++)
 		for (int k = 0; k < m->graph[i]->nval; k++)
-			load_slot(&w, m->arena, &m->graph[i]->val[k]);
+			load_slot(&w, m->arena, m->graph[i], &m->graph[i]->val[k]);
 	warn_unused(&w);
 	fclose(w.f);
 	arena_free(w.a);

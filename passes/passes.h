@@ -36,6 +36,9 @@ extern const int ndefault_pipeline;
 int pass_lookup(const char *name);          /* PASS_, or -1 */
 void pass_run(Module *m, const int *ids, int n, const PassOpts *o);
 
+/* passes/train.c: a train section has at most this many steps */
+enum { TRAIN_MAXSTEPS = 8 };
+
 /* one file per pass */
 #define PASS(id, name, desc) void pass_##id(Graph *g);
 #include "passes.def"

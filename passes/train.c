@@ -1,5 +1,6 @@
 /* train.c: the training pass.  For a graph @m with a train section it adds
- * two graphs that `kiln build --train` compiles into the trainer:
+ * two graphs that `kiln build --train` compiles into the trainer (with
+ * steps, an @m.step.NAME per step block in place of @m.step):
  *
  *   @m.eval   the model as for inference (dropout off, BatchNorm with its
  *             running statistics) plus the loss: inputs, then labels;
@@ -13,9 +14,14 @@
  *             `train.step` (i64[], counting from 1); returns the loss and
  *             the prediction.
  *
- * Both read the parameters of @m by name, so the trainer keeps one state
- * for both.  The optimizer's slots are params of @m.step only, named after
- * their parameter ("h.w.m", "h.w.v", "h.w.momentum"), initialized to 0.
+ * With steps (a GAN's, docs/language.md section 14.7), each step block,
+ * its entries over the section's, gives @m.step.NAME, which returns its
+ * loss only; @m.eval returns each step's loss, in order, and no
+ * prediction.  All read the parameters of @m by name, so the trainer
+ * keeps one state for all.  The optimizer's slots are params of the step
+ * graphs only, named after their parameter ("h.w.m", "h.w.v",
+ * "h.w.momentum"), initialized to 0; steps that train the same parameter
+ * share them.
  * The train section was checked by the frontend (docs/language.md,
  * section 14); what this pass cannot do yet is an error at the entry.
  */
@@ -706,25 +712,90 @@ backward(Tr *t, int loss)
 			optimize(t, cfg_get(t->train, "optimizer"), wrt[i], grads[i]);
 }
 
-static void
-build(Graph *m, bool training)
+/* The settings of step block st: its own entries, then those of the
+ * section it does not set (its steps apart). */
+static Cfg *
+step_cfg(Graph *m, const Cfg *st)
 {
 	Arena *a = m->mod->arena;
-	const char *name = arena_printf(a, "%s.%s", m->name,
-	                                training ? "step" : "eval");
-	Tr t = {.src = m, .train = m->train, .training = training};
+	Cfg *c = cfg_new(a, CFG_BLOCK, st->loc);
+	c->s = st->s;
+	for (int i = 0; i < st->n; i++)
+		cfg_add(a, c, st->key[i], st->item[i]);
+	for (int i = 0; i < m->train->n; i++) {
+		const char *k = m->train->key[i];
+		if (k && strcmp(k, "step") && (!strcmp(k, "label") ||
+		                               !cfg_get(st, k)))
+			cfg_add(a, c, k, m->train->item[i]);
+	}
+	return c;
+}
+
+/* The steps of the section, in order, into steps[]; their number. */
+static int
+steps_of(Graph *m, const Cfg **steps)
+{
+	int n = 0;
+	for (int i = 0; i < m->train->n; i++) {
+		if (!m->train->key[i] || strcmp(m->train->key[i], "step"))
+			continue;
+		if (n == TRAIN_MAXSTEPS)
+			diag_error(m->train->item[i]->loc, "more than %d training "
+			           "steps", TRAIN_MAXSTEPS);
+		steps[n++] = m->train->item[i];
+	}
+	return n;
+}
+
+static Tr
+start(Graph *m, const char *name, const Cfg *train, bool training)
+{
+	Arena *a = m->mod->arena;
+	Tr t = {.src = m, .train = train, .training = training};
 	t.g = ir_new_graph(m->mod, name, m->loc);
 	t.vmap = arena_alloc(a, (m->nval + 1) * sizeof *t.vmap);
 	for (int i = 0; i < m->nval; i++)
 		t.vmap[i] = -1;
 	copy_values(&t);
 	forward(&t);
+	return t;
+}
+
+/* @m.step, or with steps @m.step.NAME for step block st: the training
+ * forward pass, the loss, the backward pass and the updates.  Only a
+ * single step returns the prediction (the metrics' classes). */
+static void
+build_step(Graph *m, const Cfg *st)
+{
+	Arena *a = m->mod->arena;
+	const char *name = st ? arena_printf(a, "%s.step.%s", m->name, st->s)
+	                      : arena_printf(a, "%s.step", m->name);
+	Tr t = start(m, name, st ? step_cfg(m, st) : m->train, true);
 	int loss = total_loss(&t);
-	if (training)
-		backward(&t, loss);
+	backward(&t, loss);
 	ir_add_output(t.g, loss);
-	if (t.pred >= 0 && t.pred != loss)
+	if (!st && t.pred >= 0 && t.pred != loss)
 		ir_add_output(t.g, t.pred);
+	ir_verify(t.g);
+}
+
+/* @m.eval: the model in inference mode, then the loss and the
+ * prediction, or with steps each step's loss. */
+static void
+build_eval(Graph *m, const Cfg **steps, int nsteps)
+{
+	Arena *a = m->mod->arena;
+	Tr t = start(m, arena_printf(a, "%s.eval", m->name), m->train, false);
+	for (int i = 0; i < nsteps; i++) {
+		t.train = step_cfg(m, steps[i]);
+		ir_add_output(t.g, total_loss(&t));
+	}
+	if (nsteps == 0) {
+		int loss = total_loss(&t);
+		ir_add_output(t.g, loss);
+		if (t.pred >= 0 && t.pred != loss)
+			ir_add_output(t.g, t.pred);
+	}
 	ir_verify(t.g);
 }
 
@@ -734,9 +805,11 @@ pass_train(Graph *g)
 	if (!g->train || (!cfg_get(g->train, "loss") &&
 	                  !cfg_get(g->train, "step")))
 		return;     /* nothing to train (a BatchNorm's entries only) */
-	if (cfg_get(g->train, "step"))
-		diag_error(g->loc, "training in several steps (a GAN's) is not "
-		           "supported by the trainer yet");
-	build(g, false);
-	build(g, true);
+	const Cfg *steps[TRAIN_MAXSTEPS];
+	int n = steps_of(g, steps);
+	build_eval(g, steps, n);
+	for (int i = 0; i < n; i++)
+		build_step(g, steps[i]);
+	if (n == 0)
+		build_step(g, NULL);
 }

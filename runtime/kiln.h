@@ -568,6 +568,8 @@ struct kiln_state_desc {
 	int64_t dim[KILN_MAXRANK];
 	size_t offset;        /* bytes from the start of the state */
 };
+#define KILN_MAXSTEPS 8        /* steps of multi-step training */
+
 /* Learning-rate schedules (the train section's `schedule`): the rate of
  * epoch e, counted from 0, with lr the base rate (--lr) and the sched_
  * fields of kiln_train_desc as gamma, step_size, ... */
@@ -612,9 +614,21 @@ struct kiln_train_desc {
 	                    void *state, void *workspace, float *loss,
 	                    void *pred, int *bad);
 	/* The model in inference mode (no dropout, running statistics) on a
-	 * batch with the current state: the mean loss and the prediction. */
+	 * batch with the current state: the mean loss and the prediction;
+	 * with several steps, each step's mean loss, loss[0..nsteps), and
+	 * no prediction. */
 	kiln_status (*eval)(const void *const *in, void *state,
 	                    void *workspace, float *loss, void *pred);
+	/* Training in several steps (a GAN's discriminator and generator):
+	 * nsteps step functions as step, named step_names[], run in this
+	 * order on each batch with the same t, each with its own loss and
+	 * its own parameters; step is steps[0] and pred is empty.  0 or 1:
+	 * step alone. */
+	int nsteps;
+	kiln_status (*const *steps)(const void *const *in, float lr, int64_t t,
+	                            void *state, void *workspace, float *loss,
+	                            void *pred, int *bad);
+	const char *const *step_names;
 	/* Defaults from the train section, which the command line overrides. */
 	int epochs;
 	double lr;

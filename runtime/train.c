@@ -94,7 +94,9 @@ static const struct option {
 /* Sums over the samples of one split in one epoch. */
 struct metrics {
 	int64_t n;                  /* real samples */
-	double loss;                /* of each batch's mean loss times its rows */
+	double loss;                /* of each batch's mean loss times its rows
+	                             * (with steps, the sum of theirs) */
+	double losses[KILN_MAXSTEPS]; /* per step, with several */
 	int64_t correct;            /* classifier: argmax of pred == label */
 	double se, ae;              /* squared and absolute errors (regressor) */
 };
@@ -177,7 +179,16 @@ static const size_t cr_fields[] = {
 	offsetof(struct trainer, plr), offsetof(struct trainer, best),
 	offsetof(struct trainer, es_best), offsetof(struct trainer, run.loss),
 	offsetof(struct trainer, run.se), offsetof(struct trainer, run.ae),
+	offsetof(struct trainer, run.losses[0]),
+	offsetof(struct trainer, run.losses[1]),
+	offsetof(struct trainer, run.losses[2]),
+	offsetof(struct trainer, run.losses[3]),
+	offsetof(struct trainer, run.losses[4]),
+	offsetof(struct trainer, run.losses[5]),
+	offsetof(struct trainer, run.losses[6]),
+	offsetof(struct trainer, run.losses[7]),
 };
+_Static_assert(KILN_MAXSTEPS == 8, "cr_fields holds 8 step losses");
 #define NCR countof(cr_fields)
 
 /* The signal that asked the run to stop, or 0.  The handler only sets
@@ -321,6 +332,12 @@ check_desc(const struct kiln_train_desc *d)
 
 	if (!d->step || !d->eval || d->workspace_bytes >= SIZE_MAX / 64)
 		return "no step or eval, or a bad workspace size";
+	if (d->nsteps < 0 || d->nsteps > KILN_MAXSTEPS ||
+	    (d->nsteps > 1 && (!d->steps || !d->step_names || !no_pred(d))))
+		return "bad steps";
+	for (int k = 0; d->nsteps > 1 && k < d->nsteps; k++)
+		if (!d->steps[k] || !d->step_names[k])
+			return "a step without a function or a name";
 	if ((why = check_tensors(d)) || (why = check_state(d)))
 		return why;
 	return check_schedule(d);
@@ -869,17 +886,28 @@ gather(struct trainer *t, const struct kiln_split *sp, const int64_t *idx,
 	}
 }
 
-/* Adds a batch's first rows rows to m; with counts, also to the per-class
- * counts (and the confusion matrix) of the report. */
+/* The training steps per batch: 1, or the desc's several. */
+static int
+nsteps(const struct kiln_train_desc *d)
+{
+	return d->nsteps > 1 ? d->nsteps : 1;
+}
+
+/* Adds a batch's first rows rows with its loss[] (one per step) to m;
+ * with counts, also to the per-class counts (and the confusion matrix)
+ * of the report. */
 static void
-score(struct trainer *t, struct metrics *m, float loss, int64_t rows,
+score(struct trainer *t, struct metrics *m, const float *loss, int64_t rows,
       bool counts)
 {
 	const struct kiln_tensor_desc *p = &t->d->pred;
 	int64_t per = t->ysize * rows;
 
 	m->n += rows;
-	m->loss += (double)loss * (double)rows;
+	for (int k = 0; k < nsteps(t->d); k++) {
+		m->loss += (double)loss[k] * (double)rows;
+		m->losses[k] += (double)loss[k] * (double)rows;
+	}
 	if (t->classes) {
 		kiln_argmax(t->top, t->pred, p->dtype, rows, t->classes, 1, 0);
 		kiln_cast(t->lab, KILN_I64, t->y, t->ydtype, rows);
@@ -933,10 +961,10 @@ evaluate(struct trainer *t, const struct kiln_split *sp, const int64_t *idx,
 		clear_counts(t);
 	for (int64_t at = 0; at < n && !stop_signal; at += b) {
 		int64_t rows = n - at < b ? n - at : b;
-		float loss = 0;
+		float loss[KILN_MAXSTEPS] = {0};
 		kiln_status s;
 		gather(t, sp, idx, at, rows);
-		if ((s = t->d->eval(in, t->state, t->ws, &loss, t->pred)))
+		if ((s = t->d->eval(in, t->state, t->ws, loss, t->pred)))
 			return kiln_fail(t->msg, sizeof t->msg, s, NULL,
 			                 "eval() failed: %s", kiln_status_str(s));
 		score(t, m, loss, rows, counts);
@@ -968,6 +996,11 @@ put_metrics(const struct trainer *t, FILE *f, bool json, const char *prefix,
 	if (m->n == 0)
 		return;
 	put(f, json, prefix, "loss", m->loss / n);
+	for (int k = 0; t->d->nsteps > 1 && k < t->d->nsteps; k++) {
+		char key[300];
+		snprintf(key, sizeof key, "%.200s_loss", t->d->step_names[k]);
+		put(f, json, prefix, key, m->losses[k] / n);
+	}
 	if (t->classes)
 		put(f, json, prefix, "accuracy", (double)m->correct / n);
 	if (t->errs) {
@@ -1127,10 +1160,10 @@ kind_name(int kind)
 	       kind == KILN_STATE_FROZEN ? "frozen parameter" : "optimizer slot";
 }
 
-/* The message of a step that computed a NaN or an infinity; the state
- * is still the previous step's. */
+/* The message of a step (training step k of the batch) that computed a
+ * NaN or an infinity; the state is still the previous step's. */
 static kiln_status
-nonfinite(struct trainer *t, float loss, int bad)
+nonfinite(struct trainer *t, int k, float loss, int bad)
 {
 	char what[600];
 	const struct kiln_state_desc *st = t->d->state;
@@ -1144,6 +1177,11 @@ nonfinite(struct trainer *t, float loss, int bad)
 	else
 		snprintf(what, sizeof what, "the loss is %s", isnan(loss) ? "NaN" :
 		         loss > 0 ? "+infinity" : "-infinity");
+	if (t->d->nsteps > 1) {
+		size_t n = strlen(what);
+		snprintf(what + n, sizeof what - n, " in training step '%.100s'",
+		         t->d->step_names[k]);
+	}
 	return kiln_fail(t->msg, sizeof t->msg, KILN_ERR_NONFINITE, NULL,
 	                 "epoch %lld, step %lld (step %lld of the run): %s; "
 	                 "stopping with the weights of the step before%s%s%s "
@@ -1155,30 +1193,37 @@ nonfinite(struct trainer *t, float loss, int bad)
 	                 t->o.checkpoint ? ", is kept" : "");
 }
 
-/* One step on the next batch of the epoch's order. */
+/* One step on the next batch of the epoch's order: each training step
+ * in turn, with the same step number.  A batch one of whose steps is
+ * skipped (--skip-nonfinite) counts as skipped and not in the metrics;
+ * its other steps still run. */
 static kiln_status
 train_step(struct trainer *t, double lr)
 {
 	const void *const *in = (const void *const *)t->in;
-	int64_t b = t->d->batch;
-	float loss = 0;
-	int bad = -1;
-	kiln_status s;
+	const struct kiln_train_desc *d = t->d;
+	float loss[KILN_MAXSTEPS] = {0};
+	bool skip = false;
 
-	gather(t, &t->ds.train, t->idx, t->done * b, b);
-	s = t->d->step(in, (float)lr, t->step + 1, t->state, t->ws, &loss,
-	               t->pred, &bad);
-	if (s == KILN_ERR_NONFINITE && !t->o.skip)
-		return nonfinite(t, loss, bad);
-	if (s && s != KILN_ERR_NONFINITE)
-		return kiln_fail(t->msg, sizeof t->msg, s, NULL,
-		                 "epoch %lld, step %lld: step() failed: %s",
-		                 (long long)t->epoch + 1, (long long)t->done + 1,
-		                 kiln_status_str(s));
-	if (s)
+	gather(t, &t->ds.train, t->idx, t->done * d->batch, d->batch);
+	for (int k = 0; k < nsteps(d); k++) {
+		int bad = -1;
+		kiln_status s = (d->nsteps > 1 ? d->steps[k] : d->step)(in,
+		                (float)lr, t->step + 1, t->state, t->ws, &loss[k],
+		                t->pred, &bad);
+		if (s == KILN_ERR_NONFINITE && !t->o.skip)
+			return nonfinite(t, k, loss[k], bad);
+		if (s && s != KILN_ERR_NONFINITE)
+			return kiln_fail(t->msg, sizeof t->msg, s, NULL,
+			                 "epoch %lld, step %lld: step() failed: %s",
+			                 (long long)t->epoch + 1,
+			                 (long long)t->done + 1, kiln_status_str(s));
+		skip |= s != KILN_OK;
+	}
+	if (skip)
 		t->skipped++;
 	else
-		score(t, &t->run, loss, b, false);
+		score(t, &t->run, loss, d->batch, false);
 	t->done++;
 	t->step++;
 	return KILN_OK;

@@ -455,11 +455,32 @@ write_bytes(const char *path, const void *p, size_t n)
 		fatal("cannot write '%s': %s", path, strerror(errno));
 }
 
-/* What build_exe compiles: a model, or with step and eval a trainer. */
+/* What build_exe compiles: a model, or with steps and eval a trainer. */
 typedef struct {
-	Graph *g, *step, *eval;
+	Graph *g, *eval;
+	Graph *steps[TRAIN_MAXSTEPS];
+	int nsteps;
 	const char *source;
 } Target;
+
+/* The trainer of g: the train pass's @g.step, or its @g.step.NAME graphs
+ * in order, and @g.eval. */
+static Target
+train_target(Module *m, Graph *g, const char *source)
+{
+	Target t = {.g = g, .source = source};
+	const char *one = arena_printf(arena, "%s.step", g->name);
+	size_t n = strlen(one);
+	for (int i = 0; i < m->ngraph && t.nsteps < TRAIN_MAXSTEPS; i++) {
+		const char *name = m->graph[i]->name;
+		if (!strcmp(name, one) || (!strncmp(name, one, n) && name[n] == '.'))
+			t.steps[t.nsteps++] = m->graph[i];
+	}
+	if (t.nsteps == 0)
+		die("no graph '%s'", one);
+	t.eval = graph_named(m, arena_printf(arena, "%s.eval", g->name));
+	return t;
+}
 
 /* Writes DIR/STEM.c, .h and .weights for g. */
 static void
@@ -506,8 +527,8 @@ write_trainer_c(const Target *t, const char *dir_stem)
 	if (!c)
 		fatal("out of memory");
 	int64_t size;
-	unsigned char *blob = cgen_emit_trainer(t->step, t->eval, t->g, &co, c,
-	                                        &size);
+	unsigned char *blob = cgen_emit_trainer(t->steps, t->nsteps, t->eval,
+	                                        t->g, &co, c, &size);
 	fclose(c);
 	write_bytes(arena_printf(arena, "%s.weights", dir_stem), blob, size);
 	write_bytes(arena_printf(arena, "%s.c", dir_stem), cbuf, clen);
@@ -517,7 +538,7 @@ write_trainer_c(const Target *t, const char *dir_stem)
 static void
 write_target(const Target *t, const char *dir_stem)
 {
-	if (t->step)
+	if (t->nsteps)
 		write_trainer_c(t, dir_stem);
 	else
 		write_c(t->g, dir_stem, t->source);
@@ -597,10 +618,10 @@ build_exe(const Target *t, const char *out)
 	int n = cc_words(argv, 32);
 	const char *flags[] = {"-std=c11", "-O2", "-DKILN_MAIN",
 	                       "-I" KILN_RUNTIME_INC, "-o", target, "model.c",
-	                       KILN_RUNTIME_LIB, "-lm"};
+	                       KILN_RUNTIME_LIB, "-lm", "-pthread"};
 	for (int i = 0; i < countof(flags); i++)
 		argv[n++] = (char *)flags[i];
-	if (t->step)
+	if (t->nsteps)
 		argv[n++] = "-lz";      /* the trainer reads gzip'd datasets */
 	if (strcmp(KILN_SANITIZE, "none") != 0)
 		argv[n++] = "-fsanitize=" KILN_SANITIZE;
@@ -643,7 +664,7 @@ cmd_gradcheck(Opts *o)
 	int n = cc_words(argv, 32);
 	const char *flags[] = {"-std=c11", "-O1", "-I", KILN_RUNTIME_INC, "-o",
 	                       "check", "main.c", "loss.c", "grad.c",
-	                       KILN_RUNTIME_LIB, "-lm"};
+	                       KILN_RUNTIME_LIB, "-lm", "-pthread"};
 	for (int i = 0; i < countof(flags); i++)
 		argv[n++] = (char *)flags[i];
 	if (strcmp(KILN_SANITIZE, "none") != 0)
@@ -710,11 +731,7 @@ cmd_train(int argc, char **argv)
 	parse_args(&o, m + 1, argv);
 	Module *mod;
 	Graph *g = load_train(&o, &mod);
-	Target t = {
-		.g = g, .source = o.model,
-		.step = graph_named(mod, arena_printf(arena, "%s.step", g->name)),
-		.eval = graph_named(mod, arena_printf(arena, "%s.eval", g->name)),
-	};
+	Target t = train_target(mod, g, o.model);
 	pass_run(mod, default_pipeline, ndefault_pipeline, &o.po);
 	const char *tmp = getenv("TMPDIR");
 	char *dir = arena_printf(arena, "%s/kiln-XXXXXX", tmp && *tmp ? tmp : "/tmp");
@@ -744,17 +761,14 @@ cmd_build_trainer(Opts *o)
 {
 	Module *m;
 	Graph *g = load_train(o, &m);
-	Target t = {
-		.g = g, .source = o->model,
-		.step = graph_named(m, arena_printf(arena, "%s.step", g->name)),
-		.eval = graph_named(m, arena_printf(arena, "%s.eval", g->name)),
-	};
+	Target t = train_target(m, g, o->model);
 	if (o->emit == EMIT_WEIGHTS)
 		fatal("--train writes a trainer (--emit=exe or c); the trained "
 		      "weights come from the trainer's --save");
 	pass_run(m, default_pipeline, ndefault_pipeline, &o->po);
 	if (o->stats) {
-		print_stats(t.step);
+		for (int k = 0; k < t.nsteps; k++)
+			print_stats(t.steps[k]);
 		print_stats(t.eval);
 	}
 	const char *out = o->out ? o->out :

@@ -1,22 +1,32 @@
 /* trainer.c: the C backend for `kiln build --train`.  Emits one C file
- * holding the training pass's two graphs as functions over arrays, the
- * trainer's state layout and a struct kiln_train_desc, with main() over
- * kiln_train_main() (runtime/train.c) under -DKILN_MAIN.
+ * holding the training pass's graphs (its step graphs and @m.eval) as
+ * functions over arrays, the trainer's state layout and a struct
+ * kiln_train_desc, with main() over kiln_train_main() (runtime/train.c)
+ * under -DKILN_MAIN.
  *
- * The state is every param of @m.step (a superset of @m.eval's: the
- * optimizer's slots are the step's own), each 64-byte aligned, in the
- * step graph's order; both functions address params there by name, so
- * what the step updates the evaluation sees.  The blob NAME.c links
- * holds the initial state, then the step's and the eval's constants.
+ * The state is every param of the step graphs (a superset of @m.eval's:
+ * the optimizer's slots are the steps' own), each 64-byte aligned, in the
+ * order of first appearance; a param several steps read (a GAN's
+ * discriminator) is one state tensor.  Every function addresses params
+ * there by name, so what a step updates the others and the evaluation
+ * see.  The blob NAME.c links holds the initial state, then each graph's
+ * constants.
  */
 #include <string.h>
 #include "cgen.h"
 
+enum { MAXSTEPS = 8 };          /* passes/train.c's TRAIN_MAXSTEPS */
+
 typedef struct {
-	Graph *step, *eval, *model;
+	Graph *gs[MAXSTEPS + 1];        /* the steps, then the eval */
+	int nsteps;
+	Graph *eval, *model;
 	const CgenOpts *o;
 	FILE *f;
-	int64_t *soff[2], *woff[2];     /* per graph: state and blob offsets */
+	/* per graph and value: state and blob offsets, index in the state */
+	int64_t *soff[MAXSTEPS + 1], *woff[MAXSTEPS + 1];
+	int *sidx[MAXSTEPS + 1];
+	int *sg, *sv, nstate;           /* state tensor i: value sv[i] of gs[sg[i]] */
 	int64_t state_bytes, size;      /* state bytes, blob bytes */
 } Tg;
 
@@ -32,64 +42,89 @@ place(Tg *t, Graph *g, int v)
 	return at;
 }
 
+/* The state tensor named name, or -1. */
+static int
+state_named(const Tg *t, const char *name)
+{
+	for (int i = 0; i < t->nstate; i++)
+		if (strcmp(t->gs[t->sg[i]]->val[t->sv[i]].name, name) == 0)
+			return i;
+	return -1;
+}
+
+/* Param v of graph k: the state tensor of its name, made when new. */
+static void
+place_param(Tg *t, int k, int v)
+{
+	int i = state_named(t, t->gs[k]->val[v].name);
+	if (i < 0 && k == t->nsteps)
+		die("trainer: eval's param '%s' is in no step",
+		    t->gs[k]->val[v].name);
+	if (i < 0) {
+		i = t->nstate++;
+		t->sg[i] = k;
+		t->sv[i] = v;
+		t->soff[k][v] = place(t, t->gs[k], v);
+	}
+	t->sidx[k][v] = i;
+	t->soff[k][v] = t->soff[t->sg[i]][t->sv[i]];
+}
+
 static void
 layout(Tg *t)
 {
-	Graph *gs[2] = {t->step, t->eval};
-	Arena *a = t->step->mod->arena;
-	for (int k = 0; k < 2; k++) {
-		t->soff[k] = arena_alloc(a, (gs[k]->nval + 1) * sizeof *t->soff[k]);
-		t->woff[k] = arena_alloc(a, (gs[k]->nval + 1) * sizeof *t->woff[k]);
-		for (int v = 0; v < gs[k]->nval; v++)
+	Arena *a = t->model->mod->arena;
+	int ng = t->nsteps + 1, nparam = 1;
+	for (int k = 0; k < ng; k++) {
+		Graph *g = t->gs[k];
+		t->soff[k] = arena_alloc(a, (g->nval + 1) * sizeof *t->soff[k]);
+		t->woff[k] = arena_alloc(a, (g->nval + 1) * sizeof *t->woff[k]);
+		t->sidx[k] = arena_alloc(a, (g->nval + 1) * sizeof *t->sidx[k]);
+		for (int v = 0; v < g->nval; v++) {
 			t->soff[k][v] = t->woff[k][v] = -1;
+			t->sidx[k][v] = -1;
+			nparam += g->val[v].kind == VK_PARAM;
+		}
 	}
-	for (int v = 0; v < t->step->nval; v++)
-		if (t->step->val[v].kind == VK_PARAM)
-			t->soff[0][v] = place(t, t->step, v);
+	t->sg = arena_alloc(a, nparam * sizeof *t->sg);
+	t->sv = arena_alloc(a, nparam * sizeof *t->sv);
+	for (int k = 0; k < ng; k++)
+		for (int v = 0; v < t->gs[k]->nval; v++)
+			if (t->gs[k]->val[v].kind == VK_PARAM)
+				place_param(t, k, v);
 	t->state_bytes = t->size;
-	for (int v = 0; v < t->eval->nval; v++) {
-		const Value *val = &t->eval->val[v];
-		if (val->kind != VK_PARAM)
-			continue;
-		int s = ir_find_value(t->step, val->name);
-		if (s < 0 || t->step->val[s].kind != VK_PARAM)
-			die("trainer: eval's param '%s' is not in the step", val->name);
-		t->soff[1][v] = t->soff[0][s];
-	}
-	for (int k = 0; k < 2; k++)
-		for (int v = 0; v < gs[k]->nval; v++)
-			if (gs[k]->val[v].kind == VK_CONST)
-				t->woff[k][v] = place(t, gs[k], v);
+	for (int k = 0; k < ng; k++)
+		for (int v = 0; v < t->gs[k]->nval; v++)
+			if (t->gs[k]->val[v].kind == VK_CONST)
+				t->woff[k][v] = place(t, t->gs[k], v);
 }
 
 static unsigned char *
 trainer_blob(Tg *t)
 {
-	unsigned char *p = arena_alloc(t->step->mod->arena, (size_t)t->size + 1);
-	Graph *gs[2] = {t->step, t->eval};
+	unsigned char *p = arena_alloc(t->model->mod->arena,
+	                               (size_t)t->size + 1);
 	memset(p, 0, (size_t)t->size);
-	for (int k = 0; k < 2; k++)
-		for (int v = 0; v < gs[k]->nval; v++) {
-			/* the eval's params are the step's, in the same state */
-			bool param = gs[k]->val[v].kind == VK_PARAM;
-			int64_t off = param ? (k ? -1 : t->soff[k][v]) : t->woff[k][v];
-			if (off >= 0)
-				memcpy(p + off, gs[k]->val[v].data,
-				       (size_t)type_bytes(&gs[k]->val[v].type));
-		}
+	for (int i = 0; i < t->nstate; i++) {
+		const Value *v = &t->gs[t->sg[i]]->val[t->sv[i]];
+		memcpy(p + t->soff[t->sg[i]][t->sv[i]], v->data,
+		       (size_t)type_bytes(&v->type));
+	}
+	for (int k = 0; k <= t->nsteps; k++)
+		for (int v = 0; v < t->gs[k]->nval; v++)
+			if (t->woff[k][v] >= 0)
+				memcpy(p + t->woff[k][v], t->gs[k]->val[v].data,
+				       (size_t)type_bytes(&t->gs[k]->val[v].type));
 	return p;
 }
 
 /* The step's checks before it commits: the loss (output 0) and then
  * every new value of a float state tensor must be finite, or the step
- * returns with *bad saying which (the index in the desc's state[], the
- * step graph's params in order) and the state as it was. */
+ * returns with *bad saying which (its index in the desc's state[]) and
+ * the state as it was. */
 static void
-emit_checks(Gen *s, Graph *g)
+emit_checks(Gen *s, Graph *g, const int *sidx)
 {
-	int *sidx = arena_alloc(g->mod->arena, (g->nval + 1) * sizeof *sidx);
-	for (int v = 0, n = 0; v < g->nval; v++)
-		sidx[v] = g->val[v].kind == VK_PARAM ? n++ : -1;
 	for (int i = -1; i < g->nupdate; i++) {
 		int v = i < 0 ? g->output[0] : g->update[i].src;
 		const Type *ty = &g->val[v].type;
@@ -108,7 +143,8 @@ emit_checks(Gen *s, Graph *g)
 static void
 emit_fn(Tg *t, int k, const char *name)
 {
-	Graph *g = k ? t->eval : t->step;
+	Graph *g = t->gs[k];
+	bool step = k < t->nsteps;
 	Arena *a = g->mod->arena;
 	Gen s = {.g = g, .o = t->o, .f = t->f, .woff = t->woff[k],
 	         .soff = t->soff[k]};
@@ -120,7 +156,7 @@ emit_fn(Tg *t, int k, const char *name)
 	        "void *const *out,\n\tunsigned char *state, unsigned char *ws%s)"
 	        "\n{\n\tconst unsigned char *wt = %s_weights;\n\t(void)in;\n"
 	        "\t(void)state;\n\t(void)ws;\n\t(void)wt;\n\n", t->o->prefix,
-	        name, k ? "" : ", int *bad", t->o->prefix);
+	        name, step ? ", int *bad" : "", t->o->prefix);
 	for (int i = 0; i < g->nnode; i++)
 		if (!g->node[i].dead)
 			emit_node(&s, &g->node[i]);
@@ -130,8 +166,8 @@ emit_fn(Tg *t, int k, const char *name)
 			fprintf(t->f, "\tkiln_copy(out[%d], %s, %lld);\n", i, ptr(&s, v),
 			        (long long)type_bytes(&g->val[v].type));
 	}
-	if (!k)
-		emit_checks(&s, g);
+	if (step)
+		emit_checks(&s, g, t->sidx[k]);
 	for (int i = 0; i < g->nupdate; i++) {
 		int d = g->update[i].dst, v = g->update[i].src;
 		fprintf(t->f, "\tkiln_copy(state + %lld, %s, %lld);\n",
@@ -170,14 +206,10 @@ emit_tensors(Tg *t, const char *what, const int *vals, int n)
 static void
 emit_state(Tg *t)
 {
-	Graph *g = t->step;
-	int n = 0;
 	fprintf(t->f, "static const struct kiln_state_desc %s_state[] = {\n",
 	        t->o->prefix);
-	for (int v = 0; v < g->nval; v++) {
-		const Value *val = &g->val[v];
-		if (val->kind != VK_PARAM)
-			continue;
+	for (int i = 0; i < t->nstate; i++) {
+		const Value *val = &t->gs[t->sg[i]]->val[t->sv[i]];
 		int mv = ir_find_value(t->model, val->name);
 		const Cfg *tr = t->model->train;
 		const char *kind = mv < 0 ? "KILN_STATE_SLOT" :
@@ -191,10 +223,10 @@ emit_state(Tg *t)
 		for (int k = 0; k < val->type.rank; k++)
 			fprintf(t->f, "%s%lld", k ? ", " : "",
 			        (long long)val->type.dim[k]);
-		fprintf(t->f, "}, %lld},\n", (long long)t->soff[0][v]);
-		n++;
+		fprintf(t->f, "}, %lld},\n",
+		        (long long)t->soff[t->sg[i]][t->sv[i]]);
 	}
-	if (n == 0)
+	if (t->nstate == 0)
 		fputs("\t{0},\n", t->f);
 	fputs("};\n\n", t->f);
 }
@@ -258,15 +290,74 @@ emit_defaults(Tg *t)
 	        (long long)cfg_num(cfg_kwarg(s, "patience"), 10));
 }
 
-/* Whether the first loss is a cross-entropy over classes. */
+/* Whether the first loss is a cross-entropy over classes whose
+ * prediction is [batch, classes] and first label a class per sample, as
+ * the trainer's metrics need (not one-hot labels, not sequences). */
 static bool
-classifier(const Graph *m)
+classifier(const Tg *t)
 {
-	const Cfg *l = cfg_get(m->train, "loss");
+	const Graph *e = t->eval;
+	const Cfg *l = cfg_get(t->model->train, "loss");
+	int ni = t->model->ninput;
 	if (l && l->kind == CFG_LIST)
 		l = l->n ? l->item[0] : NULL;
-	return l && l->kind == CFG_CALL && (strcmp(l->s, "cross_entropy") == 0 ||
-	                                    strcmp(l->s, "sparse_cross_entropy") == 0);
+	if (!l || l->kind != CFG_CALL || e->noutput < 2 || e->ninput <= ni ||
+	    (strcmp(l->s, "cross_entropy") && strcmp(l->s, "sparse_cross_entropy")))
+		return false;
+	const Type *p = &e->val[e->output[1]].type;
+	const Type *y = &e->val[e->input[ni]].type;
+	return p->rank == 2 && y->rank == 1 && y->dtype != DT_F32 &&
+	       y->dtype != DT_F64;
+}
+
+/* Step k's function with the desc's signature, over its _run. */
+static void
+emit_step_wrapper(Tg *t, int k, int nin)
+{
+	const char *p = t->o->prefix;
+	fprintf(t->f, "static kiln_status\n%s_step%d(const void *const *in, "
+	        "float lr, int64_t t, void *state,\n\tvoid *ws, float *loss, "
+	        "void *pred, int *bad)\n{\n\tconst void *all[%d];\n"
+	        "\tvoid *out[2] = {loss, pred};\n\n"
+	        "\tfor (int i = 0; i < %d; i++)\n\t\tall[i] = in[i];\n"
+	        "\tall[%d] = &lr;\n\tall[%d] = &t;\n\t(void)out;\n"
+	        "\treturn %s_step%d_run(all, out, state, ws, bad);\n}\n\n", p,
+	        k, nin + 2, nin, nin, nin + 1, p, k);
+}
+
+/* eval() writes one loss per step (loss[] has max(nsteps, 1)), then
+ * the prediction of a single step. */
+static void
+emit_eval_wrapper(Tg *t)
+{
+	const char *p = t->o->prefix;
+	int nl = t->eval->noutput - (t->nsteps > 1 ? 0 : 1);
+	fprintf(t->f, "static kiln_status\n%s_eval(const void *const *in, void "
+	        "*state, void *ws,\n\tfloat *loss, void *pred)\n{\n"
+	        "\tvoid *out[%d] = {", p, t->eval->noutput + 1);
+	for (int i = 0; i < nl; i++)
+		fprintf(t->f, "&loss[%d], ", i);
+	fprintf(t->f, "pred};\n\n\t(void)pred;\n"
+	        "\treturn %s_eval_run(in, out, state, ws);\n}\n\n", p);
+}
+
+/* With several steps: their functions and names, in order. */
+static void
+emit_steps(Tg *t)
+{
+	const char *p = t->o->prefix;
+	fprintf(t->f, "static kiln_status (*const %s_steps[])(const void "
+	        "*const *, float, int64_t,\n\tvoid *, void *, float *, void *, "
+	        "int *) = {", p);
+	for (int k = 0; k < t->nsteps; k++)
+		fprintf(t->f, "%s%s_step%d", k ? ", " : "", p, k);
+	fprintf(t->f, "};\nstatic const char *const %s_step_names[] = {", p);
+	for (int k = 0; k < t->nsteps; k++) {
+		const char *n = strrchr(t->gs[k]->name, '.');
+		fputs(k ? ", " : "", t->f);
+		cstring(t->f, n ? n + 1 : t->gs[k]->name);
+	}
+	fputs("};\n\n", t->f);
 }
 
 static void
@@ -275,22 +366,18 @@ emit_desc(Tg *t)
 	Graph *e = t->eval;
 	const char *p = t->o->prefix;
 	int ni = t->model->ninput, nl = e->ninput - ni;
-	bool pred = e->noutput > 1;
+	bool pred = t->nsteps == 1 && e->noutput > 1;
+	int64_t ws = 1;
 	emit_tensors(t, "inputs", e->input, ni);
 	emit_tensors(t, "labels", e->input + ni, nl);
 	emit_state(t);
-	fprintf(t->f, "static kiln_status\n%s_step(const void *const *in, float "
-	        "lr, int64_t t, void *state,\n\tvoid *ws, float *loss, void *pred, "
-	        "int *bad)\n{\n\tconst void *all[%d];\n"
-	        "\tvoid *out[2] = {loss, pred};\n\n"
-	        "\tfor (int i = 0; i < %d; i++)\n\t\tall[i] = in[i];\n"
-	        "\tall[%d] = &lr;\n\tall[%d] = &t;\n\t(void)out;\n"
-	        "\treturn %s_step_run(all, out, state, ws, bad);\n}\n\n", p,
-	        ni + nl + 2, ni + nl, ni + nl, ni + nl + 1, p);
-	fprintf(t->f, "static kiln_status\n%s_eval(const void *const *in, void "
-	        "*state, void *ws,\n\tfloat *loss, void *pred)\n{\n"
-	        "\tvoid *out[2] = {loss, pred};\n\n"
-	        "\treturn %s_eval_run(in, out, state, ws);\n}\n\n", p, p);
+	for (int k = 0; k < t->nsteps; k++)
+		emit_step_wrapper(t, k, ni + nl);
+	emit_eval_wrapper(t);
+	if (t->nsteps > 1)
+		emit_steps(t);
+	for (int k = 0; k <= t->nsteps; k++)
+		ws = MAX(ws, t->gs[k]->workspace);
 	fprintf(t->f, "const struct kiln_train_desc %s_trainer = {\n\t.name = ", p);
 	cstring(t->f, t->model->name);
 	fprintf(t->f, ",\n\t.batch = %lld,\n\t.ninputs = %d,\n\t.nlabels = %d,\n"
@@ -302,16 +389,14 @@ emit_desc(Tg *t)
 		emit_tensor(t->f, &e->val[e->output[1]]);
 		fputs(",\n", t->f);
 	}
-	int nstate = 0;
-	for (int v = 0; v < t->step->nval; v++)
-		nstate += t->step->val[v].kind == VK_PARAM;
 	fprintf(t->f, "\t.classify = %d,\n\t.nstate = %d,\n\t.state = %s_state,\n"
 	        "\t.state_bytes = %lld,\n\t.state_init = %s_weights,\n"
-	        "\t.workspace_bytes = %lld,\n\t.step = %s_step,\n"
-	        "\t.eval = %s_eval,\n", pred && classifier(t->model), nstate, p,
-	        (long long)t->state_bytes, p,
-	        (long long)MAX(MAX(t->step->workspace, t->eval->workspace), 1),
-	        p, p);
+	        "\t.workspace_bytes = %lld,\n\t.step = %s_step0,\n"
+	        "\t.eval = %s_eval,\n", pred && classifier(t), t->nstate, p,
+	        (long long)t->state_bytes, p, (long long)ws, p, p);
+	if (t->nsteps > 1)
+		fprintf(t->f, "\t.nsteps = %d,\n\t.steps = %s_steps,\n"
+		        "\t.step_names = %s_step_names,\n", t->nsteps, p, p);
 	emit_defaults(t);
 	fprintf(t->f, "};\n\n#ifdef KILN_MAIN\nint\nmain(int argc, char **argv)\n"
 	        "{\n\treturn kiln_train_main(argc, argv, &%s_trainer);\n}\n"
@@ -319,25 +404,32 @@ emit_desc(Tg *t)
 }
 
 unsigned char *
-cgen_emit_trainer(Graph *step, Graph *eval, Graph *model, const CgenOpts *o,
-                  FILE *c, int64_t *size)
+cgen_emit_trainer(Graph *const *steps, int nsteps, Graph *eval,
+                  Graph *model, const CgenOpts *o, FILE *c, int64_t *size)
 {
-	Tg t = {.step = step, .eval = eval, .model = model, .o = o, .f = c};
-	if (step->workspace < 0 || eval->workspace < 0)
-		die("cgen: the training graphs are not planned");
+	Tg t = {.nsteps = nsteps, .eval = eval, .model = model, .o = o, .f = c};
+	if (nsteps < 1 || nsteps > MAXSTEPS)
+		die("cgen: %d training steps", nsteps);
+	for (int k = 0; k < nsteps; k++)
+		t.gs[k] = steps[k];
+	t.gs[nsteps] = eval;
+	for (int k = 0; k <= nsteps; k++)
+		if (t.gs[k]->workspace < 0)
+			die("cgen: the training graphs are not planned");
 	layout(&t);
 	fprintf(c, "/* %s.c: the trainer of model '%s', compiled by kiln from "
 	        "%s.  Generated; do not\n * edit. */\n#include <math.h>\n"
 	        "#include <stddef.h>\n#include <stdint.h>\n#include \"kiln.h\"\n\n",
 	        o->prefix, model->name, o->source);
-	const char *P = arena_printf(step->mod->arena, "%s", o->prefix);
+	const char *P = arena_printf(model->mod->arena, "%s", o->prefix);
 	fprintf(c, "#ifndef %s_WEIGHTS_FILE\n#define %s_WEIGHTS_FILE \"%s\"\n"
 	        "#endif\n__asm__(\".section .rodata\\n.balign 64\\n.local "
 	        "%s_weights\\n%s_weights:\\n.incbin \\\"\" %s_WEIGHTS_FILE "
 	        "\"\\\"\\n.previous\");\nextern const unsigned char %s_weights[];\n\n",
 	        P, P, o->weights, P, P, P, P);
-	emit_fn(&t, 0, "step");
-	emit_fn(&t, 1, "eval");
+	for (int k = 0; k < nsteps; k++)
+		emit_fn(&t, k, arena_printf(model->mod->arena, "step%d", k));
+	emit_fn(&t, nsteps, "eval");
 	emit_desc(&t);
 	*size = t.size;
 	return trainer_blob(&t);

@@ -161,6 +161,9 @@ primary(Parser *P)
 	if (t->kind == TK_IDENT && accept(P, TK_LPAREN)) {
 		e->kind = EX_CALL;
 		args(P, e, TK_RPAREN, true);
+	} else if (t->kind == TK_IDENT && strcmp(t->s, "N") == 0) {
+		e->kind = EX_INT;       /* the batch size, as in types */
+		e->i = P->batch;
 	}
 	return e;
 }
@@ -366,6 +369,9 @@ stmt(Parser *P, const Decl *d)
 	} else if (at(P, TK_IDENT)) {
 		s.kind = ST_ASSIGN;
 		s.name = next(P)->s;
+		if (strcmp(s.name, "N") == 0)
+			diag_error(s.loc, "N is the batch size; it cannot be "
+			           "assigned");
 		expect(P, TK_EQ);
 		s.e = expr(P);
 	} else if (at(P, TK_INCLUDE)) {

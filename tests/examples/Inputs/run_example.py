@@ -65,10 +65,14 @@ def ref_multi_input(W, x):
 
 
 def ref_gan(W, x):
-    h = relu(dense(W, "generator.h", x["z"]))
-    img = np.tanh(dense(W, "generator.image", h))
-    h = relu(dense(W, "discriminator.h", img))
-    return {"real": sigmoid(dense(W, "discriminator.real", h))}
+    def disc(img):
+        h = relu(dense(W, "discriminator.h", img))
+        return sigmoid(dense(W, "discriminator.real", h))
+    n = x["real"].shape[0]
+    z = random_normal((n, 16), 0, 1, seeds_of(IR[0])["z"])
+    h = relu(dense(W, "generator.h", z))
+    fake = np.tanh(dense(W, "generator.image", h))
+    return {"p_real": disc(x["real"]), "fake_score": disc(fake)}
 
 
 def ref_timeseries(W, x):
