@@ -24,8 +24,6 @@
 #define TOL 1e-5
 #define countof(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
-static int nfail, ncheck;
-
 /* ---- helpers ------------------------------------------------------ */
 
 static float *
@@ -38,64 +36,23 @@ randf(int64_t n, float scale)
 	return p;
 }
 
-/* |got - ref| <= TOL * (1 + |ref|); NaN matches only NaN, an infinity
- * only itself. */
-static bool
-close_enough(float got, double ref)
-{
-	if (isnan(got) || isnan(ref))
-		return isnan(got) && isnan(ref);
-	if (got == ref)
-		return true;
-	return fabs(got - ref) <= TOL * (1 + fabs(ref));
-}
-
-static void
-print_elem(const float *x, const float *got, const double *ref, int64_t i)
-{
-	printf("  [%lld] x %.9g got %.9g want %.9g %s\n", (long long)i,
-	       x ? x[i] : 0.0, got[i], ref[i],
-	       close_enough(got[i], ref[i]) ? "OK" : "NOT OK");
-}
-
-/* Compares got[n] with ref[n]; x (may be NULL) is shown alongside. */
+/* got[n] against ref[n] within TOL * (1 + |ref|), NaN matching only NaN and
+ * an infinity only itself.  A failure also shows the inputs x (when
+ * given) of the elements t_close prints. */
 static void
 check(const char *what, const float *x, const float *got, const double *ref,
       int64_t n)
 {
-	double maxabs = 0, maxrel = 0;
-	int64_t nbad = 0, first = -1;
+	int64_t first = 0;
 
-	ncheck++;
-	for (int64_t i = 0; i < n; i++) {
-		if (close_enough(got[i], ref[i]))
-			continue;
-		double d = fabs(got[i] - ref[i]);
-		d = isnan(d) ? INFINITY : d;
-		maxabs = fmax(maxabs, d);
-		maxrel = fmax(maxrel, d / fmax(fabs(ref[i]), 1e-30));
-		if (nbad++ == 0)
-			first = i;
-	}
-	if (nbad == 0)
+	if (t_close(what, got, ref, n, TOL, TOL) || !x)
 		return;
-	nfail++;
-	printf("FAIL %s: %lld of %lld differ, max abs diff %g, max rel diff %g\n",
-	       what, (long long)nbad, (long long)n, maxabs, maxrel);
-	for (int64_t i = 0; i < n && i < 5; i++)
-		print_elem(x, got, ref, i);
-	for (int64_t i = first; first >= 5 && i < n && i < first + 3; i++)
-		print_elem(x, got, ref, i);
-}
-
-static void
-expect(bool ok, const char *what)
-{
-	ncheck++;
-	if (!ok) {
-		nfail++;
-		printf("FAIL %s\n", what);
-	}
+	while (t_near(got[first], ref[first], TOL, TOL))
+		first++;
+	printf("  x[%lld..]:", (long long)first);
+	for (int64_t i = first; i < n && i < first + 5; i++)
+		printf(" %.9g", x[i]);
+	printf("\n");
 }
 
 /* ---- unary ops ------------------------------------------------------- */
@@ -482,15 +439,16 @@ normal_stats(float mean, float scale, uint64_t seed)
 	snprintf(what, sizeof what, "random_normal mean=%g scale=%g seed=%llu: "
 	         "mean %g std %g P1 %g P2 %g", mean, scale,
 	         (unsigned long long)seed, m[0], m[1], m[2], m[3]);
-	expect(finite && fabs(m[0] - mean) < 0.02 * scale &&
-	       fabs(m[1] - scale) < 0.015 * scale && fabs(m[2] - 0.6827) < 0.01 &&
-	       fabs(m[3] - 0.9545) < 0.006, what);
+	t_expect(finite && fabs(m[0] - mean) < 0.02 * scale &&
+	         fabs(m[1] - scale) < 0.015 * scale &&
+	         fabs(m[2] - 0.6827) < 0.01 && fabs(m[3] - 0.9545) < 0.006,
+	         what);
 	for (int k = 0; k < 2; k++) {   /* the cos and the sin halves alone */
 		moments(y + k, N / 2, 2, mean, scale, half);
 		snprintf(what, sizeof what, "random_normal %s half: mean %g std %g",
 		         k ? "odd" : "even", half[0], half[1]);
-		expect(fabs(half[0] - mean) < 0.03 * scale &&
-		       fabs(half[1] - scale) < 0.02 * scale, what);
+		t_expect(fabs(half[0] - mean) < 0.03 * scale &&
+		         fabs(half[1] - scale) < 0.02 * scale, what);
 	}
 	free(y);
 }
@@ -506,15 +464,16 @@ test_random(void)
 	kiln_random_normal_f32(a, N, 0.5f, 2, 42);
 	check("random_normal against the sequential recipe", NULL, a, ref, N);
 	kiln_random_normal_f32(b, N, 0.5f, 2, 42);
-	expect(!memcmp(a, b, sizeof a), "random_normal: same seed, same bits");
+	t_expect(!memcmp(a, b, sizeof a),
+	         "random_normal: same seed, same bits");
 	kiln_random_normal_f32(c, 7, 0.5f, 2, 42);
-	expect(!memcmp(a, c, sizeof c), "random_normal: element i does not "
-	       "depend on n");
+	t_expect(!memcmp(a, c, sizeof c), "random_normal: element i does not "
+	         "depend on n");
 	kiln_random_normal_f32(b, N, 0.5f, 2, 43);
 	int same = 0;
 	for (int i = 0; i < N; i++)
 		same += a[i] == b[i];
-	expect(same < 5, "random_normal: another seed, other values");
+	t_expect(same < 5, "random_normal: another seed, other values");
 	normal_ref(ref, N, 0, 1, UINT64_MAX);
 	kiln_random_normal_f32(a, N, 0, 1, UINT64_MAX);
 	check("random_normal seed 2^64-1", NULL, a, ref, N);
@@ -532,7 +491,6 @@ main(void)
 	test_log_softmax();
 	test_reduce();
 	test_random();
-	printf("act: %d checks, %d failed\n", ncheck, nfail);
-	return nfail != 0;
+	return t_report("act");
 
 }

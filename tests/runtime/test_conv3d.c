@@ -23,8 +23,6 @@
 #define TOL 1e-5
 #define countof(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
-static int nfail, ncheck;
-
 /* Spatial arrays are indexed depth, height, width.  p0/p1 are the
  * front/top/left and back/bottom/right pads. */
 struct win {
@@ -40,23 +38,6 @@ at(int64_t a, int64_t b, int64_t nb, const int64_t *d, int64_t z, int64_t i,
    int64_t j)
 {
 	return (((a * nb + b) * d[0] + z) * d[1] + i) * d[2] + j;
-}
-
-static void
-check(const char *what, const float *got, const double *ref, int64_t n)
-{
-	int64_t bad = -1;
-
-	for (int64_t i = 0; i < n && bad < 0; i++)
-		if (got[i] != ref[i] && !(fabs(got[i] - ref[i]) <=
-		                          TOL * (1 + fabs(ref[i]))))
-			bad = i;
-	ncheck++;
-	if (bad < 0)
-		return;
-	nfail++;
-	printf("FAIL %s: [%lld] got %.9g want %.9g\n", what, (long long)bad,
-	       got[bad], ref[bad]);
 }
 
 static void
@@ -149,7 +130,7 @@ conv_case(const struct win *t)
 			conv_at(x, w, b, t, n, o, (int64_t[]){z, i, j});
 	kiln_conv3d_f32(y, x, w, b, &p);
 	describe(what, sizeof what, "conv3d", t);
-	check(what, y, ref, ny);
+	t_close(what, y, ref, ny, TOL, TOL);
 	free(x), free(w), free(b), free(y), free(ref);
 }
 
@@ -241,7 +222,7 @@ convt_case(const struct win *t)
 			convt_at(x, w, b, t, n, o, (int64_t[]){z, i, j});
 	kiln_conv3d_transpose_f32(y, x, w, b, &p);
 	describe(what, sizeof what, "conv3d_transpose", t);
-	check(what, y, ref, ny);
+	t_close(what, y, ref, ny, TOL, TOL);
 	free(x), free(w), free(b), free(y), free(ref);
 }
 
@@ -318,7 +299,7 @@ pool_case(const struct win *t, int avg)
 		kiln_maxpool3d_f32(y, x, &p);
 	describe(what, sizeof what, avg == 0 ? "maxpool3d" : avg == 1 ?
 	         "avgpool3d" : "avgpool3d count_include_pad", t);
-	check(what, y, ref, ny);
+	t_close(what, y, ref, ny, TOL, TOL);
 	free(x), free(y), free(ref);
 }
 
@@ -351,6 +332,5 @@ main(void)
 	for (int i = 0; i < countof(pool_cases); i++)
 		for (int avg = 0; avg < 3; avg++)
 			pool_case(&pool_cases[i], avg);
-	printf("conv3d: %d checks, %d failed\n", ncheck, nfail);
-	return nfail != 0;
+	return t_report("conv3d");
 }

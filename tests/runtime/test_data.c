@@ -22,66 +22,6 @@
 #define TOL 1e-5
 #define countof(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
-static int nfail, ncheck;
-
-/* ---- helpers ------------------------------------------------------ */
-
-static bool
-close_enough(float got, double ref)
-{
-	return got == ref || fabs(got - ref) <= TOL * (1 + fabs(ref));
-}
-
-/* Compares got[n] with ref[n] within TOL. */
-static void
-check(const char *what, const float *got, const double *ref, int64_t n)
-{
-	int64_t nbad = 0, first = -1;
-	double maxabs = 0;
-
-	ncheck++;
-	for (int64_t i = 0; i < n; i++) {
-		if (close_enough(got[i], ref[i]))
-			continue;
-		if (nbad++ == 0)
-			first = i;
-		maxabs = isnan(got[i]) ? INFINITY : fmax(maxabs, fabs(got[i] - ref[i]));
-	}
-	if (nbad == 0)
-		return;
-	nfail++;
-	printf("FAIL %s: %lld of %lld differ, max abs diff %g\n", what,
-	       (long long)nbad, (long long)n, maxabs);
-	for (int64_t i = first; i < n && i < first + 5; i++)
-		printf("  [%lld] got %.9g want %.9g %s\n", (long long)i, got[i],
-		       ref[i], close_enough(got[i], ref[i]) ? "OK" : "NOT OK");
-}
-
-/* Compares n bytes exactly. */
-static void
-check_bytes(const char *what, const void *got, const void *ref, size_t n)
-{
-	ncheck++;
-	if (memcmp(got, ref, n) == 0)
-		return;
-	nfail++;
-	for (size_t i = 0; i < n; i++)
-		if (((const unsigned char *)got)[i] != ((const unsigned char *)ref)[i]) {
-			printf("FAIL %s: byte %zu of %zu differs\n", what, i, n);
-			return;
-		}
-}
-
-static void
-expect(bool ok, const char *what)
-{
-	ncheck++;
-	if (!ok) {
-		nfail++;
-		printf("FAIL %s\n", what);
-	}
-}
-
 static const size_t esizes[] = {1, 2, 4, 8};
 
 /* ---- transpose and slice (kiln_strided_copy) --------------------------- */
@@ -114,7 +54,7 @@ transpose_case(int rank, const int64_t *xdim, const int *perm, size_t es)
 	snprintf(what, sizeof what, "transpose rank %d esize %zu perm %d%d%d%d",
 	         rank, es, perm[0], rank > 1 ? perm[1] : 0, rank > 2 ? perm[2] : 0,
 	         rank > 3 ? perm[3] : 0);
-	check_bytes(what, y, ref, (size_t)n * es);
+	t_bytes(what, y, ref, (size_t)n * es);
 	free(x), free(y), free(ref);
 }
 
@@ -166,7 +106,7 @@ slice_case(int rank, const int64_t *xdim, const int64_t *start,
 	}
 	kiln_strided_copy(y, x, es, rank, count, st, off);
 	snprintf(what, sizeof what, "slice rank %d esize %zu", rank, es);
-	check_bytes(what, y, ref, (size_t)ny * es);
+	t_bytes(what, y, ref, (size_t)ny * es);
 	free(x), free(y), free(ref);
 }
 
@@ -222,7 +162,7 @@ concat_case(int64_t outer, int64_t inner, int nx, const int64_t *len,
 	kiln_concat(y, xs, nx, len, outer, inner, es);
 	snprintf(what, sizeof what, "concat of %d, outer %lld inner %lld esize "
 	         "%zu", nx, (long long)outer, (long long)inner, es);
-	check_bytes(what, y, ref, (size_t)(outer * total * inner) * es);
+	t_bytes(what, y, ref, (size_t)(outer * total * inner) * es);
 	for (k = 0; k < nx; k++)
 		free(x[k]);
 	free(y), free(ref);
@@ -267,9 +207,9 @@ gather_case(int64_t outer, int64_t len, int64_t nidx, int64_t inner,
 	snprintf(what, sizeof what, "gather %s outer %lld len %lld nidx %lld "
 	         "inner %lld esize %zu", kiln_dtype_name(it), (long long)outer,
 	         (long long)len, (long long)nidx, (long long)inner, es);
-	expect(kiln_gather(y, x, it == KILN_I32 ? (void *)i32 : (void *)i64, it,
-	                   outer, len, nidx, inner, es) == KILN_OK, what);
-	check_bytes(what, y, ref, (size_t)ny * es);
+	t_expect(kiln_gather(y, x, it == KILN_I32 ? (void *)i32 : (void *)i64,
+	                     it, outer, len, nidx, inner, es) == KILN_OK, what);
+	t_bytes(what, y, ref, (size_t)ny * es);
 	free(i64), free(i32), free(x), free(y), free(ref);
 }
 
@@ -281,18 +221,18 @@ gather_range(void)
 	int64_t bad_hi[2] = {0, 3}, bad_lo[2] = {-4, 0}, ok[2] = {-3, 2};
 	int32_t bad32[2] = {1, 7};
 
-	expect(kiln_gather(y, x, bad_hi, KILN_I64, 2, 3, 2, 1, 4) ==
-	       KILN_ERR_RANGE, "gather index len is out of range");
-	expect(kiln_gather(y, x, bad_lo, KILN_I64, 2, 3, 2, 1, 4) ==
-	       KILN_ERR_RANGE, "gather index -len-1 is out of range");
-	expect(kiln_gather(y, x, bad32, KILN_I32, 2, 3, 2, 1, 4) ==
-	       KILN_ERR_RANGE, "gather i32 index out of range");
-	expect(y[0] == -1 && y[3] == -1, "gather writes nothing on error");
-	expect(kiln_gather(y, x, ok, KILN_F32, 2, 3, 2, 1, 4) == KILN_ERR_DTYPE,
-	       "gather f32 indices");
-	expect(kiln_gather(y, x, ok, KILN_I64, 2, 3, 2, 1, 4) == KILN_OK &&
-	       y[0] == 1 && y[1] == 3 && y[2] == 4 && y[3] == 6,
-	       "gather -len and len-1");
+	t_expect(kiln_gather(y, x, bad_hi, KILN_I64, 2, 3, 2, 1, 4) ==
+	         KILN_ERR_RANGE, "gather index len is out of range");
+	t_expect(kiln_gather(y, x, bad_lo, KILN_I64, 2, 3, 2, 1, 4) ==
+	         KILN_ERR_RANGE, "gather index -len-1 is out of range");
+	t_expect(kiln_gather(y, x, bad32, KILN_I32, 2, 3, 2, 1, 4) ==
+	         KILN_ERR_RANGE, "gather i32 index out of range");
+	t_expect(y[0] == -1 && y[3] == -1, "gather writes nothing on error");
+	t_expect(kiln_gather(y, x, ok, KILN_F32, 2, 3, 2, 1, 4) ==
+	         KILN_ERR_DTYPE, "gather f32 indices");
+	t_expect(kiln_gather(y, x, ok, KILN_I64, 2, 3, 2, 1, 4) == KILN_OK &&
+	         y[0] == 1 && y[1] == 3 && y[2] == 4 && y[3] == 6,
+	         "gather -len and len-1");
 }
 
 static void
@@ -368,7 +308,7 @@ pad_case(int rank, const int64_t *xdim, const int64_t *pads, int mode)
 	}
 	kiln_pad_f32(y, x, &p);
 	snprintf(what, sizeof what, "pad %s rank %d", modes[mode], rank);
-	check(what, y, ref, ny);
+	t_close(what, y, ref, ny, TOL, TOL);
 	free(x), free(y), free(c), free(ref);
 }
 
@@ -411,7 +351,7 @@ test_batchnorm(void)
 			         sc[k] + b[k];
 		}
 		kiln_batchnorm_f32(y, x, sc, b, m, v, n, c, in, 1e-3f);
-		check("batchnorm", y, ref, n * c * in);
+		t_close("batchnorm", y, ref, n * c * in, TOL, TOL);
 		free(x), free(y), free(sc), free(b), free(m), free(v), free(ref);
 	}
 }
@@ -439,7 +379,7 @@ layernorm_case(int64_t outer, int64_t len, bool bias, float shift)
 	kiln_layernorm_f32(y, x, sc, bias ? b : NULL, outer, len, 1e-5f);
 	snprintf(what, sizeof what, "layernorm %lldx%lld%s shift %g",
 	         (long long)outer, (long long)len, bias ? " bias" : "", shift);
-	check(what, y, ref, outer * len);
+	t_close(what, y, ref, outer * len, TOL, TOL);
 	free(x), free(y), free(sc), free(b), free(ref);
 }
 
@@ -516,7 +456,7 @@ convt_case(const struct convt_case *t)
 	         (long long)t->kw, (long long)t->sh, (long long)t->sw,
 	         (long long)t->dh, (long long)t->dw, (long long)t->group,
 	         (long long)oh, (long long)ow);
-	check(what, y, ref, ny);
+	t_close(what, y, ref, ny, TOL, TOL);
 	free(x), free(w), free(b), free(y), free(ref);
 }
 
@@ -551,7 +491,6 @@ main(void)
 	test_batchnorm();
 	test_layernorm();
 	test_conv_transpose();
-	printf("data kernels: %d checks, %d failed\n", ncheck, nfail);
-	return nfail != 0;
+	return t_report("data kernels");
 
 }

@@ -26,65 +26,6 @@
 #define TOL 1e-5
 #define countof(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
-static int nfail, ncheck;
-
-/* ---- helpers ------------------------------------------------------ */
-
-static bool
-close_enough(float got, double ref)
-{
-	return got == ref || (isnan(got) && isnan(ref)) ||
-	       fabs(got - ref) <= TOL * (1 + fabs(ref));
-}
-
-static void
-check(const char *what, const float *got, const double *ref, int64_t n)
-{
-	int64_t nbad = 0, first = -1;
-	double maxabs = 0;
-
-	ncheck++;
-	for (int64_t i = 0; i < n; i++) {
-		if (close_enough(got[i], ref[i]))
-			continue;
-		if (nbad++ == 0)
-			first = i;
-		maxabs = isnan(got[i]) ? INFINITY : fmax(maxabs, fabs(got[i] - ref[i]));
-	}
-	if (nbad == 0)
-		return;
-	nfail++;
-	printf("FAIL %s: %lld of %lld differ, max abs diff %g\n", what,
-	       (long long)nbad, (long long)n, maxabs);
-	for (int64_t i = first; i < n && i < first + 5; i++)
-		printf("  [%lld] got %.9g want %.9g %s\n", (long long)i, got[i],
-		       ref[i], close_enough(got[i], ref[i]) ? "OK" : "NOT OK");
-}
-
-static void
-check_bytes(const char *what, const void *got, const void *ref, size_t n)
-{
-	ncheck++;
-	if (memcmp(got, ref, n) == 0)
-		return;
-	nfail++;
-	for (size_t i = 0; i < n; i++)
-		if (((const unsigned char *)got)[i] != ((const unsigned char *)ref)[i]) {
-			printf("FAIL %s: byte %zu of %zu differs\n", what, i, n);
-			return;
-		}
-}
-
-static void
-expect(bool ok, const char *what)
-{
-	ncheck++;
-	if (!ok) {
-		nfail++;
-		printf("FAIL %s\n", what);
-	}
-}
-
 static const size_t esizes[] = {1, 2, 4, 8};
 
 /* ---- expand (kiln_strided_copy with stride 0) -------------------------- */
@@ -113,7 +54,7 @@ expand_case(int xr, const int64_t *xd, int yr, const int64_t *yd, size_t es)
 	}
 	kiln_strided_copy(y, x, es, yr, yd, st, 0);
 	snprintf(what, sizeof what, "expand rank %d->%d esize %zu", xr, yr, es);
-	check_bytes(what, y, ref, (size_t)ny * es);
+	t_bytes(what, y, ref, (size_t)ny * es);
 	free(x), free(y), free(ref);
 }
 
@@ -156,7 +97,7 @@ tile_case(int rank, const int64_t *xd, const int64_t *reps, size_t es)
 	}
 	kiln_tile(y, x, es, rank, xd, reps);
 	snprintf(what, sizeof what, "tile rank %d esize %zu", rank, es);
-	check_bytes(what, y, ref, (size_t)ny * es);
+	t_bytes(what, y, ref, (size_t)ny * es);
 	free(x), free(y), free(ref);
 }
 
@@ -200,7 +141,7 @@ trilu_case(int64_t batch, int64_t rows, int64_t cols, int upper, int64_t k,
 	snprintf(what, sizeof what, "trilu %lldx%lldx%lld upper %d k %lld esize "
 	         "%zu", (long long)batch, (long long)rows, (long long)cols, upper,
 	         (long long)k, es);
-	check_bytes(what, y, ref, (size_t)n * es);
+	t_bytes(what, y, ref, (size_t)n * es);
 	free(x), free(y), free(ref);
 }
 
@@ -244,19 +185,20 @@ gather_elements_case(int rank, const int64_t *xd, const int64_t *id, int axis,
 	}
 	snprintf(what, sizeof what, "gather_elements rank %d axis %d %s esize %zu",
 	         rank, axis, kiln_dtype_name(it), es);
-	expect(kiln_gather_elements(y, x, idx, it, rank, xd, id, axis, es) ==
-	       KILN_OK, what);
-	check_bytes(what, y, ref, (size_t)ni * es);
+	t_expect(kiln_gather_elements(y, x, idx, it, rank, xd, id, axis, es) ==
+	         KILN_OK, what);
+	t_bytes(what, y, ref, (size_t)ni * es);
 	/* one index out of range, at either end: an error, y untouched */
 	save = t_alloc((size_t)ni * es);
 	memcpy(save, y, (size_t)ni * es);
 	for (int side = 0; side < 2; side++) {
 		int64_t bad = side ? len : -len - 1;
 		i64[ni - 1] = bad, i32[ni - 1] = (int32_t)bad;
-		expect(kiln_gather_elements(y, x, idx, it, rank, xd, id, axis, es) ==
-		       KILN_ERR_RANGE, "gather_elements out of range fails");
-		check_bytes("gather_elements leaves y alone on error", y, save,
-		            (size_t)ni * es);
+		t_expect(kiln_gather_elements(y, x, idx, it, rank, xd, id, axis,
+		                              es) == KILN_ERR_RANGE,
+		         "gather_elements out of range fails");
+		t_bytes("gather_elements leaves y alone on error", y, save,
+		        (size_t)ni * es);
 	}
 	free(x), free(y), free(ref), free(save), free(i64), free(i32);
 }
@@ -279,8 +221,8 @@ test_gather_elements(void)
 			gather_elements_case(4, x4, i4, 1, it, esizes[e]);
 		}
 	}
-	expect(kiln_gather_elements(&y, &y, a, KILN_F32, 1, x1, x1, 0, 4) ==
-	       KILN_ERR_DTYPE, "gather_elements refuses f32 indices");
+	t_expect(kiln_gather_elements(&y, &y, a, KILN_F32, 1, x1, x1, 0, 4) ==
+	         KILN_ERR_DTYPE, "gather_elements refuses f32 indices");
 }
 
 /* ---- argmax, argmin, hardmax ----------------------------------------- */
@@ -359,7 +301,8 @@ arg_case(kiln_dtype t, int64_t outer, int64_t len, int64_t inner, int nan)
 			         sign > 0 ? "argmax" : "argmin", kiln_dtype_name(t),
 			         (long long)outer, (long long)len, (long long)inner,
 			         last, nan);
-			check_bytes(what, y, ref, (size_t)(outer * inner) * sizeof *y);
+			t_bytes(what, y, ref,
+			        (size_t)(outer * inner) * sizeof *y);
 		}
 	}
 	free(x), free(y), free(ref);
@@ -383,7 +326,7 @@ test_arg(void)
 	int64_t big[3] = {((int64_t)1 << 60) + 1, ((int64_t)1 << 60) + 3,
 	                  ((int64_t)1 << 60) + 2}, y;
 	kiln_argmax(&y, big, KILN_I64, 1, 3, 1, 0);
-	expect(y == 1, "argmax i64 compares exactly");
+	t_expect(y == 1, "argmax i64 compares exactly");
 }
 
 static void
@@ -408,7 +351,7 @@ hardmax_case(int64_t outer, int64_t len, int64_t inner, int nan)
 	kiln_hardmax_f32(y, x, outer, len, inner);
 	snprintf(what, sizeof what, "hardmax [%lld,%lld,%lld] nan %d",
 	         (long long)outer, (long long)len, (long long)inner, nan);
-	check(what, y, ref, n);
+	t_close(what, y, ref, n, TOL, TOL);
 	free(x), free(y), free(ref);
 }
 
@@ -484,10 +427,10 @@ cumsum_case(kiln_dtype t, int64_t outer, int64_t len, int64_t inner,
 		double *rd = t_alloc((size_t)n * sizeof *rd);
 		for (int64_t i = 0; i < n; i++)
 			yf[i] = (float)getd(y, t, i), rd[i] = getd(ref, t, i);
-		check(what, yf, rd, n);
+		t_close(what, yf, rd, n, TOL, TOL);
 		free(yf), free(rd);
 	} else {
-		check_bytes(what, y, ref, (size_t)n * es);
+		t_bytes(what, y, ref, (size_t)n * es);
 	}
 	free(x), free(y), free(ref);
 }
@@ -539,7 +482,7 @@ reduce_case(int rank, const int64_t *dim, unsigned mask, bool prod, int nan)
 	(prod ? kiln_reduce_prod_f32 : kiln_reduce_min_f32)(y, x, rank, dim, mask);
 	snprintf(what, sizeof what, "reduce_%s rank %d mask 0x%x nan %d",
 	         prod ? "prod" : "min", rank, mask, nan);
-	check(what, y, ref, ny);
+	t_close(what, y, ref, ny, TOL, TOL);
 	free(x), free(y), free(ref);
 }
 
@@ -588,7 +531,7 @@ lrn_case(int64_t n, int64_t c, int64_t inner, int64_t size, float alpha,
 	kiln_lrn_f32(y, x, n, c, inner, size, alpha, beta, bias);
 	snprintf(what, sizeof what, "lrn [%lld,%lld,%lld] size %lld",
 	         (long long)n, (long long)c, (long long)inner, (long long)size);
-	check(what, y, ref, total);
+	t_close(what, y, ref, total, TOL, TOL);
 	free(x), free(y), free(ref);
 }
 
@@ -614,7 +557,7 @@ instance_norm_case(int64_t n, int64_t c, int64_t inner, float eps)
 	kiln_instance_norm_f32(y, x, sc, bi, n, c, inner, eps);
 	snprintf(what, sizeof what, "instance_norm [%lld,%lld,%lld]",
 	         (long long)n, (long long)c, (long long)inner);
-	check(what, y, ref, total);
+	t_close(what, y, ref, total, TOL, TOL);
 	free(x), free(y), free(sc), free(bi), free(ref);
 }
 
@@ -646,6 +589,5 @@ main(void)
 	test_cumsum();
 	test_reduce();
 	test_norms();
-	printf("data2 kernels: %d checks, %d failed\n", ncheck, nfail);
-	return nfail != 0;
+	return t_report("data2 kernels");
 }

@@ -25,16 +25,6 @@
 
 #define countof(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
-static int nfail, ncheck;
-
-static void
-check(bool ok, const char *what, long long got, long long want)
-{
-	ncheck++;
-	if (!ok && nfail++ < 20)
-		printf("FAIL %s: got %lld want %lld\n", what, got, want);
-}
-
 /* ---- the integer types as uint64_t bit patterns ---------------------- */
 
 struct ity {
@@ -185,7 +175,8 @@ test_binary(void)
 					char what[64];
 					snprintf(what, sizeof what, "%s_%s", opname[op],
 					         kiln_dtype_name(ty->t));
-					check(got == want, what, (long long)got, (long long)want);
+					t_eq(what, (long long)got,
+					     (long long)want);
 				}
 			}
 		}
@@ -226,8 +217,8 @@ test_bitshift(void)
 				/* shifting bit by bit never overshifts */
 				for (uint64_t j = 0; j < s; j++)
 					v = right ? v >> 1 : (v << 1) & mask(ty);
-				check(g == v, right ? "bitshift right" : "bitshift left",
-				      (long long)g, (long long)v);
+				t_eq(right ? "bitshift right" : "bitshift left",
+				     (long long)g, (long long)v);
 			}
 		}
 	}
@@ -254,21 +245,23 @@ test_clip(void)
 		for (int i = 0; i < 256; i++) {
 			int v = x8[i] < b[k][2] ? (int)b[k][2] : x8[i];
 			v = v > b[k][3] ? (int)b[k][3] : v;   /* hi wins over lo */
-			check(y8[i] == v, "clip_i8", y8[i], v);
+			t_eq("clip_i8", y8[i], v);
 		}
 	}
 	kiln_clip_u64(yu, xu, 6, 2, 1e19);
 	static const uint64_t want[] = {2, 2, 5, 1ull << 40, 10000000000000000000ull,
 	                                1ull << 63};
 	for (int i = 0; i < 6; i++)
-		check(yu[i] == want[i], "clip_u64", (long long)yu[i], (long long)want[i]);
+		t_eq("clip_u64", (long long)yu[i], (long long)want[i]);
 	int16_t x16[3] = {-32768, 0, 32767}, y16[3];
 	kiln_clip_i16(y16, x16, 3, -INFINITY, 100.9);
-	check(y16[0] == -32768 && y16[1] == 0 && y16[2] == 100, "clip_i16",
-	      y16[2], 100);
+	t_expectf(y16[0] == -32768 && y16[1] == 0 && y16[2] == 100,
+	          "clip_i16: got %d %d %d want -32768 0 100", y16[0], y16[1],
+	          y16[2]);
 	double xd[3] = {-2, NAN, 2}, yd[3];
 	kiln_clip_f64(yd, xd, 3, -1, 1);
-	check(yd[0] == -1 && isnan(yd[1]) && yd[2] == 1, "clip_f64", 0, 0);
+	t_expectf(yd[0] == -1 && isnan(yd[1]) && yd[2] == 1,
+	          "clip_f64: got %g %g %g want -1 nan 1", yd[0], yd[1], yd[2]);
 }
 
 /* ---- max pooling ---------------------------------------------------- */
@@ -315,13 +308,13 @@ test_maxpool(void)
 	for (int64_t k = 0; k < ny; k++) {
 		int64_t nc = k / 18, i = k / 6 % 3, j = k % 6;
 		int64_t w = ref_pool(x, &p, nc, i, j, INT64_MIN);
-		check(y64[k] == w, "maxpool2d_i64", (long long)y64[k], (long long)w);
+		t_eq("maxpool2d_i64", y64[k], w);
 		w = ref_pool(c32, &p, nc, i, j, INT32_MIN);
-		check(y32[k] == w, "maxpool2d_i32", y32[k], (long long)w);
+		t_eq("maxpool2d_i32", y32[k], w);
 		w = ref_pool(cs, &p, nc, i, j, INT8_MIN);
-		check(ys[k] == w, "maxpool2d_i8", ys[k], (long long)w);
+		t_eq("maxpool2d_i8", ys[k], w);
 		w = ref_pool(cu, &p, nc, i, j, 0);
-		check(yu[k] == w, "maxpool2d_u8", yu[k], (long long)w);
+		t_eq("maxpool2d_u8", yu[k], w);
 	}
 }
 
@@ -371,10 +364,8 @@ test_pad(void)
 				in = in && s[d] >= 0;
 				off = off * p.xdim[d] + (s[d] < 0 ? 0 : s[d]);
 			}
-			check(y[k] == (in ? x[off] : fill), "pad i32", y[k],
-			      in ? x[off] : fill);
-			check(yh[k] == (in ? xh[off] : fillh), "pad u16", yh[k],
-			      in ? xh[off] : fillh);
+			t_eq("pad i32", y[k], in ? x[off] : fill);
+			t_eq("pad u16", yh[k], in ? xh[off] : fillh);
 		}
 	}
 }
@@ -397,8 +388,8 @@ test_cast(void)
 		uint16_t a, b;
 		kiln_cast(&a, KILN_F16, &h[i].v, KILN_F64, 1);
 		kiln_cast(&b, KILN_BF16, &h[i].v, KILN_F64, 1);
-		check(a == h[i].f16, "f64 -> f16", a, h[i].f16);
-		check(b == h[i].bf16, "f64 -> bf16", b, h[i].bf16);
+		t_eq("f64 -> f16", a, h[i].f16);
+		t_eq("f64 -> bf16", b, h[i].bf16);
 	}
 	static const struct { uint16_t f16; double v; } w[] = {
 		{0x3c00, 1}, {0x0001, 0x1p-24}, {0x7bff, 65504}, {0xc000, -2},
@@ -407,43 +398,44 @@ test_cast(void)
 	for (int i = 0; i < countof(w); i++) {
 		double back;
 		kiln_cast(&back, KILN_F64, &w[i].f16, KILN_F16, 1);
-		/* reports the pattern: the values may be infinite */
-		check(back == w[i].v, "f16 -> f64 (got, pattern)", i, w[i].f16);
+		t_expectf(back == w[i].v, "f16 -> f64: %#06x gave %.17g want "
+		          "%.17g", w[i].f16, back, w[i].v);
 	}
 	uint16_t nan16, in16 = 0x7e00;
 	float nanf = NAN, f;
 	kiln_cast(&nan16, KILN_BF16, &nanf, KILN_F32, 1);
-	check((nan16 & 0x7f80) == 0x7f80 && (nan16 & 0x7f), "NaN -> bf16", nan16, 0x7fc0);
+	t_expectf((nan16 & 0x7f80) == 0x7f80 && (nan16 & 0x7f),
+	          "NaN -> bf16: got %#06x want a NaN (0x7fc0)", nan16);
 	kiln_cast(&f, KILN_F32, &in16, KILN_F16, 1);
-	check(isnan(f), "f16 NaN -> f32", 0, 0);
+	t_expectf(isnan(f), "f16 NaN -> f32: got %g", f);
 
 	/* the integer types: wrap between integers, saturate from floats */
 	uint64_t big = 18446744073709551615ull, u64;
 	double d = 0;
 	kiln_cast(&d, KILN_F64, &big, KILN_U64, 1);
-	check(d == 0x1p64, "u64 max -> f64 (got 2^64?)", d == 0x1p64, 1);
+	t_expectf(d == 0x1p64, "u64 max -> f64: got %.17g want 2^64", d);
 	int64_t m1 = -1;
 	uint32_t u32;
 	kiln_cast(&u32, KILN_U32, &m1, KILN_I64, 1);
-	check(u32 == 0xffffffffu, "-1 -> u32", u32, 0xffffffffu);
+	t_eq("-1 -> u32", u32, 0xffffffffu);
 	double neg = -5, huge = 1e30;
 	kiln_cast(&u64, KILN_U64, &neg, KILN_F64, 1);
-	check(u64 == 0, "-5.0 -> u64", (long long)u64, 0);
+	t_eq("-5.0 -> u64", (long long)u64, 0);
 	kiln_cast(&u64, KILN_U64, &huge, KILN_F64, 1);
-	check(u64 == big, "1e30 -> u64", (long long)u64, (long long)big);
+	t_eq("1e30 -> u64", (long long)u64, (long long)big);
 	int16_t i16;
 	kiln_cast(&i16, KILN_I16, &huge, KILN_F64, 1);
-	check(i16 == INT16_MAX, "1e30 -> i16", i16, INT16_MAX);
+	t_eq("1e30 -> i16", i16, INT16_MAX);
 	int32_t i32 = 70000;
 	uint16_t u16;
 	kiln_cast(&u16, KILN_U16, &i32, KILN_I32, 1);
-	check(u16 == 70000 - 65536, "70000 -> u16", u16, 70000 - 65536);
+	t_eq("70000 -> u16", u16, 70000 - 65536);
 	kiln_cast(&i32, KILN_I32, &u16, KILN_U16, 1);
-	check(i32 == 70000 - 65536, "u16 -> i32", i32, 70000 - 65536);
+	t_eq("u16 -> i32", i32, 70000 - 65536);
 	uint8_t bo;
 	uint16_t h1 = 0x3c00;
 	kiln_cast(&bo, KILN_BOOL, &h1, KILN_F16, 1);
-	check(bo == 1, "f16 1 -> bool", bo, 1);
+	t_eq("f16 1 -> bool", bo, 1);
 }
 
 /* ---- the cast mode, for npy_f16.test -------------------------------- */
@@ -501,6 +493,5 @@ main(int argc, char **argv)
 	test_maxpool();
 	test_pad();
 	test_cast();
-	printf("dtypes: %d checks, %d failed\n", ncheck, nfail);
-	return nfail != 0;
+	return t_report("dtypes");
 }

@@ -23,17 +23,6 @@
 
 #define countof(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
-static int nfail, ncheck;
-
-static void
-expect_eq(int64_t got, int64_t want, const char *what)
-{
-	ncheck++;
-	if (got != want && nfail++ < 20)
-		printf("FAIL %s: got %lld want %lld\n", what, (long long)got,
-		       (long long)want);
-}
-
 /* ---- typed buffers as int64/double ----------------------------------- */
 
 static bool
@@ -360,7 +349,7 @@ run_binary(const struct bcase *c, const struct shape *sa,
 	strides(sa, &sy, as);
 	strides(sb, &sy, bs);
 	c->fn(y, a, b, sy.rank, sy.dim, as, bs, arg);
-	ncheck++;
+	t_ncheck++;
 	for (int64_t i = 0; i < ny; i++) {
 		int64_t ia = source(&sy, sa, i), ib = source(&sy, sb, i), iv = 0;
 		double fv = 0;
@@ -370,9 +359,8 @@ run_binary(const struct bcase *c, const struct shape *sa,
 		           c->op == POW) :
 		    geti(yt, y, i) == iv;
 		if (!ok) {
-			nfail++;
-			printf("FAIL %s_%s (rank %d vs %d, arg %d) at %lld: a %.17g "
-			       "b %.17g got %.17g want %.17g\n", opname[c->op],
+			t_fail("%s_%s (rank %d vs %d, arg %d) at %lld: a %.17g "
+			       "b %.17g got %.17g want %.17g", opname[c->op],
 			       kiln_dtype_name(c->t), sa->rank, sb->rank, arg,
 			       (long long)i, getf(c->t, a, ia), getf(c->t, b, ib),
 			       getf(yt, y, i), is_float(yt) ? fv : (double)iv);
@@ -415,12 +403,9 @@ test_mod_onnx(void)
 	kiln_mod_i32(y, a, b, 1, d, st, st, 0);
 	kiln_mod_i64(y64, a64, b64, 1, d, st, st, 1);
 	kiln_mod_f32(fy, fa, fb, 1, d, st, st, 1);
-	ncheck++;
-	if (memcmp(y, want0, sizeof y) || memcmp(y64, want1, sizeof y64) ||
-	    memcmp(fy, fwant, sizeof fy)) {
-		nfail++;
-		printf("FAIL mod: ONNX test vectors\n");
-	}
+	t_expect(!memcmp(y, want0, sizeof y) &&
+	         !memcmp(y64, want1, sizeof y64) &&
+	         !memcmp(fy, fwant, sizeof fy), "mod: ONNX test vectors");
 }
 
 /* ---- where ----------------------------------------------------------- */
@@ -444,13 +429,12 @@ run_where(kiln_dtype t, const struct shape *sc, const struct shape *sa,
 	strides(sa, &sy, as);
 	strides(sb, &sy, bs);
 	kiln_where(y, c, a, b, es, sy.rank, sy.dim, cs, as, bs);
-	ncheck++;
+	t_ncheck++;
 	for (int64_t i = 0; i < ny; i++) {
 		const void *src = c[source(&sy, sc, i)] ? a : b;
 		int64_t j = source(&sy, src == a ? sa : sb, i);
 		if (memcmp((char *)y + i * es, (const char *)src + j * es, es)) {
-			nfail++;
-			printf("FAIL where_%s (ranks %d %d %d) at %lld\n",
+			t_fail("where_%s (ranks %d %d %d) at %lld",
 			       kiln_dtype_name(t), sc->rank, sa->rank, sb->rank,
 			       (long long)i);
 			break;
@@ -540,7 +524,7 @@ test_cast(void)
 				for (int i = 0; i < countof(edge); i++)
 					set(xt, x, i, 0, edge[i]);
 			kiln_cast(y, yt, x, xt, N);
-			ncheck++;
+			t_ncheck++;
 			for (int64_t i = 0; i < N; i++) {
 				int64_t iv = 0;
 				double fv = 0;
@@ -553,10 +537,11 @@ test_cast(void)
 				           false) :
 				    geti(yt, y, i) == iv;
 				if (!ok) {
-					nfail++;
-					printf("FAIL cast %s -> %s at %lld: x %.17g got %.17g\n",
-					       kiln_dtype_name(xt), kiln_dtype_name(yt),
-					       (long long)i, getf(xt, x, i), getf(yt, y, i));
+					t_fail("cast %s -> %s at %lld: x %.17g "
+					       "got %.17g", kiln_dtype_name(xt),
+					       kiln_dtype_name(yt),
+					       (long long)i, getf(xt, x, i),
+					       getf(yt, y, i));
 					break;
 				}
 			}
@@ -647,7 +632,7 @@ test_unary(void)
 		for (int i = 0; i < N; i++)
 			x[i] = i < countof(edge) ? edge[i] : t_frand() * 6;
 		run_unary(op, y, x, N);
-		ncheck++;
+		t_ncheck++;
 		for (int i = 0; i < N; i++) {
 			double want = ref_unary(op, x[i]);
 			bool exact = op >= CEIL && op <= SIGN;
@@ -658,8 +643,7 @@ test_unary(void)
 			    fabs(y[i] - want) <= 2e-6 * (1 + fabs(want)) ||
 			    (isinf(want) && y[i] == (float)want);
 			if (!ok) {
-				nfail++;
-				printf("FAIL %s at %d: x %.9g got %.9g want %.9g\n",
+				t_fail("%s at %d: x %.9g got %.9g want %.9g",
 				       uname[op], i, x[i], y[i], want);
 				break;
 			}
@@ -687,7 +671,7 @@ test_unary_types(void)
 		(isabs ? kiln_abs_i32 : kiln_neg_i32)(y32, x32, N);
 		(isabs ? kiln_abs_i8 : kiln_neg_i8)(y8, x8, N);
 		(isabs ? kiln_abs_f64 : kiln_neg_f64)(yd, xd, N);
-		ncheck++;
+		t_ncheck++;
 		for (int i = 0; i < N; i++) {
 			bool neg = !isabs || x64[i] < 0, neg32 = !isabs || x32[i] < 0;
 			bool neg8 = !isabs || x8[i] < 0;
@@ -697,8 +681,7 @@ test_unary_types(void)
 			    y8[i] != (neg8 ? wrap(KILN_I8, 0 - (uint64_t)(int64_t)x8[i]) : x8[i]) ||
 			    !(yd[i] == wd || (isnan(yd[i]) && isnan(wd))) ||
 			    !signbit(yd[i]) != !signbit(wd)) {
-				nfail++;
-				printf("FAIL %s at %d\n", isabs ? "abs" : "neg", i);
+				t_fail("%s at %d", isabs ? "abs" : "neg", i);
 				break;
 			}
 		}
@@ -708,23 +691,25 @@ test_unary_types(void)
 		xf[i] = (float)xd[i];
 	kiln_not_bool(yb, b, N);
 	for (int i = 0; i < N; i++)
-		expect_eq(yb[i], !b[i], "not");
+		t_eq("not", yb[i], !b[i]);
 	kiln_isnan_f32(yb, xf, N);
 	for (int i = 0; i < N; i++)
-		expect_eq(yb[i], isnan(xf[i]) != 0, "isnan_f32");
+		t_eq("isnan_f32", yb[i], isnan(xf[i]) != 0);
 	kiln_isnan_f64(yb, xd, N);
 	for (int i = 0; i < N; i++)
-		expect_eq(yb[i], isnan(xd[i]) != 0, "isnan_f64");
+		t_eq("isnan_f64", yb[i], isnan(xd[i]) != 0);
 	for (int neg = 0; neg < 2; neg++)
 		for (int pos = 0; pos < 2; pos++) {
 			kiln_isinf_f32(yb, xf, N, neg, pos);
 			for (int i = 0; i < N; i++)
-				expect_eq(yb[i], (neg && xf[i] == -INFINITY) ||
-				          (pos && xf[i] == INFINITY), "isinf_f32");
+				t_eq("isinf_f32", yb[i],
+				     (neg && xf[i] == -INFINITY) ||
+				     (pos && xf[i] == INFINITY));
 			kiln_isinf_f64(yb, xd, N, neg, pos);
 			for (int i = 0; i < N; i++)
-				expect_eq(yb[i], (neg && xd[i] == -INFINITY) ||
-				          (pos && xd[i] == INFINITY), "isinf_f64");
+				t_eq("isinf_f64", yb[i],
+				     (neg && xd[i] == -INFINITY) ||
+				     (pos && xd[i] == INFINITY));
 		}
 }
 
@@ -738,6 +723,5 @@ main(void)
 	test_cast();
 	test_unary();
 	test_unary_types();
-	printf("eltwise2: %d checks, %d failed\n", ncheck, nfail);
-	return nfail != 0;
+	return t_report("eltwise2");
 }

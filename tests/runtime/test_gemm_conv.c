@@ -30,58 +30,18 @@
 #define TOL 1e-5
 #define countof(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
-static int nfail, ncheck;
-
-static double *
-zerod(int64_t n)
-{
-	double *p = t_alloc((size_t)n * sizeof *p);
-
-	for (int64_t i = 0; i < n; i++)
-		p[i] = 0.0;
-	return p;
-}
-
 /* got[i] against ref[i], within TOL * sqrt(k) * sqrt(ss[i]), ss[i] the
  * sum of the squares of the terms of element i. */
 static void
 check(const char *what, const float *got, const double *ref,
       const double *ss, int64_t k, int64_t n)
 {
-	int64_t nbad = 0, first = -1;
-	double maxerr = 0;
+	double *tol = t_alloc((size_t)n * sizeof *tol);
 
-	ncheck++;
-	for (int64_t i = 0; i < n; i++) {
-		double d = fabs(got[i] - ref[i]);
-		double lim = TOL * sqrt((double)k) * sqrt(ss[i]);
-		if (got[i] == ref[i])
-			continue;
-		if (isnan(d))
-			d = INFINITY;
-		maxerr = fmax(maxerr, d);
-		if (!(d <= lim) && nbad++ == 0)
-			first = i;
-	}
-	if (nbad == 0)
-		return;
-	nfail++;
-	printf("FAIL %s: %lld of %lld differ, max abs diff %g\n", what,
-	       (long long)nbad, (long long)n, maxerr);
-	for (int64_t i = first; i < n && i < first + 4; i++)
-		printf("  [%lld] got %.9g want %.9g (tolerance %.3g)\n",
-		       (long long)i, got[i], ref[i],
-		       TOL * sqrt((double)k) * sqrt(ss[i]));
-}
-
-static void
-expect(bool ok, const char *what)
-{
-	ncheck++;
-	if (!ok) {
-		nfail++;
-		printf("FAIL %s\n", what);
-	}
+	for (int64_t i = 0; i < n; i++)
+		tol[i] = TOL * sqrt((double)k) * sqrt(ss[i]);
+	t_close_tol(what, got, ref, tol, n);
+	free(tol);
 }
 
 /* A copy of x[n] at a misaligned address: offset floats into a fresh
@@ -147,7 +107,7 @@ gemm_plain(const struct gemm_case *t, const float *a, const float *b,
 	int64_t cs = form_cs[t->form];
 	float *c = t_randf(mn), *y = t_randf(mn), *y2, *a2, *b2, *c2;
 	const float *cp = t->form == C_NONE ? NULL : c;
-	double *ref = zerod(mn), *sq = zerod(mn);
+	double *ref = t_zerod(mn), *sq = t_zerod(mn);
 	char what[200];
 
 	for (int64_t i = 0; i < m; i++)
@@ -167,7 +127,7 @@ gemm_plain(const struct gemm_case *t, const float *a, const float *b,
 	kiln_gemm_f32(y2, a2, b2, cp ? c2 : NULL, m, n, k, t->ta, t->tb,
 	              t->alpha, t->beta, rs, cs);
 	strncat(what, " moved", sizeof what - strlen(what) - 1);
-	expect(!memcmp(y, y2, (size_t)mn * sizeof *y), what);
+	t_expect(!memcmp(y, y2, (size_t)mn * sizeof *y), what);
 	free(a2 - 1), free(b2 - 3), free(c2 - 2), free(y2 - 1);
 	free(c), free(y), free(ref), free(sq);
 }
@@ -197,7 +157,7 @@ gemm_ld(const struct gemm_case *t, const float *a, const float *b,
 	float *ap = pad_nan(a, ar, ac, lda), *bp = pad_nan(b, br, bc, ldb);
 	float *y0 = t_randf(m * n), *y = t_alloc((size_t)(m * ldy) * sizeof *y);
 	float *got = t_alloc((size_t)(m * n) * sizeof *got);
-	double *ref = zerod(m * n), *sq = zerod(m * n);
+	double *ref = t_zerod(m * n), *sq = t_zerod(m * n);
 	bool kept = true;
 	char what[200];
 
@@ -222,7 +182,7 @@ gemm_ld(const struct gemm_case *t, const float *a, const float *b,
 	describe_gemm(what, sizeof what, "gemm_ld", t);
 	check(what, got, ref, sq, k, m * n);
 	strncat(what, " padding kept", sizeof what - strlen(what) - 1);
-	expect(kept, what);
+	t_expect(kept, what);
 	free(ap), free(bp), free(y0), free(y), free(got), free(ref), free(sq);
 }
 
@@ -230,7 +190,7 @@ static void
 gemm_case(const struct gemm_case *t)
 {
 	float *a = t_randf(t->m * t->k), *b = t_randf(t->k * t->n);
-	double *ab = zerod(t->m * t->n), *ss = zerod(t->m * t->n);
+	double *ab = t_zerod(t->m * t->n), *ss = t_zerod(t->m * t->n);
 
 	ref_product(ab, ss, a, b, t);
 	gemm_plain(t, a, b, ab, ss);
@@ -285,7 +245,7 @@ gemm_beta0_nan(void)
 	kiln_gemm_f32(y, a, b, &c, m, n, k, 0, 0, 1.0f, 0.0f, 0, 0);
 	for (int64_t i = 0; i < m * n; i++)
 		finite &= isfinite(y[i]);
-	expect(finite, "gemm 40x50x60 beta=0 ignores a NaN c");
+	t_expect(finite, "gemm 40x50x60 beta=0 ignores a NaN c");
 	free(a), free(b), free(y);
 }
 
@@ -438,7 +398,7 @@ conv_forward(const struct conv_case *t, const float *x, const float *w,
 	             p->kh * p->kw, ny = p->n * p->oc * p->oh * p->ow;
 	float *y = t_randf(ny), *x2 = shifted(x, nx, 1), *w2 = shifted(w, nw, 3);
 	float *y2 = shifted(y, ny, 2);
-	double *ref = zerod(ny), *ss = zerod(ny);
+	double *ref = t_zerod(ny), *ss = t_zerod(ny);
 	char what[240];
 
 	ref_conv(ref, ss, x, w, b, p);
@@ -447,7 +407,7 @@ conv_forward(const struct conv_case *t, const float *x, const float *w,
 	check(what, y, ref, ss, nw / p->oc, ny);
 	kiln_conv2d_f32(y2, x2, w2, b, p);
 	strncat(what, " moved", sizeof what - strlen(what) - 1);
-	expect(!memcmp(y, y2, (size_t)ny * sizeof *y), what);
+	t_expect(!memcmp(y, y2, (size_t)ny * sizeof *y), what);
 	free(y), free(x2 - 1), free(w2 - 3), free(y2 - 2), free(ref), free(ss);
 }
 
@@ -457,7 +417,7 @@ conv_grad_w(const struct conv_case *t, const float *x, const float *dy,
 {
 	int64_t nw = p->oc * (p->c / p->group) * p->kh * p->kw;
 	float *dw = t_randf(nw);
-	double *ref = zerod(nw), *ss = zerod(nw);
+	double *ref = t_zerod(nw), *ss = t_zerod(nw);
 	char what[240];
 
 	ref_grad_w(ref, ss, x, dy, p);
@@ -482,7 +442,7 @@ conv_transpose(const struct conv_case *t, const float *dy, const float *w,
 	q.c = p->oc, q.oc = p->c, q.h = p->oh, q.w = p->ow, q.oh = p->h;
 	q.ow = p->w;
 	nx = q.n * q.oc * q.oh * q.ow;
-	dx = t_randf(nx), ref = zerod(nx), ss = zerod(nx);
+	dx = t_randf(nx), ref = t_zerod(nx), ss = t_zerod(nx);
 	ref_convt(ref, ss, dy, w, b, &q);
 	kiln_conv2d_transpose_f32(dx, dy, w, b, &q);
 	describe_conv(what, sizeof what, "conv2d_transpose of", t);
@@ -553,6 +513,5 @@ main(void)
 	test_gemm();
 	gemm_beta0_nan();
 	test_conv();
-	printf("gemm_conv: %d checks, %d failed\n", ncheck, nfail);
-	return nfail != 0;
+	return t_report("gemm_conv");
 }

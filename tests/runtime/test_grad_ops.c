@@ -23,75 +23,6 @@
 
 #define countof(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
-static int nfail, ncheck;
-
-static void
-ok(bool pass, const char *what)
-{
-	ncheck++;
-	nfail += !pass;
-	if (!pass)
-		printf("NOT OK %s\n", what);
-}
-
-static bool
-near(double got, double want, double atol, double rtol)
-{
-	return got == want || (isnan(got) && isnan(want)) ||
-	       fabs(got - want) <= atol + rtol * fabs(want);
-}
-
-/* got against want within atol + rtol * |want|; on a failure prints the
- * max abs error and the elements from the first bad one on. */
-static void
-check_close(const char *what, const float *got, const double *want,
-            int64_t n, double atol, double rtol)
-{
-	double maxabs = 0;
-	int64_t bad = 0, first = -1;
-
-	for (int64_t i = 0; i < n; i++) {
-		if (!near(got[i], want[i], atol, rtol)) {
-			bad++;
-			first = first < 0 ? i : first;
-		}
-		maxabs = fmax(maxabs, fabs(got[i] - want[i]));
-	}
-	ok(bad == 0, what);
-	if (bad == 0)
-		return;
-	printf("  %lld of %lld differ, max abs error %g\n", (long long)bad,
-	       (long long)n, maxabs);
-	for (int64_t i = first; i < n && i < first + 5; i++)
-		printf("  [%lld] got %.9g want %.9g %s\n", (long long)i, got[i],
-		       want[i], near(got[i], want[i], atol, rtol) ? "OK" : "NOT OK");
-}
-
-static double
-dot(const float *a, const float *b, int64_t n)
-{
-	double s = 0;
-	for (int64_t i = 0; i < n; i++)
-		s += (double)a[i] * b[i];
-	return s;
-}
-
-/* <y, dy> against <x, dx>, relative to the sum of |y * dy|. */
-static void
-check_adjoint(const char *what, const float *y, const float *dy, int64_t ny,
-              const float *x, const float *dx, int64_t nx)
-{
-	double lhs = dot(y, dy, ny), rhs = dot(x, dx, nx), scale = 0;
-	char buf[300];
-
-	for (int64_t i = 0; i < ny; i++)
-		scale += fabs((double)y[i] * dy[i]);
-	snprintf(buf, sizeof buf, "%s, adjoint", what);
-	ok(fabs(lhs - rhs) <= 1e-5 * (1 + scale), buf);
-	if (fabs(lhs - rhs) > 1e-5 * (1 + scale))
-		printf("  <f(x), dy> = %.9g, <x, f'(dy)> = %.9g\n", lhs, rhs);
-}
-
 /* Output size of a window along one dim, as the shape rule computes it. */
 static int64_t
 out_size(int64_t size, int64_t k, int64_t s, int64_t p0, int64_t p1,
@@ -210,8 +141,8 @@ avg_case(const struct win *t)
 		kiln_avgpool3d_grad_f32(dx, dy, &p);
 		kiln_avgpool3d_f32(y, x, &p);
 	}
-	check_close(what, dx, want, nx, 1e-6, 1e-5);
-	check_adjoint(what, y, dy, ny, x, dx, nx);
+	t_close(what, dx, want, nx, 1e-6, 1e-5);
+	t_adjoint(what, y, dy, ny, x, dx, nx, 1e-5);
 	free(x), free(dy), free(dx), free(y), free(want);
 }
 
@@ -301,7 +232,7 @@ max_case(const struct win *t)
 						want[nc * vol + at] += dy[o];
 				}
 	kiln_maxpool3d_grad_f32(dx, dy, x, &p);
-	check_close(what, dx, want, nx, 1e-6, 1e-6);
+	t_close(what, dx, want, nx, 1e-6, 1e-6);
 
 	/* the forward kernel picks the value the gradient goes to */
 	kiln_maxpool3d_f32(y, x, &p);
@@ -309,7 +240,7 @@ max_case(const struct win *t)
 	for (int64_t k = 0; k < ny; k++)
 		finite &= isfinite(y[k]) != 0;
 	if (finite && !t->fill)
-		check_adjoint(what, y, dy, ny, x, dx, nx);
+		t_adjoint(what, y, dy, ny, x, dx, nx, 1e-5);
 	free(x), free(dy), free(dx), free(y), free(want);
 }
 
@@ -407,9 +338,9 @@ conv_case(const struct conv_case *t)
 	         (long long)t->group);
 	ref_grad_w(want, x, dy, &p);
 	kiln_conv3d_grad_w_f32(dw, x, dy, &p);
-	check_close(what, dw, want, nw, 5e-5, 1e-5);
+	t_close(what, dw, want, nw, 5e-5, 1e-5);
 	kiln_conv3d_f32(y, x, w, NULL, &p);
-	check_adjoint(what, y, dy, ny, w, dw, nw);
+	t_adjoint(what, y, dy, ny, w, dw, nw, 1e-5);
 	free(x), free(dy), free(w), free(dw), free(y), free(want);
 }
 
@@ -435,6 +366,5 @@ main(void)
 		max_case(&max_cases[i]);
 	for (int i = 0; i < countof(conv_cases); i++)
 		conv_case(&conv_cases[i]);
-	printf("grad_ops: %d checks, %d failed\n", ncheck, nfail);
-	return nfail != 0;
+	return t_report("grad_ops");
 }

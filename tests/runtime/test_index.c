@@ -22,36 +22,6 @@
 
 #define countof(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
-static int nfail, ncheck;
-
-static void
-expect(int ok, const char *what)
-{
-	ncheck++;
-	if (!ok) {
-		nfail++;
-		printf("NOT OK %s\n", what);
-	}
-}
-
-/* Compares n bytes; on a mismatch prints the first differing offsets. */
-static void
-check_bytes(const char *what, const void *got, const void *want, size_t n)
-{
-	const unsigned char *g = got, *w = want;
-	int shown = 0;
-	ncheck++;
-	if (memcmp(g, w, n) == 0)
-		return;
-	nfail++;
-	printf("NOT OK %s\n", what);
-	for (size_t i = 0; i < n && shown < 5; i++)
-		if (g[i] != w[i]) {
-			printf("  byte %zu: got %02x, want %02x\n", i, g[i], w[i]);
-			shown++;
-		}
-}
-
 /* n random elements of dtype t: small numbers, so products stay exact in
  * floats and wrap visibly in narrow integers. */
 static void *
@@ -126,15 +96,16 @@ gather_nd_case(int r, const int64_t *xd, int q, const int64_t *id, int b,
 	int64_t inner = t_numel(r - b - m, xd + b + m);
 	snprintf(what, sizeof what, "gather_nd rank %d/%d b %d m %d %s %s", r, q,
 	         b, m, kiln_dtype_name(it), kiln_dtype_name(dt));
-	expect(kiln_gather_nd(y, x, idx, it, batch, ntuple, m, xd + b, inner, es)
-	       == KILN_OK, what);
-	check_bytes(what, y, ref, (size_t)ny * es);
+	t_expect(kiln_gather_nd(y, x, idx, it, batch, ntuple, m, xd + b, inner,
+	                        es) == KILN_OK, what);
+	t_bytes(what, y, ref, (size_t)ny * es);
 	memcpy(save, y, (size_t)ny * es);
 	i64[nidx - 1] = xd[b + m - 1], i32[nidx - 1] = (int32_t)xd[b + m - 1];
-	expect(kiln_gather_nd(y, x, idx, it, batch, ntuple, m, xd + b, inner, es)
-	       == KILN_ERR_RANGE, "gather_nd index out of range fails");
-	check_bytes("gather_nd leaves y alone on error", y, save,
-	            (size_t)ny * es);
+	t_expect(kiln_gather_nd(y, x, idx, it, batch, ntuple, m, xd + b, inner,
+	                        es) == KILN_ERR_RANGE,
+	         "gather_nd index out of range fails");
+	t_bytes("gather_nd leaves y alone on error", y, save,
+	        (size_t)ny * es);
 	free(x), free(y), free(ref), free(save), free(i64), free(i32);
 }
 
@@ -161,8 +132,8 @@ test_gather_nd(void)
 			gather_nd_case(4, x5, 4, i5, 2, it, dts[e]);
 			gather_nd_case(1, x6, 2, i6, 0, it, dts[e]);
 		}
-	expect(kiln_gather_nd(&y, &y, &idx, KILN_F32, 1, 1, 1, &one, 1, 4) ==
-	       KILN_ERR_DTYPE, "gather_nd refuses f32 indices");
+	t_expect(kiln_gather_nd(&y, &y, &idx, KILN_F32, 1, 1, 1, &one, 1, 4) ==
+	         KILN_ERR_DTYPE, "gather_nd refuses f32 indices");
 }
 
 /* ---- scatters: the reference's arithmetic, per element type ------- */
@@ -246,15 +217,16 @@ scatter_nd_case(int r, const int64_t *xd, int q, const int64_t *id,
 	snprintf(what, sizeof what, "scatter_nd rank %d/%d m %d %s %s red %d",
 	         r, q, m, kiln_dtype_name(it), kiln_dtype_name(dt), red);
 	int64_t ntuple = t_numel(q - 1, id), inner = t_numel(r - m, xd + m);
-	expect(kiln_scatter_nd(y, x, idx, it, u, dt, red, ntuple, m, xd, inner)
-	       == KILN_OK, what);
-	check_bytes(what, y, ref, (size_t)nx * es);
+	t_expect(kiln_scatter_nd(y, x, idx, it, u, dt, red, ntuple, m, xd,
+	                         inner) == KILN_OK, what);
+	t_bytes(what, y, ref, (size_t)nx * es);
 	memcpy(save, y, (size_t)nx * es);
 	i64[0] = -xd[0] - 1, i32[0] = (int32_t)i64[0];
-	expect(kiln_scatter_nd(y, x, idx, it, u, dt, red, ntuple, m, xd, inner)
-	       == KILN_ERR_RANGE, "scatter_nd index out of range fails");
-	check_bytes("scatter_nd leaves y alone on error", y, save,
-	            (size_t)nx * es);
+	t_expect(kiln_scatter_nd(y, x, idx, it, u, dt, red, ntuple, m, xd,
+	                         inner) == KILN_ERR_RANGE,
+	         "scatter_nd index out of range fails");
+	t_bytes("scatter_nd leaves y alone on error", y, save,
+	        (size_t)nx * es);
 	free(x), free(u), free(y), free(ref), free(save), free(i64), free(i32);
 }
 
@@ -280,12 +252,12 @@ test_scatter_nd(void)
 				scatter_nd_case(2, x4, 2, i4, it, dts[e], red);
 			}
 	scatter_nd_case(2, x4, 2, i4, KILN_I64, KILN_BOOL, KILN_SCATTER_NONE);
-	expect(kiln_scatter_nd(&y, &y, &idx, KILN_I64, &y, KILN_BOOL,
-	       KILN_SCATTER_ADD, 1, 1, &one, 1) == KILN_ERR_ARG,
-	       "scatter_nd refuses add on bool");
-	expect(kiln_scatter_nd(&y, &y, &idx, KILN_F32, &y, KILN_F32,
-	       KILN_SCATTER_NONE, 1, 1, &one, 1) == KILN_ERR_ARG,
-	       "scatter_nd refuses f32 indices");
+	t_expect(kiln_scatter_nd(&y, &y, &idx, KILN_I64, &y, KILN_BOOL,
+	                         KILN_SCATTER_ADD, 1, 1, &one, 1) ==
+	         KILN_ERR_ARG, "scatter_nd refuses add on bool");
+	t_expect(kiln_scatter_nd(&y, &y, &idx, KILN_F32, &y, KILN_F32,
+	                         KILN_SCATTER_NONE, 1, 1, &one, 1) ==
+	         KILN_ERR_ARG, "scatter_nd refuses f32 indices");
 }
 
 /* ---- scatter_elements --------------------------------------------- */
@@ -315,15 +287,16 @@ scatter_elements_case(int rank, const int64_t *xd, const int64_t *id,
 	snprintf(what, sizeof what, "scatter_elements rank %d axis %d %s %s "
 	         "red %d", rank, axis, kiln_dtype_name(it), kiln_dtype_name(dt),
 	         red);
-	expect(kiln_scatter_elements(y, x, idx, it, u, dt, red, rank, xd, id,
-	       axis) == KILN_OK, what);
-	check_bytes(what, y, ref, (size_t)nx * es);
+	t_expect(kiln_scatter_elements(y, x, idx, it, u, dt, red, rank, xd, id,
+	                               axis) == KILN_OK, what);
+	t_bytes(what, y, ref, (size_t)nx * es);
 	memcpy(save, y, (size_t)nx * es);
 	i64[ni - 1] = xd[axis], i32[ni - 1] = (int32_t)xd[axis];
-	expect(kiln_scatter_elements(y, x, idx, it, u, dt, red, rank, xd, id,
-	       axis) == KILN_ERR_RANGE, "scatter_elements out of range fails");
-	check_bytes("scatter_elements leaves y alone on error", y, save,
-	            (size_t)nx * es);
+	t_expect(kiln_scatter_elements(y, x, idx, it, u, dt, red, rank, xd, id,
+	                               axis) == KILN_ERR_RANGE,
+	         "scatter_elements out of range fails");
+	t_bytes("scatter_elements leaves y alone on error", y, save,
+	        (size_t)nx * es);
 	free(x), free(u), free(y), free(ref), free(save), free(i64), free(i32);
 }
 
@@ -423,8 +396,8 @@ topk_case(int64_t outer, int64_t len, int64_t inner, int64_t k, kiln_dtype t,
 	         kiln_dtype_name(t), largest);
 	kiln_topk(yv, x, t, outer, len, inner, k, largest, 0);
 	kiln_topk(yi, x, t, outer, len, inner, k, largest, 1);
-	check_bytes(what, yv, rv, (size_t)ny * es);
-	check_bytes(what, yi, ri, (size_t)ny * 8);
+	t_bytes(what, yv, rv, (size_t)ny * es);
+	t_bytes(what, yi, ri, (size_t)ny * 8);
 	free(x), free(yv), free(rv), free(yi), free(ri), free(taken);
 }
 
@@ -451,6 +424,5 @@ main(void)
 	test_scatter_nd();
 	test_scatter_elements();
 	test_topk();
-	printf("index kernels: %d checks, %d failed\n", ncheck, nfail);
-	return nfail != 0;
+	return t_report("index kernels");
 }

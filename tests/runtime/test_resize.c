@@ -24,14 +24,6 @@
 #define TOL 1e-5
 #define MAXDIM 16               /* the largest dim a reference row holds */
 
-static int nfail, ncheck;
-
-static int64_t
-irand(int64_t n)
-{
-	return (int64_t)(t_rand_u64() % (uint64_t)n);
-}
-
 /* ---- the reference ------------------------------------------------------ */
 
 /* ONNX's input coordinate of output index o along dim d; *out is set when
@@ -148,45 +140,33 @@ static const char *const coord_name[] = {"half_pixel", "pytorch_half_pixel",
 	"asymmetric", "align_corners", "tf_half_pixel_for_nn",
 	"tf_crop_and_resize"};
 
-static bool
-close_enough(float got, double want)
-{
-	return fabs(got - want) <= TOL * (1 + fabs(want));
-}
-
 /* Runs p on random x and compares every element with the reference. */
 static void
 check_case(const struct kiln_resize *p, const char *how)
 {
-	int64_t nx = 1, ny = 1, xst[KILN_MAXRANK], o[KILN_MAXRANK], bad = 0;
+	int64_t nx = 1, ny = 1, xst[KILN_MAXRANK], o[KILN_MAXRANK];
+	char what[160];
 
 	for (int d = p->rank - 1; d >= 0; d--) {
 		xst[d] = nx;
 		nx *= p->xdim[d], ny *= p->ydim[d];
 	}
 	float *x = t_alloc((size_t)nx * sizeof *x), *y = t_alloc((size_t)ny * 4);
+	double *want = t_alloc((size_t)ny * sizeof *want);
 	for (int64_t i = 0; i < nx; i++)
 		x[i] = t_frand();
 	kiln_resize_f32(y, x, p);
-	ncheck++;
 	for (int64_t j = 0; j < ny; j++) {
 		for (int64_t f = j, d = p->rank - 1; d >= 0; d--)
 			o[d] = f % p->ydim[d], f /= p->ydim[d];
-		double want = ref_nd(p, x, xst, o, 0);
-		if (close_enough(y[j], want))
-			continue;
-		if (bad++ == 0) {
-			nfail++;
-			printf("FAIL resize rank %d mode %s coord %s nearest %d a %g "
-			       "exclude %d (%s)\n", p->rank, mode_name[p->mode],
-			       coord_name[p->coord], p->nearest, p->cubic_a,
-			       p->exclude_outside, how);
-		}
-		if (bad <= 5)
-			printf("  [%lld] got %.9g want %.9g NOT OK\n", (long long)j,
-			       y[j], want);
+		want[j] = ref_nd(p, x, xst, o, 0);
 	}
-	free(x), free(y);
+	snprintf(what, sizeof what, "resize rank %d mode %s coord %s nearest "
+	         "%d a %g exclude %d (%s)", p->rank, mode_name[p->mode],
+	         coord_name[p->coord], p->nearest, p->cubic_a,
+	         p->exclude_outside, how);
+	t_close(what, y, want, ny, TOL, TOL);
+	free(x), free(y), free(want);
 }
 
 /* Random dims for p: with sizes (scale = ydim/xdim) or with a scale that
@@ -198,7 +178,7 @@ random_dims(struct kiln_resize *p, bool scaled, unsigned keep)
 	static const float scales[] = {0.6f, 0.8f, 1.7f, 2.5f, 2, 0.5f, 3};
 
 	for (int d = 0; d < p->rank; d++) {
-		int64_t n = 1 + irand(5);
+		int64_t n = 1 + t_irand(5);
 		double s;
 		p->xdim[d] = n;
 		if (keep >> d & 1) {
@@ -207,13 +187,15 @@ random_dims(struct kiln_resize *p, bool scaled, unsigned keep)
 			continue;
 		}
 		do
-			s = scaled ? scales[irand(7)] : (1 + irand(9)) / (double)n;
+			s = scaled ? scales[t_irand(7)] :
+			    (1 + t_irand(9)) / (double)n;
 		while (floor(n * s) < 1);
 		p->ydim[d] = (int64_t)floor(n * s);
 		p->scale[d] = s;
 		p->olen[d] = scaled ? n * s : (double)p->ydim[d];
-		p->roi[d] = irand(3) == 0 ? 0 : -0.2 + 0.1 * irand(8);
-		p->roi[p->rank + d] = irand(3) == 0 ? 1 : 0.4 + 0.1 * irand(9);
+		p->roi[d] = t_irand(3) == 0 ? 0 : -0.2 + 0.1 * t_irand(8);
+		p->roi[p->rank + d] = t_irand(3) == 0 ? 1 :
+		                      0.4 + 0.1 * t_irand(9);
 	}
 }
 
@@ -226,13 +208,14 @@ test_random(void)
 		for (int m = KILN_RESIZE_NEAREST; m <= KILN_RESIZE_CUBIC; m++) {
 			for (int c = 0; c <= KILN_COORD_TF_CROP_AND_RESIZE; c++) {
 				struct kiln_resize p = {.rank = 1 + it % 4, .mode = m,
-					.coord = c, .nearest = (int)irand(4), .cubic_a = -0.75,
-					.extrapolation = 10};
+					.coord = c, .nearest = (int)t_irand(4),
+					.cubic_a = -0.75, .extrapolation = 10};
 				bool scaled = it % 2;
 				/* one dim in three kept, as ONNX tests keep n and c */
-				random_dims(&p, scaled, (unsigned)irand(1u << p.rank) &
-				            (unsigned)irand(1u << p.rank));
-				if (m != KILN_RESIZE_NEAREST && irand(2)) {
+				random_dims(&p, scaled,
+				            (unsigned)t_irand(1u << p.rank) &
+				            (unsigned)t_irand(1u << p.rank));
+				if (m != KILN_RESIZE_NEAREST && t_irand(2)) {
 					p.cubic_a = -0.5;
 					p.exclude_outside = 1;
 				}
@@ -254,31 +237,10 @@ test_wild_scale(void)
 		.scale = {1e-30}, .olen = {6}, .mode = KILN_RESIZE_CUBIC,
 		.cubic_a = -0.75};
 	float x[3] = {1, 2, 3}, y[6];
+	static const double edge[5] = {3, 3, 3, 3, 3};
 
 	kiln_resize_f32(y, x, &p);
-	ncheck++;
-	for (int j = 1; j < 6; j++)
-		if (y[j] != 3) {
-			nfail++;
-			printf("FAIL wild scale: y[%d] = %g, want the edge 3\n", j,
-			       y[j]);
-			return;
-		}
-}
-
-/* Compares the first n outputs of an ONNX case with its expected ones. */
-static void
-expect_points(const char *what, const float *y, const double *want, int n)
-{
-	ncheck++;
-	for (int i = 0; i < n; i++) {
-		if (close_enough(y[i], want[i]))
-			continue;
-		nfail++;
-		printf("FAIL onnx %s: [%d] got %.9g want %.9g\n", what, i, y[i],
-		       want[i]);
-		return;
-	}
+	t_close("wild scale: y[1..5] the edge 3", y + 1, edge, 5, 0, 0);
 }
 
 /* The first outputs of ONNX's test_resize_upsample_scales_cubic,
@@ -306,11 +268,11 @@ test_onnx_points(void)
 	for (int i = 0; i < 16; i++)
 		x[i] = (float)(i + 1);
 	kiln_resize_f32(y, x, &cub);
-	expect_points("cubic", y, want_cub, 4);
+	t_close("onnx cubic", y, want_cub, 4, TOL, TOL);
 	kiln_resize_f32(y, x, &ac);
-	expect_points("align_corners", y, want_ac, 2);
+	t_close("onnx align_corners", y, want_ac, 2, TOL, TOL);
 	kiln_resize_f32(y, x, &crop);
-	expect_points("tf_crop_and_resize", y, want_crop, 4);
+	t_close("onnx tf_crop_and_resize", y, want_crop, 4, TOL, TOL);
 }
 
 int
@@ -320,6 +282,5 @@ main(void)
 	test_onnx_points();
 	test_wild_scale();
 	test_random();
-	printf("resize kernel: %d checks, %d failed\n", ncheck, nfail);
-	return nfail != 0;
+	return t_report("resize kernel");
 }

@@ -27,90 +27,6 @@
 #define TOL 1e-5
 #define countof(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
-static int nfail, ncheck;
-static double worst;  /* largest error seen, as a fraction of TOL */
-
-/* ---- helpers ------------------------------------------------------ */
-
-static float *
-randf(int64_t n)
-{
-	float *p = t_alloc((size_t)n * sizeof *p);
-
-	for (int64_t i = 0; i < n; i++)
-		p[i] = t_frand();
-	return p;
-}
-
-static double *
-zerod(int64_t n)
-{
-	double *p = t_alloc((size_t)n * sizeof *p);
-
-	for (int64_t i = 0; i < n; i++)
-		p[i] = 0.0;
-	return p;
-}
-
-/* The test's notion of equal: |got - ref| <= TOL * (1 + |ref|).  Also
- * records the worst error seen, as a fraction of the tolerance. */
-static bool
-close_enough(float got, double ref)
-{
-	double d = fabs(got - ref), lim = TOL * (1 + fabs(ref));
-
-	if (got == ref)
-		return true;
-	if (d / lim > worst)
-		worst = d / lim;
-	return d <= lim;
-}
-
-static void
-print_elem(const float *got, const double *ref, int64_t i)
-{
-	printf("  [%lld] got %.9g want %.9g %s\n", (long long)i, got[i], ref[i],
-	       close_enough(got[i], ref[i]) ? "OK" : "NOT OK");
-}
-
-/* Compares got[n] with the reference ref[n]. */
-static void
-check(const char *what, const float *got, const double *ref, int64_t n)
-{
-	double maxabs = 0, maxrel = 0;
-	int64_t nbad = 0, first = -1;
-
-	ncheck++;
-	for (int64_t i = 0; i < n; i++) {
-		double d = got[i] == ref[i] ? 0 : fabs(got[i] - ref[i]);
-		if (isnan(d))
-			d = INFINITY;
-		maxabs = fmax(maxabs, d);
-		maxrel = fmax(maxrel, d / fmax(fabs(ref[i]), 1e-30));
-		if (!close_enough(got[i], ref[i]) && nbad++ == 0)
-			first = i;
-	}
-	if (nbad == 0)
-		return;
-	nfail++;
-	printf("FAIL %s: %lld of %lld differ, max abs diff %g, max rel diff %g\n",
-	       what, (long long)nbad, (long long)n, maxabs, maxrel);
-	for (int64_t i = 0; i < n && i < 5; i++)
-		print_elem(got, ref, i);
-	for (int64_t i = first; first >= 5 && i < n && i < first + 3; i++)
-		print_elem(got, ref, i);
-}
-
-static void
-expect(bool ok, const char *what)
-{
-	ncheck++;
-	if (!ok) {
-		nfail++;
-		printf("FAIL %s\n", what);
-	}
-}
-
 /* ---- gemm and matmul ------------------------------------------------- */
 
 enum { C_NONE, C_SCALAR, C_ROW, C_COL, C_FULL };
@@ -135,9 +51,9 @@ gemm_case(int64_t m, int64_t n, int64_t k, int ta, int tb, float alpha,
           float beta, int form)
 {
 	static const int64_t rs[] = {0, 0, 0, 1, -1}, cs[] = {0, 0, 1, 0, 1};
-	float *a = randf(m * k), *b = randf(k * n), *c = randf(m * n);
-	float *y = randf(m * n);
-	double *A = zerod(m * k), *B = zerod(k * n), *ref = zerod(m * n);
+	float *a = t_randf(m * k), *b = t_randf(k * n), *c = t_randf(m * n);
+	float *y = t_randf(m * n);
+	double *A = t_zerod(m * k), *B = t_zerod(k * n), *ref = t_zerod(m * n);
 	char what[160];
 
 	/* op(a) and op(b) as explicit m x k and k x n matrices */
@@ -160,7 +76,7 @@ gemm_case(int64_t m, int64_t n, int64_t k, int ta, int tb, float alpha,
 	snprintf(what, sizeof what, "gemm m=%lld n=%lld k=%lld ta=%d tb=%d "
 	         "alpha=%g beta=%g c=%s", (long long)m, (long long)n,
 	         (long long)k, ta, tb, alpha, beta, cform[form]);
-	check(what, y, ref, m * n);
+	t_close(what, y, ref, m * n, TOL, TOL);
 	free(a), free(b), free(c), free(y), free(A), free(B), free(ref);
 }
 
@@ -172,7 +88,7 @@ gemm_beta0_nan(void)
 	double ref[1] = {11};
 
 	kiln_gemm_f32(y, a, b, c, 1, 1, 2, 0, 0, 1.0f, 0.0f, 0, 0);
-	check("gemm beta=0 ignores a NaN c", y, ref, 1);
+	t_close("gemm beta=0 ignores a NaN c", y, ref, 1, TOL, TOL);
 }
 
 static void
@@ -198,9 +114,9 @@ matmul_case(int64_t batch, int64_t m, int64_t n, int64_t k, int bcast_a,
             int bcast_b)
 {
 	int64_t na = bcast_a ? 1 : batch, nb = bcast_b ? 1 : batch;
-	float *a = randf(na * m * k), *b = randf(nb * k * n);
-	float *y = randf(batch * m * n);
-	double *ref = zerod(batch * m * n);
+	float *a = t_randf(na * m * k), *b = t_randf(nb * k * n);
+	float *y = t_randf(batch * m * n);
+	double *ref = t_zerod(batch * m * n);
 	char what[128];
 
 	for (int64_t p = 0; p < batch; p++) {
@@ -216,7 +132,7 @@ matmul_case(int64_t batch, int64_t m, int64_t n, int64_t k, int bcast_a,
 	snprintf(what, sizeof what, "matmul batch=%lld m=%lld n=%lld k=%lld "
 	         "a_bs%s b_bs%s", (long long)batch, (long long)m, (long long)n,
 	         (long long)k, bcast_a ? "=0" : "", bcast_b ? "=0" : "");
-	check(what, y, ref, batch * m * n);
+	t_close(what, y, ref, batch * m * n, TOL, TOL);
 	free(a), free(b), free(y), free(ref);
 }
 
@@ -250,7 +166,7 @@ static double *
 zero_pad(const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
          int64_t pt, int64_t pl, int64_t hp, int64_t wp)
 {
-	double *xp = zerod(n * c * hp * wp);
+	double *xp = t_zerod(n * c * hp * wp);
 
 	for (int64_t b = 0; b < n * c; b++)
 		for (int64_t i = 0; i < h; i++)
@@ -289,12 +205,12 @@ conv_case(const struct conv_case *t)
 	int64_t oh = out_size(t->h, t->pt + t->pb, t->kh, t->dh, t->sh);
 	int64_t ow = out_size(t->w, t->pl + t->pr, t->kw, t->dw, t->sw);
 	int64_t ny = t->n * t->oc * oh * ow;
-	float *x = randf(t->n * t->c * t->h * t->w);
-	float *w = randf(t->oc * (t->c / t->group) * t->kh * t->kw);
-	float *b = t->bias ? randf(t->oc) : NULL, *y = randf(ny);
+	float *x = t_randf(t->n * t->c * t->h * t->w);
+	float *w = t_randf(t->oc * (t->c / t->group) * t->kh * t->kw);
+	float *b = t->bias ? t_randf(t->oc) : NULL, *y = t_randf(ny);
 	double *xp = zero_pad(x, t->n, t->c, t->h, t->w, t->pt, t->pl,
 	                      t->h + t->pt + t->pb, t->w + t->pl + t->pr);
-	double *ref = zerod(ny);
+	double *ref = t_zerod(ny);
 	struct kiln_conv2d p = {
 		.n = t->n, .c = t->c, .h = t->h, .w = t->w, .oc = t->oc,
 		.kh = t->kh, .kw = t->kw, .oh = oh, .ow = ow, .sh = t->sh,
@@ -314,7 +230,7 @@ conv_case(const struct conv_case *t)
 	         (long long)t->sw, (long long)t->pt, (long long)t->pb,
 	         (long long)t->pl, (long long)t->pr, (long long)t->dh,
 	         (long long)t->dw, (long long)t->group, t->bias ? " bias" : "");
-	check(what, y, ref, ny);
+	t_close(what, y, ref, ny, TOL, TOL);
 	free(x), free(w), free(b), free(y), free(xp), free(ref);
 }
 
@@ -386,9 +302,9 @@ pool_case(const struct pool_case *t, int avg)
 	int64_t ow = out_size(t->w, t->pl + t->pr, t->kw, t->dw, t->sw);
 	int64_t nx = t->n * t->c * t->h * t->w, ny = t->n * t->c * oh * ow;
 	int64_t hp = t->h + t->pt + t->pb, wp = t->w + t->pl + t->pr;
-	float *x = randf(nx), *ones = t_alloc((size_t)nx * sizeof *ones);
-	float *y = randf(ny);
-	double *xp, *mask, *ref = zerod(ny);
+	float *x = t_randf(nx), *ones = t_alloc((size_t)nx * sizeof *ones);
+	float *y = t_randf(ny);
+	double *xp, *mask, *ref = t_zerod(ny);
 	struct kiln_pool2d p = {
 		.n = t->n, .c = t->c, .h = t->h, .w = t->w, .oh = oh, .ow = ow,
 		.kh = t->kh, .kw = t->kw, .sh = t->sh, .sw = t->sw, .pt = t->pt,
@@ -413,7 +329,7 @@ pool_case(const struct pool_case *t, int avg)
 	         (long long)t->kw, (long long)t->sh, (long long)t->sw,
 	         (long long)t->pt, (long long)t->pb, (long long)t->pl,
 	         (long long)t->pr, (long long)t->dh, (long long)t->dw);
-	check(what, y, ref, ny);
+	t_close(what, y, ref, ny, TOL, TOL);
 	free(x), free(ones), free(y), free(xp), free(mask), free(ref);
 }
 
@@ -464,7 +380,7 @@ pool_indices_case(const struct pool_case *t, int col_major)
 	         "k %lldx%lld col_major %d: %lld wrong", (long long)t->n,
 	         (long long)t->c, (long long)t->h, (long long)t->w,
 	         (long long)t->kh, (long long)t->kw, col_major, (long long)bad);
-	expect(bad == 0, what);
+	t_expect(bad == 0, what);
 	free(x), free(y);
 }
 
@@ -587,10 +503,10 @@ binary_case(const struct shape *sa, const struct shape *sb, int op)
 		sy.d[i] = da == 1 ? db : da;
 	}
 	ny = numel(&sy);
-	a = randf(numel(sa)), b = randf(numel(sb)), y = randf(ny);
+	a = t_randf(numel(sa)), b = t_randf(numel(sb)), y = t_randf(ny);
 	for (int64_t i = 0; op == 3 && i < numel(sb); i++)
 		b[i] = b[i] < 0 ? b[i] - 0.5f : b[i] + 0.5f;
-	ref = zerod(ny);
+	ref = t_zerod(ny);
 	for (int64_t f = 0; f < ny; f++)
 		ref[f] = apply(op, a[bcast_offset(f, &sy, sa)],
 		               b[bcast_offset(f, &sy, sb)]);
@@ -606,7 +522,7 @@ binary_case(const struct shape *sa, const struct shape *sb, int op)
 		k += snprintf(what + k, sizeof what - k, "%s%lld", i ? "," : "",
 		              (long long)sb->d[i]);
 	snprintf(what + k, sizeof what - k, "]");
-	check(what, y, ref, ny);
+	t_close(what, y, ref, ny, TOL, TOL);
 	free(a), free(b), free(y), free(ref);
 }
 
@@ -615,13 +531,13 @@ static void
 binary_inplace(void)
 {
 	int64_t dim[2] = {3, 5}, st[2] = {5, 1}, bst[2] = {0, 1};
-	float *a = randf(15), *b = randf(5);
+	float *a = t_randf(15), *b = t_randf(5);
 	double ref[15];
 
 	for (int i = 0; i < 15; i++)
 		ref[i] = (double)a[i] + b[i % 5];
 	kiln_add_f32(a, a, b, 2, dim, st, bst);
-	check("add in place, b broadcast", a, ref, 15);
+	t_close("add in place, b broadcast", a, ref, 15, TOL, TOL);
 	free(a), free(b);
 }
 
@@ -681,8 +597,8 @@ test_unary(void)
 		1000, -1000, 1e30f, -1e30f, INFINITY, -INFINITY,
 	};
 	int64_t n = 100 + countof(special);
-	float *x = randf(n), *y = t_alloc((size_t)n * sizeof *y);
-	double *ref = zerod(n);
+	float *x = t_randf(n), *y = t_alloc((size_t)n * sizeof *y);
+	double *ref = t_zerod(n);
 	char what[64];
 
 	for (int64_t i = 0; i < n; i++)
@@ -691,11 +607,11 @@ test_unary(void)
 		for (int64_t i = 0; i < n; i++)
 			ref[i] = ref_unary(op, x[i]);
 		fn[op](y, x, n);
-		check(name[op], y, ref, n);
+		t_close(name[op], y, ref, n, TOL, TOL);
 		memcpy(y, x, (size_t)n * sizeof *y);
 		fn[op](y, y, n);
 		snprintf(what, sizeof what, "%s in place", name[op]);
-		check(what, y, ref, n);
+		t_close(what, y, ref, n, TOL, TOL);
 	}
 	free(x), free(y), free(ref);
 }
@@ -726,8 +642,8 @@ softmax_case(const float *x0, int64_t outer, int64_t len, int64_t inner,
              float scale)
 {
 	int64_t n = outer * len * inner;
-	float *x = randf(n), *y = randf(n);
-	double *ref = zerod(n);
+	float *x = t_randf(n), *y = t_randf(n);
+	double *ref = t_zerod(n);
 	char what[128];
 
 	for (int64_t i = 0; i < n; i++)
@@ -737,11 +653,11 @@ softmax_case(const float *x0, int64_t outer, int64_t len, int64_t inner,
 	snprintf(what, sizeof what, "softmax [%lld,%lld,%lld]%s",
 	         (long long)outer, (long long)len, (long long)inner,
 	         x0 ? " fixed values" : "");
-	check(what, y, ref, n);
+	t_close(what, y, ref, n, TOL, TOL);
 	kiln_softmax_f32(x, x, outer, len, inner);
 	snprintf(what, sizeof what, "softmax [%lld,%lld,%lld] in place",
 	         (long long)outer, (long long)len, (long long)inner);
-	check(what, x, ref, n);
+	t_close(what, x, ref, n, TOL, TOL);
 	free(x), free(y), free(ref);
 }
 
@@ -772,12 +688,12 @@ test_copy(void)
 	for (int i = 0; i < 37; i++)
 		a[i] = (unsigned char)(i * 7 + 1), b[i] = 0;
 	kiln_copy(b, a, sizeof a);
-	expect(!memcmp(a, b, sizeof a), "kiln_copy copies");
+	t_expect(!memcmp(a, b, sizeof a), "kiln_copy copies");
 	kiln_copy(a, a, sizeof a);
-	expect(a[36] == (unsigned char)(36 * 7 + 1), "kiln_copy y == x");
+	t_expect(a[36] == (unsigned char)(36 * 7 + 1), "kiln_copy y == x");
 	kiln_copy(b, a, 0);
 	kiln_copy(a + 1, a, 10);  /* overlapping: behaves as memmove */
-	expect(a[1] == 1 && a[10] == 64, "kiln_copy overlapping");
+	t_expect(a[1] == 1 && a[10] == 64, "kiln_copy overlapping");
 }
 
 static void
@@ -789,19 +705,19 @@ test_util(void)
 	static const size_t sizes[] = {4, 8, 8, 4, 1, 1, 1, 2, 2, 2, 2, 4, 8};
 
 	for (int t = 0; t < KILN_NDTYPE; t++) {
-		expect(!strcmp(kiln_dtype_name((kiln_dtype)t), names[t]),
-		       "kiln_dtype_name");
-		expect(kiln_dtype_size((kiln_dtype)t) == sizes[t],
-		       "kiln_dtype_size");
+		t_expect(!strcmp(kiln_dtype_name((kiln_dtype)t), names[t]),
+		         "kiln_dtype_name");
+		t_expect(kiln_dtype_size((kiln_dtype)t) == sizes[t],
+		         "kiln_dtype_size");
 	}
-	expect(!strcmp(kiln_dtype_name(KILN_NDTYPE), "?"), "bad dtype name");
-	expect(kiln_dtype_size(KILN_NDTYPE) == 0, "bad dtype size");
+	t_expect(!strcmp(kiln_dtype_name(KILN_NDTYPE), "?"), "bad dtype name");
+	t_expect(kiln_dtype_size(KILN_NDTYPE) == 0, "bad dtype size");
 	for (int s = KILN_OK; s <= KILN_ERR_RANGE; s++)
 		for (int r = KILN_OK; r < s; r++)
-			expect(strcmp(kiln_status_str((kiln_status)s),
-			              kiln_status_str((kiln_status)r)) != 0,
-			       "kiln_status_str distinct");
-	expect(kiln_status_str((kiln_status)99) != NULL, "bad status string");
+			t_expect(strcmp(kiln_status_str((kiln_status)s),
+			                kiln_status_str((kiln_status)r)) != 0,
+			         "kiln_status_str distinct");
+	t_expect(kiln_status_str((kiln_status)99) != NULL, "bad status string");
 }
 
 static int
@@ -816,9 +732,8 @@ run_kernels(void)
 	test_unary();
 	test_softmax();
 	test_copy();
-	printf("kernels: %d checks, %d failed; worst error %.2g of the "
-	       "tolerance\n", ncheck, nfail, worst);
-	return nfail != 0;
+	printf("worst error %.2g of the tolerance\n", t_worst);
+	return t_report("kernels");
 }
 
 /* ---- .npy ------------------------------------------------------------ */
@@ -886,7 +801,7 @@ expect_load(const char *path, kiln_dtype t, int rank, const int64_t *dim,
 
 	snprintf(what, sizeof what, "npy load %s: want %s, '%s'; got %s, '%s'",
 	         path, kiln_status_str(want), text, kiln_status_str(s), msg);
-	expect(ok, what);
+	t_expect(ok, what);
 	if (ok && want != KILN_OK)
 		printf("%s: %s\n", kiln_status_str(s), msg);
 }
@@ -923,13 +838,13 @@ npy_roundtrip(kiln_dtype t, int rank, const int64_t *dim)
 		s = kiln_npy_load(path, "x", t, rank, dim, dst, msg, sizeof msg);
 	snprintf(what, sizeof what, "npy round trip %s rank %d: %s",
 	         kiln_dtype_name(t), rank, s ? msg : "data differs");
-	expect(!s && !memcmp(src, dst, (size_t)n), what);
+	t_expect(!s && !memcmp(src, dst, (size_t)n), what);
 	/* bf16 is written as its raw bits, '<u2', which reads back as u16 */
-	expect(!s && info.dtype == (t == KILN_BF16 ? KILN_U16 : t) &&
-	       info.rank == rank &&
-	       !memcmp(info.dim, dim, (size_t)rank * sizeof *dim) &&
-	       info.data_offset % 64 == 0 && !stat(path, &st) &&
-	       st.st_size == info.data_offset + n, "npy info after save");
+	t_expect(!s && info.dtype == (t == KILN_BF16 ? KILN_U16 : t) &&
+	         info.rank == rank &&
+	         !memcmp(info.dim, dim, (size_t)rank * sizeof *dim) &&
+	         info.data_offset % 64 == 0 && !stat(path, &st) &&
+	         st.st_size == info.data_offset + n, "npy info after save");
 	free(src), free(dst);
 }
 
@@ -963,18 +878,18 @@ npy_header_text(void)
 	/* 10 + 59 + 1 bytes do not fit in 64, so the header fills 128 */
 	kiln_npy_save(in_dir("hdr.npy"), KILN_F32, 2, dim, data, msg, sizeof msg);
 	f = fopen(in_dir("hdr.npy"), "rb");
-	expect(f && fread(buf, 1, 128, f) == 128, "npy read back header");
+	t_expect(f && fread(buf, 1, 128, f) == 128, "npy read back header");
 	if (f)
 		fclose(f);
-	expect(!memcmp(buf, "\x93NUMPY\x01\x00\x76\x00", 10) &&
-	       !memcmp(buf + 10, want, strlen(want)) && buf[127] == '\n',
-	       "npy header is NumPy's");
+	t_expect(!memcmp(buf, "\x93NUMPY\x01\x00\x76\x00", 10) &&
+	         !memcmp(buf + 10, want, strlen(want)) && buf[127] == '\n',
+	         "npy header is NumPy's");
 	if ((d = opendir(dir))) {
 		while ((e = readdir(d)))
 			tmp |= strstr(e->d_name, ".tmp") != NULL;
 		closedir(d);
 	}
-	expect(!tmp, "npy save leaves no temporary file");
+	t_expect(!tmp, "npy save leaves no temporary file");
 }
 
 static void
@@ -987,17 +902,18 @@ npy_save_errors(void)
 
 	s = kiln_npy_save(in_dir("no/such/dir/y.npy"), KILN_F32, 1, dim, data,
 	                  msg, sizeof msg);
-	expect(s == KILN_ERR_IO && strstr(msg, "no/such/dir/y.npy: cannot write"),
-	       "npy save into a missing directory");
+	t_expect(s == KILN_ERR_IO &&
+	         strstr(msg, "no/such/dir/y.npy: cannot write"),
+	         "npy save into a missing directory");
 	s = kiln_npy_save(in_dir("neg.npy"), KILN_F32, 1, bad, data, msg,
 	                  sizeof msg);
-	expect(s == KILN_ERR_ARG, "npy save of a negative dim");
+	t_expect(s == KILN_ERR_ARG, "npy save of a negative dim");
 	s = kiln_npy_save(in_dir("x.npy"), KILN_NDTYPE, 1, dim, data, small,
 	                  sizeof small);
-	expect(s == KILN_ERR_ARG && strlen(small) == sizeof small - 1,
-	       "npy message truncated to msglen");
+	t_expect(s == KILN_ERR_ARG && strlen(small) == sizeof small - 1,
+	         "npy message truncated to msglen");
 	s = kiln_npy_save(in_dir("x.npy"), KILN_NDTYPE, 1, dim, data, NULL, 0);
-	expect(s == KILN_ERR_ARG, "npy message buffer may be NULL");
+	t_expect(s == KILN_ERR_ARG, "npy message buffer may be NULL");
 }
 
 /* One malformed or unsupported header: dict text, expected status and a
@@ -1191,8 +1107,7 @@ run_npy(const char *d)
 	npy_good_headers();
 	npy_bad_files();
 	npy_mismatch();
-	printf("npy: %d checks, %d failed\n", ncheck, nfail);
-	return nfail != 0;
+	return t_report("npy");
 }
 
 /* ---- cross-checks with NumPy ----------------------------------------- */

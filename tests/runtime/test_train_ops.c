@@ -27,64 +27,6 @@
 
 #define countof(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
-static int nfail, ncheck;
-
-static void
-ok(bool pass, const char *what)
-{
-	ncheck++;
-	nfail += !pass;
-	if (!pass)
-		printf("NOT OK %s\n", what);
-}
-
-static bool
-near(double got, double want, double atol, double rtol)
-{
-	return got == want || (isnan(got) && isnan(want)) ||
-	       fabs(got - want) <= atol + rtol * fabs(want);
-}
-
-/* got against want within atol + rtol * |want| (NaN matches NaN); on a
- * failure prints the max abs and rel errors and the elements from the
- * first bad one on, each OK or NOT OK. */
-static void
-check_close(const char *what, const float *got, const double *want,
-            int64_t n, double atol, double rtol)
-{
-	double maxabs = 0, maxrel = 0;
-	int64_t bad = 0, first = -1;
-
-	for (int64_t i = 0; i < n; i++) {
-		double e = fabs(got[i] - want[i]);
-		if (!near(got[i], want[i], atol, rtol)) {
-			bad++;
-			first = first < 0 ? i : first;
-		}
-		if (e > maxabs)
-			maxabs = e;
-		if (want[i] != 0 && e / fabs(want[i]) > maxrel)
-			maxrel = e / fabs(want[i]);
-	}
-	ok(bad == 0, what);
-	if (bad == 0)
-		return;
-	printf("  %lld of %lld differ, max abs error %g, max rel error %g\n",
-	       (long long)bad, (long long)n, maxabs, maxrel);
-	for (int64_t i = first; i < n && i < first + 5; i++)
-		printf("  [%lld] got %.9g want %.9g %s\n", (long long)i, got[i],
-		       want[i], near(got[i], want[i], atol, rtol) ? "OK" : "NOT OK");
-}
-
-static double
-dot(const float *a, const float *b, int64_t n)
-{
-	double s = 0;
-	for (int64_t i = 0; i < n; i++)
-		s += (double)a[i] * b[i];
-	return s;
-}
-
 /* ---- relu_grad ------------------------------------------------------- */
 
 static void
@@ -101,9 +43,9 @@ test_relu_grad(void)
 		want[i] = isnan(x[i]) || signbit(x[i]) || x[i] == 0 ? 0 : dy[i];
 	}
 	kiln_relu_grad_f32(dx, dy, x, N);
-	check_close("relu_grad", dx, want, N, 0, 0);
+	t_close("relu_grad", dx, want, N, 0, 0);
 	kiln_relu_grad_f32(dy, dy, x, N);
-	check_close("relu_grad in place", dy, want, N, 0, 0);
+	t_close("relu_grad in place", dy, want, N, 0, 0);
 }
 
 /* ---- conv2d_grad_w --------------------------------------------------- */
@@ -175,19 +117,12 @@ conv_case(const struct conv_case *t)
 	         (long long)p.dw, (long long)p.group);
 	ref_grad_w(want, x, dy, &p);
 	kiln_conv2d_grad_w_f32(dw, x, dy, &p);
-	check_close(what, dw, want, nw, 5e-5, 1e-5);
+	t_close(what, dw, want, nw, 5e-5, 1e-5);
 
 	/* <conv2d(x, w), dy> = <w, dw>: the gradient is the adjoint of the
 	 * forward kernel's own taps */
 	kiln_conv2d_f32(y, x, w, NULL, &p);
-	double lhs = dot(y, dy, ny), rhs = dot(w, dw, nw);
-	double scale = 0;
-	for (int64_t i = 0; i < ny; i++)
-		scale += fabs((double)y[i] * dy[i]);
-	strncat(what, " adjoint", sizeof what - strlen(what) - 1);
-	ok(fabs(lhs - rhs) <= 1e-5 * (1 + scale), what);
-	if (fabs(lhs - rhs) > 1e-5 * (1 + scale))
-		printf("  <conv2d(x, w), dy> = %.9g, <w, dw> = %.9g\n", lhs, rhs);
+	t_adjoint(what, y, dy, ny, w, dw, nw, 1e-5);
 	free(x), free(dy), free(w), free(dw), free(y), free(want);
 }
 
@@ -296,7 +231,7 @@ pool_case(const struct pool_case *t)
 					want[nc * plane + at] += dy[k];
 			}
 	kiln_maxpool2d_grad_f32(dx, dy, x, &p);
-	check_close(what, dx, want, nx, 1e-6, 1e-6);
+	t_close(what, dx, want, nx, 1e-6, 1e-6);
 
 	/* exactly where maxpool2d_indices says the maxima are */
 	kiln_maxpool2d_indices_f32(idx, x, &p, 0);
@@ -305,7 +240,7 @@ pool_case(const struct pool_case *t)
 		if (idx[k] >= 0)
 			viaidx[idx[k]] += dy[k];
 	strncat(what, " = indices", sizeof what - strlen(what) - 1);
-	ok(memcmp(dx, viaidx, (size_t)nx * sizeof *dx) == 0, what);
+	t_expect(memcmp(dx, viaidx, (size_t)nx * sizeof *dx) == 0, what);
 
 	/* <maxpool2d(x), dy> = <x, dx> when every window has a finite max
 	 * (up to dx's f32 sums where windows overlap) */
@@ -314,9 +249,10 @@ pool_case(const struct pool_case *t)
 	for (int64_t k = 0; k < ny; k++)
 		finite &= isfinite(y[k]) != 0;
 	if (finite && !t->fill) {
-		double lhs = dot(y, dy, ny), rhs = dot(x, dx, nx);
-		strncat(what, ", adjoint", sizeof what - strlen(what) - 1);
-		ok(fabs(lhs - rhs) <= 1e-6 * (1 + fabs(lhs)), what);
+		double lhs = t_dot(y, dy, ny), rhs = t_dot(x, dx, nx);
+		t_expectf(fabs(lhs - rhs) <= 1e-6 * (1 + fabs(lhs)),
+		          "%s, adjoint: <f(x), dy> = %.9g, <x, f'(dy)> = %.9g",
+		          what, lhs, rhs);
 	}
 	free(x), free(dy), free(dx), free(viaidx), free(y), free(idx);
 	free(want);
@@ -372,8 +308,8 @@ dropout_rate(float rate, int64_t n)
 	double p = 1.0 - rate, frac = (double)kept / (double)n;
 	snprintf(what, sizeof what, "dropout_train rate %g: kept %.5f of %lld",
 	         rate, frac, (long long)n);
-	ok(other == 0 && fabs(frac - p) <= 5 * sqrt(p * (1 - p) / n) + 1e-12,
-	   what);
+	t_expect(other == 0 &&
+	         fabs(frac - p) <= 5 * sqrt(p * (1 - p) / n) + 1e-12, what);
 	free(x), free(y);
 }
 
@@ -394,35 +330,42 @@ test_dropout(void)
 		wrong += (y[i] != 0) != keep;
 		bad += y[i] != 0 && y[i] != x[i] * s;
 	}
-	ok(wrong == 0, "dropout_train mask follows the splitmix64 recipe");
-	ok(bad == 0, "dropout_train keeps x * 1.0f/(1.0f - rate) exactly");
+	t_expect(wrong == 0,
+	         "dropout_train mask follows the splitmix64 recipe");
+	t_expect(bad == 0,
+	         "dropout_train keeps x * 1.0f/(1.0f - rate) exactly");
 
 	kiln_dropout_train_f32(again, x, N, rate, 99, 3);
-	ok(memcmp(y, again, sizeof *y * N) == 0, "dropout_train deterministic");
+	t_expect(memcmp(y, again, sizeof *y * N) == 0,
+	         "dropout_train deterministic");
 	memcpy(again, x, sizeof *x * N);
 	kiln_dropout_train_f32(again, again, N, rate, 99, 3);
-	ok(memcmp(y, again, sizeof *y * N) == 0, "dropout_train in place");
+	t_expect(memcmp(y, again, sizeof *y * N) == 0,
+	         "dropout_train in place");
 
 	/* the gradient is the same call on dy: dy * s where x was kept */
 	kiln_dropout_train_f32(dx, dy, N, rate, 99, 3);
 	bad = 0;
 	for (int64_t i = 0; i < N; i++)
 		bad += dx[i] != (y[i] != 0 ? dy[i] * s : 0.0f);
-	ok(bad == 0, "dropout_train on dy masks as on x");
+	t_expect(bad == 0, "dropout_train on dy masks as on x");
 
 	/* another step or another seed: another mask */
 	kiln_dropout_train_f32(again, x, N, rate, 99, 4);
 	for (int64_t i = 0; i < N; i++)
 		differ += (again[i] != 0) != (y[i] != 0);
-	ok(differ > N / 5, "dropout_train: step 4 masks differently from 3");
+	t_expect(differ > N / 5,
+	         "dropout_train: step 4 masks differently from 3");
 	kiln_dropout_train_f32(again, x, N, rate, 100, 3);
 	differ = 0;
 	for (int64_t i = 0; i < N; i++)
 		differ += (again[i] != 0) != (y[i] != 0);
-	ok(differ > N / 5, "dropout_train: seed 100 masks differently from 99");
+	t_expect(differ > N / 5,
+	         "dropout_train: seed 100 masks differently from 99");
 
 	kiln_dropout_train_f32(again, x, N, 0.0f, 99, 3);
-	ok(memcmp(x, again, sizeof *x * N) == 0, "dropout_train rate 0 copies");
+	t_expect(memcmp(x, again, sizeof *x * N) == 0,
+	         "dropout_train rate 0 copies");
 	dropout_rate(0.1f, 1000000);
 	dropout_rate(0.5f, 1000000);
 	dropout_rate(0.9f, 1000000);
@@ -495,8 +438,8 @@ xent_case(int64_t n, int64_t c, float ls, float dloss)
 		snprintf(what, sizeof what, "softmax_cross_entropy n %lld c %lld "
 		         "ls %g labels %s", (long long)n, (long long)c, ls,
 		         kiln_dtype_name(types[i]));
-		ok(st == KILN_OK, what);
-		check_close(what, &loss, &want, 1, 1e-6, 1e-6);
+		t_expect(st == KILN_OK, what);
+		t_close(what, &loss, &want, 1, 1e-6, 1e-6);
 		free(l);
 	}
 
@@ -519,39 +462,52 @@ xent_case(int64_t n, int64_t c, float ls, float dloss)
 	                                                     &dloss, n, c, ls);
 	snprintf(what, sizeof what, "softmax_cross_entropy_grad n %lld c %lld "
 	         "ls %g dloss %g", (long long)n, (long long)c, ls, dloss);
-	ok(st == KILN_OK, what);
-	check_close(what, dz, fd, n * c, 1e-6, 1e-4);
+	t_expect(st == KILN_OK, what);
+	t_close(what, dz, fd, n * c, 1e-6, 1e-4);
 	strncat(what, " vs the kernel's loss", sizeof what - strlen(what) - 1);
-	check_close(what, dz, fdk, n * c, 1e-4, 1e-3);
+	t_close(what, dz, fdk, n * c, 1e-4, 1e-3);
 	free(z), free(dz), free(zd), free(fd), free(fdk), free(lab);
 }
 
-/* Bad labels fail before anything is written. */
+/* The loss of 2 x 3 logits with bad labels fails with want, before
+ * anything is written. */
+static void
+xent_bad(const char *what, const void *lab, kiln_dtype t, float ls,
+         kiln_status want)
+{
+	static const float z[6] = {1, 2, 3, 4, 5, 6};
+	float loss = 42;
+
+	t_expect(kiln_softmax_cross_entropy_f32(&loss, z, lab, t, 2, 3, ls) ==
+	         want && loss == 42, what);
+}
+
 static void
 xent_errors(void)
 {
-	float z[6] = {1, 2, 3, 4, 5, 6}, dz[6], unset[6], loss = 42, one = 1;
+	float z[6] = {1, 2, 3, 4, 5, 6}, dz[6], unset[6], one = 1;
 	int64_t over[2] = {0, 3};
 	int32_t neg[2] = {-1, 0};
 	int8_t neg8[2] = {0, -1};
 	uint8_t u8[2] = {2, 200};
+	kiln_status st;
 
+	xent_bad("softmax_cross_entropy label 3 of 3", over, KILN_I64, 0,
+	         KILN_ERR_RANGE);
+	xent_bad("softmax_cross_entropy label -1", neg, KILN_I32, 0,
+	         KILN_ERR_RANGE);
+	xent_bad("softmax_cross_entropy i8 label -1", neg8, KILN_I8, 0,
+	         KILN_ERR_RANGE);
+	xent_bad("softmax_cross_entropy u8 label 200", u8, KILN_U8, 0.1f,
+	         KILN_ERR_RANGE);
+	xent_bad("softmax_cross_entropy f32 labels", over, KILN_F32, 0,
+	         KILN_ERR_DTYPE);
 	memset(dz, 0x55, sizeof dz);
 	memcpy(unset, dz, sizeof dz);
-	ok(kiln_softmax_cross_entropy_f32(&loss, z, over, KILN_I64, 2, 3, 0) ==
-	   KILN_ERR_RANGE && loss == 42, "softmax_cross_entropy label 3 of 3");
-	ok(kiln_softmax_cross_entropy_f32(&loss, z, neg, KILN_I32, 2, 3, 0) ==
-	   KILN_ERR_RANGE && loss == 42, "softmax_cross_entropy label -1");
-	ok(kiln_softmax_cross_entropy_f32(&loss, z, neg8, KILN_I8, 2, 3, 0) ==
-	   KILN_ERR_RANGE && loss == 42, "softmax_cross_entropy i8 label -1");
-	ok(kiln_softmax_cross_entropy_f32(&loss, z, u8, KILN_U8, 2, 3, 0.1f) ==
-	   KILN_ERR_RANGE && loss == 42, "softmax_cross_entropy u8 label 200");
-	ok(kiln_softmax_cross_entropy_f32(&loss, z, over, KILN_F32, 2, 3, 0) ==
-	   KILN_ERR_DTYPE && loss == 42, "softmax_cross_entropy f32 labels");
-	ok(kiln_softmax_cross_entropy_grad_f32(dz, z, neg, KILN_I32, &one, 2, 3,
-	                                       0) == KILN_ERR_RANGE &&
-	   memcmp(dz, unset, sizeof dz) == 0,
-	   "softmax_cross_entropy_grad label -1 writes nothing");
+	st = kiln_softmax_cross_entropy_grad_f32(dz, z, neg, KILN_I32, &one, 2,
+	                                         3, 0);
+	t_expect(st == KILN_ERR_RANGE && memcmp(dz, unset, sizeof dz) == 0,
+	         "softmax_cross_entropy_grad label -1 writes nothing");
 }
 
 /* 300 classes, so that u8 label 200 is a class and i8 label -1 read as
@@ -569,12 +525,14 @@ xent_wide(void)
 	for (int k = 0; k < C; k++)
 		zd[k] = z[k] = t_frand();
 	double want = ref_loss(zd, &lab, 1, C, 0.1);
-	ok(kiln_softmax_cross_entropy_f32(&loss, z, &u8, KILN_U8, 1, C, 0.1f) ==
-	   KILN_OK, "softmax_cross_entropy u8 label 200 of 300");
-	check_close("softmax_cross_entropy u8 label 200 of 300", &loss, &want, 1,
-	            1e-6, 1e-6);
-	ok(kiln_softmax_cross_entropy_f32(&loss, z, &i8, KILN_I8, 1, C, 0) ==
-	   KILN_ERR_RANGE, "softmax_cross_entropy i8 label -1 of 300");
+	t_expect(kiln_softmax_cross_entropy_f32(&loss, z, &u8, KILN_U8, 1, C,
+	                                        0.1f) == KILN_OK,
+	         "softmax_cross_entropy u8 label 200 of 300");
+	t_close("softmax_cross_entropy u8 label 200 of 300", &loss, &want, 1,
+	        1e-6, 1e-6);
+	t_expect(kiln_softmax_cross_entropy_f32(&loss, z, &i8, KILN_I8, 1, C,
+	                                        0) == KILN_ERR_RANGE,
+	         "softmax_cross_entropy i8 label -1 of 300");
 }
 
 /* Logits far from 0: the loss is shift-invariant per row, and an
@@ -593,14 +551,15 @@ xent_stable(void)
 	}
 	double want = ref_loss(zd, lab, N, C, 0.2);
 	kiln_softmax_cross_entropy_f32(&loss, z, lab, KILN_I64, N, C, 0.2f);
-	check_close("softmax_cross_entropy of logits near 1000", &loss, &want, 1,
-	            1e-5, 1e-5);
+	t_close("softmax_cross_entropy of logits near 1000", &loss, &want, 1,
+	        1e-5, 1e-5);
 	z[0] = 1e30f;
 	kiln_softmax_cross_entropy_grad_f32(dz, z, lab, KILN_I64, &one, N, C, 0);
 	for (int k = 0; k < N * C; k++)
 		sum += dz[k];
-	ok(isfinite(sum) && fabs(sum) < 1e-6 && fabs(dz[0] - 1.0 / N) < 1e-7,
-	   "softmax_cross_entropy_grad with a logit of 1e30");
+	t_expect(isfinite(sum) && fabs(sum) < 1e-6 &&
+	         fabs(dz[0] - 1.0 / N) < 1e-7,
+	         "softmax_cross_entropy_grad with a logit of 1e30");
 }
 
 int
@@ -623,6 +582,5 @@ main(void)
 	xent_errors();
 	xent_wide();
 	xent_stable();
-	printf("train_ops: %d checks, %d failed\n", ncheck, nfail);
-	return nfail != 0;
+	return t_report("train_ops");
 }
