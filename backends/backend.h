@@ -30,12 +30,13 @@ char *cgen_ident(Arena *a, const char *name); /* a C identifier for name */
 
 /* backends/c/trainer.c: a trainer (`kiln build --train`) from the train
  * pass's planned graphs of model m: its nsteps step graphs (@m.step, or
- * @m.step.NAME for each step; at most 8) and @m.eval: writes NAME.c to c
- * (main() under -DKILN_MAIN) and returns the blob it links (o->weights),
- * *size bytes: the initial state, then the constants. */
+ * @m.step.NAME for each step; at most 8), @m.eval and @m.attack (or
+ * NULL): writes NAME.c to c (main() under -DKILN_MAIN) and returns the
+ * blob it links (o->weights), *size bytes: the initial state, then the
+ * constants. */
 unsigned char *cgen_emit_trainer(Graph *const *steps, int nsteps, Graph *eval,
-                                 Graph *model, const CgenOpts *o, FILE *c,
-                                 int64_t *size);
+                                 Graph *attack, Graph *model,
+                                 const CgenOpts *o, FILE *c, int64_t *size);
 
 /* backends/onnx/export.c */
 /* Writes g as an ONNX model (opset 17) to path, atomically, weights

@@ -14,6 +14,9 @@
  *             `train.step` (i64[], counting from 1); returns the loss and
  *             the prediction.
  *
+ *   @m.attack FGSM adversarial examples of a batch (build_attack), for a
+ *             single step and a model with a float input.
+ *
  * With steps (a GAN's, docs/language.md section 14.7), each step block,
  * its entries over the section's, gives @m.step.NAME, which returns its
  * loss only; @m.eval returns each step's loss, in order, and no
@@ -799,6 +802,36 @@ build_eval(Graph *m, const Cfg **steps, int nsteps)
 	ir_verify(t.g);
 }
 
+/* @m.attack: FGSM adversarial examples of a batch (Goodfellow et al.,
+ * 2015) for the trainer's --attack and --adversarial-training: the model
+ * in inference mode and its loss, the loss's gradient with respect to
+ * each float input x, then x + eps * sign(gradient), eps the input
+ * `train.eps` (f32[]).  Returns one tensor per input, in order; an input
+ * the loss does not depend on (or not float) comes back as it is. */
+static void
+build_attack(Graph *m)
+{
+	Arena *a = m->mod->arena;
+	Tr t = start(m, arena_printf(a, "%s.attack", m->name), m->train, false);
+	Graph *g = t.g;
+	int eps = ir_add_input(g, fresh(g, "train.eps"), scalar(DT_F32), g->loc);
+	int n = m->ninput, *wrt = arena_alloc(a, (n + 1) * sizeof *wrt);
+	int *grads = arena_alloc(a, (n + 1) * sizeof *grads);
+	for (int i = 0; i < n; i++)
+		wrt[i] = t.vmap[m->input[i]];
+	ad_grads(g, total_loss(&t), wrt, n, grads);
+	for (int i = 0; i < n; i++) {
+		int x = wrt[i];
+		if (grads[i] >= 0 && g->val[x].type.dtype == DT_F32)
+			x = pb_binary(g, g->loc, OP_ADD, x,
+			              pb_binary(g, g->loc, OP_MUL, eps,
+			                        pb_unary(g, g->loc, OP_SIGN,
+			                                 grads[i])));
+		ir_add_output(g, x);
+	}
+	ir_verify(g);
+}
+
 void
 pass_train(Graph *g)
 {
@@ -810,6 +843,11 @@ pass_train(Graph *g)
 	build_eval(g, steps, n);
 	for (int i = 0; i < n; i++)
 		build_step(g, steps[i]);
+	bool float_in = false;
+	for (int i = 0; i < g->ninput; i++)
+		float_in |= g->val[g->input[i]].type.dtype == DT_F32;
 	if (n == 0)
 		build_step(g, NULL);
+	if (n == 0 && float_in)
+		build_attack(g);
 }

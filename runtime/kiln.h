@@ -629,6 +629,13 @@ struct kiln_train_desc {
 	                            void *state, void *workspace, float *loss,
 	                            void *pred, int *bad);
 	const char *const *step_names;
+	/* FGSM adversarial examples of a batch with the current state (in
+	 * as for eval()): adv[i] (the shape of input i) gets input i plus eps
+	 * times the sign of the loss's gradient with respect to it, an input
+	 * that is not float or does not reach the loss its copy.  NULL when
+	 * the trainer has none (several steps, no float input). */
+	kiln_status (*attack)(const void *const *in, float eps, void *state,
+	                      void *workspace, void *const *adv);
 	/* Defaults from the train section, which the command line overrides. */
 	int epochs;
 	double lr;

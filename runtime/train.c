@@ -38,6 +38,7 @@
 /* The command line, defaults from the description. */
 struct opts {
 	const char *data, *log, *save, *weights, *checkpoint, *resume;
+	const char *attack, *advtrain;      /* "fgsm:EPS" */
 	int64_t epochs, batch, every;
 	double lr, vsplit;
 	uint64_t seed;
@@ -83,6 +84,12 @@ static const struct option {
 	{"--skip-nonfinite", OPT_FLAG, offsetof(struct opts, skip), 0, 0, "",
 	 "skip a batch whose loss or update is not finite\n"
 	 "                           (else the run stops there)"},
+	{"--attack", OPT_TEXT, offsetof(struct opts, attack), 0, 0, "fgsm:EPS",
+	 "at the end, the accuracy on FGSM adversarial\n"
+	 "                           examples of the test data"},
+	{"--adversarial-training", OPT_TEXT, offsetof(struct opts, advtrain), 0,
+	 0, "fgsm:EPS", "train on batches half of whose samples are\n"
+	 "                           their FGSM adversarial examples"},
 	{"--eval", OPT_FLAG, offsetof(struct opts, eval), 0, 0, "",
 	 "only evaluate: the test split, else the training data"},
 	{"--quiet", OPT_FLAG, offsetof(struct opts, quiet), 0, 0, "",
@@ -124,6 +131,8 @@ struct trainer {
 	void *block;                /* the one allocation; all below point in it */
 	void *state, *ws, *pred;
 	void *in[KILN_MAXDATA];     /* the batch: inputs, then labels */
+	void *adv[KILN_MAXDATA];    /* FGSM: adversarial inputs, then labels */
+	double eps, adv_eps;        /* --attack's, --adversarial-training's */
 	void *y;                    /* the first label's, or NULL */
 	int64_t ysize;              /* its values per sample */
 	kiln_dtype ydtype;
@@ -421,6 +430,29 @@ parse_args(struct trainer *t, int argc, char **argv)
 	return KILN_OK;
 }
 
+/* An attack option's value, "fgsm:EPS" with EPS a number >= 0, into
+ * *eps; the trainer must have attack(). */
+static kiln_status
+fgsm(struct trainer *t, const char *opt, const char *v, double *eps)
+{
+	char *end;
+
+	if (!v)
+		return KILN_OK;
+	if (!t->d->attack)
+		return kiln_fail(t->msg, sizeof t->msg, KILN_ERR_ARG, NULL,
+		                 "%s: this trainer has no input gradient (a model "
+		                 "trained in several steps, or without float "
+		                 "inputs)", opt);
+	errno = 0;
+	*eps = strncmp(v, "fgsm:", 5) ? -1 : strtod(v + 5, &end);
+	if (*eps >= 0 && isfinite(*eps) && end != v + 5 && !*end && !errno)
+		return KILN_OK;
+	return kiln_fail(t->msg, sizeof t->msg, KILN_ERR_ARG, NULL,
+	                 "%s expects fgsm:EPS, EPS a number >= 0 (the size of "
+	                 "the perturbation), got '%s'", opt, v);
+}
+
 /* What the options must satisfy together. */
 static kiln_status
 check_args(struct trainer *t)
@@ -445,6 +477,9 @@ check_args(struct trainer *t)
 	if (t->o.every && !t->o.checkpoint)
 		return kiln_fail(t->msg, sizeof t->msg, KILN_ERR_ARG, NULL,
 		                 "--checkpoint-every needs --checkpoint PATH");
+	if (fgsm(t, "--attack", t->o.attack, &t->eps) ||
+	    fgsm(t, "--adversarial-training", t->o.advtrain, &t->adv_eps))
+		return KILN_ERR_ARG;
 	return KILN_OK;
 }
 
@@ -774,6 +809,10 @@ carve_all(struct trainer *t)
 	for (int k = 0; k < d->ninputs + d->nlabels; k++)
 		t->in[k] = carve(t, &at, tensor_bytes(k < d->ninputs ? &d->inputs[k]
 		                                      : &d->labels[k - d->ninputs]));
+	for (int k = 0; k < d->ninputs + d->nlabels; k++)
+		t->adv[k] = k >= d->ninputs ? t->in[k] :
+		            carve(t, &at, d->attack ? tensor_bytes(&d->inputs[k])
+		                                    : 0);
 	t->y = d->nlabels ? t->in[d->ninputs] : NULL;
 	t->pred = carve(t, &at, no_pred(d) ? 0 : tensor_bytes(&d->pred));
 	t->lab = carve(t, &at, b * sizeof *t->lab);
@@ -1193,6 +1232,37 @@ nonfinite(struct trainer *t, int k, float loss, int bad)
 	                 t->o.checkpoint ? ", is kept" : "");
 }
 
+/* attack() on the batch in t->in: the adversarial inputs in t->adv. */
+static kiln_status
+attack(struct trainer *t, double eps)
+{
+	kiln_status s = t->d->attack((const void *const *)t->in, (float)eps,
+	                             t->state, t->ws, t->adv);
+
+	if (s)
+		return kiln_fail(t->msg, sizeof t->msg, s, NULL,
+		                 "attack() failed: %s", kiln_status_str(s));
+	return KILN_OK;
+}
+
+/* --adversarial-training: the odd rows of the batch's inputs become
+ * their FGSM adversarial examples, made with the current weights, so
+ * half of each batch is adversarial (the even rows stay clean). */
+static kiln_status
+adversarial_batch(struct trainer *t)
+{
+	const struct kiln_train_desc *d = t->d;
+	kiln_status s = attack(t, t->adv_eps);
+
+	for (int k = 0; !s && k < d->ninputs; k++) {
+		size_t rb = tensor_bytes(&d->inputs[k]) / (size_t)d->batch;
+		for (int64_t b = 1; b < d->batch; b += 2)
+			memcpy((char *)t->in[k] + b * rb,
+			       (const char *)t->adv[k] + b * rb, rb);
+	}
+	return s;
+}
+
 /* One step on the next batch of the epoch's order: each training step
  * in turn, with the same step number.  A batch one of whose steps is
  * skipped (--skip-nonfinite) counts as skipped and not in the metrics;
@@ -1206,6 +1276,11 @@ train_step(struct trainer *t, double lr)
 	bool skip = false;
 
 	gather(t, &t->ds.train, t->idx, t->done * d->batch, d->batch);
+	if (t->o.advtrain) {
+		kiln_status s = adversarial_batch(t);
+		if (s)
+			return s;
+	}
 	for (int k = 0; k < nsteps(d); k++) {
 		int bad = -1;
 		kiln_status s = (d->nsteps > 1 ? d->steps[k] : d->step)(in,
@@ -1302,6 +1377,44 @@ interrupted(struct trainer *t)
 	                 (long long)t->epoch + 1, (long long)t->done);
 }
 
+/* --attack: the loss and accuracy on the FGSM adversarial examples of
+ * the test split (else the validation split, else the training data),
+ * made with the final weights, on stdout and in the log. */
+static kiln_status
+attack_report(struct trainer *t)
+{
+	const struct kiln_split *sp = t->ds.test.n ? &t->ds.test : &t->ds.train;
+	const int64_t *idx = t->ds.test.n ? NULL : t->nval ? t->idx + t->ntrain
+	                                                   : t->idx;
+	int64_t n = t->ds.test.n ? t->ds.test.n : t->nval ? t->nval : t->ntrain;
+	const char *prefix = t->ds.test.n ? "test_" : t->nval ? "val_" : "";
+	struct metrics m = {0};
+	int64_t b = t->d->batch;
+
+	for (int64_t at = 0; at < n && !stop_signal; at += b) {
+		int64_t rows = n - at < b ? n - at : b;
+		float loss[KILN_MAXSTEPS] = {0};
+		kiln_status s;
+		gather(t, sp, idx, at, rows);
+		if ((s = attack(t, t->eps)))
+			return s;
+		if ((s = t->d->eval((const void *const *)t->adv, t->state, t->ws,
+		                    loss, t->pred)))
+			return kiln_fail(t->msg, sizeof t->msg, s, NULL,
+			                 "eval() failed: %s", kiln_status_str(s));
+		score(t, &m, loss, rows, false);
+	}
+	printf("fgsm eps %g:", t->eps);
+	put_metrics(t, stdout, false, prefix, &m);
+	putchar('\n');
+	if (t->log) {
+		fprintf(t->log, "{\"attack\":\"fgsm\",\"eps\":%.9g", t->eps);
+		put_metrics(t, t->log, true, prefix, &m);
+		fputs("}\n", t->log);
+	}
+	return KILN_OK;
+}
+
 /* With early stopping's restore_best: the best epoch's state back. */
 static void
 restore_best(struct trainer *t)
@@ -1380,6 +1493,8 @@ train(struct trainer *t)
 	if (!s && t->classes)
 		put_report(t, t->report == REPORT_TEST ? "test" :
 		              t->report == REPORT_VAL ? "validation" : "train");
+	if (!s && t->o.attack)
+		s = attack_report(t);
 	return s;
 }
 
@@ -1405,7 +1520,7 @@ evaluate_only(struct trainer *t)
 	}
 	if (t->classes)
 		put_report(t, t->ds.test.n ? "test" : "train");
-	return KILN_OK;
+	return t->o.attack ? attack_report(t) : KILN_OK;
 }
 
 static int

@@ -457,14 +457,14 @@ write_bytes(const char *path, const void *p, size_t n)
 
 /* What build_exe compiles: a model, or with steps and eval a trainer. */
 typedef struct {
-	Graph *g, *eval;
+	Graph *g, *eval, *attack;
 	Graph *steps[TRAIN_MAXSTEPS];
 	int nsteps;
 	const char *source;
 } Target;
 
 /* The trainer of g: the train pass's @g.step, or its @g.step.NAME graphs
- * in order, and @g.eval. */
+ * in order, @g.eval and @g.attack if there is one. */
 static Target
 train_target(Module *m, Graph *g, const char *source)
 {
@@ -479,6 +479,10 @@ train_target(Module *m, Graph *g, const char *source)
 	if (t.nsteps == 0)
 		die("no graph '%s'", one);
 	t.eval = graph_named(m, arena_printf(arena, "%s.eval", g->name));
+	const char *attack = arena_printf(arena, "%s.attack", g->name);
+	for (int i = 0; i < m->ngraph; i++)
+		if (!strcmp(m->graph[i]->name, attack))
+			t.attack = m->graph[i];
 	return t;
 }
 
@@ -528,7 +532,7 @@ write_trainer_c(const Target *t, const char *dir_stem)
 		fatal("out of memory");
 	int64_t size;
 	unsigned char *blob = cgen_emit_trainer(t->steps, t->nsteps, t->eval,
-	                                        t->g, &co, c, &size);
+	                                        t->attack, t->g, &co, c, &size);
 	fclose(c);
 	write_bytes(arena_printf(arena, "%s.weights", dir_stem), blob, size);
 	write_bytes(arena_printf(arena, "%s.c", dir_stem), cbuf, clen);

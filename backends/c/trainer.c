@@ -18,14 +18,14 @@
 enum { MAXSTEPS = 8 };          /* passes/train.c's TRAIN_MAXSTEPS */
 
 typedef struct {
-	Graph *gs[MAXSTEPS + 1];        /* the steps, then the eval */
-	int nsteps;
-	Graph *eval, *model;
+	Graph *gs[MAXSTEPS + 2];        /* the steps, the eval, the attack */
+	int nsteps, ng;
+	Graph *eval, *attack, *model;
 	const CgenOpts *o;
 	FILE *f;
 	/* per graph and value: state and blob offsets, index in the state */
-	int64_t *soff[MAXSTEPS + 1], *woff[MAXSTEPS + 1];
-	int *sidx[MAXSTEPS + 1];
+	int64_t *soff[MAXSTEPS + 2], *woff[MAXSTEPS + 2];
+	int *sidx[MAXSTEPS + 2];
 	int *sg, *sv, nstate;           /* state tensor i: value sv[i] of gs[sg[i]] */
 	int64_t state_bytes, size;      /* state bytes, blob bytes */
 } Tg;
@@ -57,8 +57,8 @@ static void
 place_param(Tg *t, int k, int v)
 {
 	int i = state_named(t, t->gs[k]->val[v].name);
-	if (i < 0 && k == t->nsteps)
-		die("trainer: eval's param '%s' is in no step",
+	if (i < 0 && k >= t->nsteps)
+		die("trainer: %s's param '%s' is in no step", t->gs[k]->name,
 		    t->gs[k]->val[v].name);
 	if (i < 0) {
 		i = t->nstate++;
@@ -74,7 +74,7 @@ static void
 layout(Tg *t)
 {
 	Arena *a = t->model->mod->arena;
-	int ng = t->nsteps + 1, nparam = 1;
+	int ng = t->ng, nparam = 1;
 	for (int k = 0; k < ng; k++) {
 		Graph *g = t->gs[k];
 		t->soff[k] = arena_alloc(a, (g->nval + 1) * sizeof *t->soff[k]);
@@ -110,7 +110,7 @@ trainer_blob(Tg *t)
 		memcpy(p + t->soff[t->sg[i]][t->sv[i]], v->data,
 		       (size_t)type_bytes(&v->type));
 	}
-	for (int k = 0; k <= t->nsteps; k++)
+	for (int k = 0; k < t->ng; k++)
 		for (int v = 0; v < t->gs[k]->nval; v++)
 			if (t->woff[k][v] >= 0)
 				memcpy(p + t->woff[k][v], t->gs[k]->val[v].data,
@@ -341,6 +341,20 @@ emit_eval_wrapper(Tg *t)
 	        "\treturn %s_eval_run(in, out, state, ws);\n}\n\n", p);
 }
 
+/* attack(): the attack graph's adversarial inputs into adv[]. */
+static void
+emit_attack_wrapper(Tg *t, int nin)
+{
+	const char *p = t->o->prefix;
+	fprintf(t->f, "static kiln_status\n%s_attack(const void *const *in, "
+	        "float eps, void *state, void *ws,\n\tvoid *const *adv)\n{\n"
+	        "\tconst void *all[%d];\n\n"
+	        "\tfor (int i = 0; i < %d; i++)\n\t\tall[i] = in[i];\n"
+	        "\tall[%d] = &eps;\n"
+	        "\treturn %s_attack_run(all, adv, state, ws);\n}\n\n", p,
+	        nin + 1, nin, nin, p);
+}
+
 /* With several steps: their functions and names, in order. */
 static void
 emit_steps(Tg *t)
@@ -374,9 +388,11 @@ emit_desc(Tg *t)
 	for (int k = 0; k < t->nsteps; k++)
 		emit_step_wrapper(t, k, ni + nl);
 	emit_eval_wrapper(t);
+	if (t->attack)
+		emit_attack_wrapper(t, ni + nl);
 	if (t->nsteps > 1)
 		emit_steps(t);
-	for (int k = 0; k <= t->nsteps; k++)
+	for (int k = 0; k < t->ng; k++)
 		ws = MAX(ws, t->gs[k]->workspace);
 	fprintf(t->f, "const struct kiln_train_desc %s_trainer = {\n\t.name = ", p);
 	cstring(t->f, t->model->name);
@@ -397,6 +413,8 @@ emit_desc(Tg *t)
 	if (t->nsteps > 1)
 		fprintf(t->f, "\t.nsteps = %d,\n\t.steps = %s_steps,\n"
 		        "\t.step_names = %s_step_names,\n", t->nsteps, p, p);
+	if (t->attack)
+		fprintf(t->f, "\t.attack = %s_attack,\n", p);
 	emit_defaults(t);
 	fprintf(t->f, "};\n\n#ifdef KILN_MAIN\nint\nmain(int argc, char **argv)\n"
 	        "{\n\treturn kiln_train_main(argc, argv, &%s_trainer);\n}\n"
@@ -405,15 +423,20 @@ emit_desc(Tg *t)
 
 unsigned char *
 cgen_emit_trainer(Graph *const *steps, int nsteps, Graph *eval,
-                  Graph *model, const CgenOpts *o, FILE *c, int64_t *size)
+                  Graph *attack, Graph *model, const CgenOpts *o, FILE *c,
+                  int64_t *size)
 {
-	Tg t = {.nsteps = nsteps, .eval = eval, .model = model, .o = o, .f = c};
+	Tg t = {.nsteps = nsteps, .eval = eval, .attack = attack,
+	        .model = model, .o = o, .f = c};
 	if (nsteps < 1 || nsteps > MAXSTEPS)
 		die("cgen: %d training steps", nsteps);
 	for (int k = 0; k < nsteps; k++)
 		t.gs[k] = steps[k];
 	t.gs[nsteps] = eval;
-	for (int k = 0; k <= nsteps; k++)
+	t.ng = nsteps + 1;
+	if (attack)
+		t.gs[t.ng++] = attack;
+	for (int k = 0; k < t.ng; k++)
 		if (t.gs[k]->workspace < 0)
 			die("cgen: the training graphs are not planned");
 	layout(&t);
@@ -430,6 +453,8 @@ cgen_emit_trainer(Graph *const *steps, int nsteps, Graph *eval,
 	for (int k = 0; k < nsteps; k++)
 		emit_fn(&t, k, arena_printf(model->mod->arena, "step%d", k));
 	emit_fn(&t, nsteps, "eval");
+	if (attack)
+		emit_fn(&t, nsteps + 1, "attack");
 	emit_desc(&t);
 	*size = t.size;
 	return trainer_blob(&t);
