@@ -204,6 +204,17 @@ random_train(Tr *t, const Node *n)
 	return pb_result(g, r);
 }
 
+/* Param v of the model is not trained: non_trainable or frozen.  A
+ * BatchNorm whose scale is (an imported backbone's, or a frozen
+ * layer's) runs on its running statistics in training too, as Keras
+ * runs a BatchNormalization with trainable=False. */
+static bool
+frozen(const Tr *t, int v)
+{
+	return cfg_listed(t->train, "non_trainable", v) ||
+	       cfg_listed(t->train, "freeze", v);
+}
+
 static void
 forward(Tr *t)
 {
@@ -212,7 +223,7 @@ forward(Tr *t)
 		Node n = m->node[i];
 		if (n.dead)
 			continue;
-		if (t->training && n.op == OP_BATCHNORM)
+		if (t->training && n.op == OP_BATCHNORM && !frozen(t, n.in[1]))
 			t->vmap[n.out] = batchnorm_train(t, &n);
 		else if (t->training && n.op == OP_DROPOUT)
 			t->vmap[n.out] = dropout_train(t, &n);

@@ -272,6 +272,11 @@ int kl_initializer(Lower *L, const Val *v, const char *fn, const char *what,
                    int def);   /* INIT_ of "zeros", ...; def if absent */
 void kl_fits(Loc loc, const char *fn, int k, const int64_t *f);
 
+/* onnx_call.c: onnx(path, x, output, trainable), an imported model */
+int kl_onnx(Lower *L, const Expr *call, Val *arg, Name nm);
+
+void kl_non_trainable(Lower *L, int v, Loc loc);  /* not trained */
+
 /* layers2.c: the lower() or value() of the other built-in layers, and
  * the regularizer arguments of layers with a kernel */
 int kl_batchnorm(Lower *L, const Expr *call, Val *arg, Name nm);

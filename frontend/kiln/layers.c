@@ -88,6 +88,8 @@ static const Builtin builtins[] = {
 	{"sum", kl_reduce, NULL, false, {{"x", 1}, {"axis", 0}, {"keepdims", 0}}},
 	{"max", kl_reduce, NULL, false, {{"x", 1}, {"axis", 0}, {"keepdims", 0}}},
 	{"swish", kl_swish, NULL, false, {{"x", 1}}},
+	{"onnx", kl_onnx, NULL, true,
+	 {{"path", 1}, {"x", 1}, {"output", 0}, {"trainable", 0}}},
 	{"sample", kl_sample, NULL, true,
 	 {{"mean", 1}, {"logvar", 1}, {"seed", 0}}},
 	{"kl_divergence", kl_kl_divergence, NULL, true,

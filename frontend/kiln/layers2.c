@@ -87,8 +87,8 @@ record(Lower *L, const char *key, Cfg *item)
 }
 
 /* Adds v to the one `non_trainable = [...]` list. */
-static void
-non_trainable(Lower *L, int v, Loc loc)
+void
+kl_non_trainable(Lower *L, int v, Loc loc)
 {
 	if (recorded(L->g, "non_trainable", NULL, v))
 		return;
@@ -241,8 +241,8 @@ transpose(Lower *L, const Expr *call, int v, const int64_t *perm,
 static void
 running_stats(Lower *L, int mean, int var, double momentum, Loc loc)
 {
-	non_trainable(L, mean, loc);
-	non_trainable(L, var, loc);
+	kl_non_trainable(L, mean, loc);
+	kl_non_trainable(L, var, loc);
 	if (recorded(L->g, "running_stats", NULL, mean))
 		return;
 	Cfg *c = cfg_new(L->a, CFG_CALL, loc);
