@@ -497,7 +497,33 @@ loss_term(Tr *t, const Cfg *c)
 	diag_error(c->loc, "loss %s is not supported by the trainer yet", c->s);
 }
 
-/* The weighted sum of the section's losses; sets t->pred. */
+/* Plus the section's `regularize = l1($w, f)` and `l2($w, f)` terms
+ * (recorded by layers given a kernel_regularizer): f * sum(|w|) and
+ * f * sum(w^2), as Keras adds them. */
+static int
+regularized(Tr *t, int sum)
+{
+	Graph *g = t->g;
+	for (int i = 0; i < t->train->n; i++) {
+		const Cfg *c = t->train->item[i];
+		if (!t->train->key[i] || strcmp(t->train->key[i], "regularize"))
+			continue;
+		const Cfg *w = arg(c, 0), *f = arg(c, 1);
+		if (c->kind != CFG_CALL || !w || w->kind != CFG_VALUE || !f)
+			diag_error(c->loc, "regularize: expected l1($w, f) or l2($w, f)");
+		int v = t->vmap[w->v];
+		int e = strcmp(c->s, "l1") == 0 ? pb_unary(g, c->loc, OP_ABS, v) :
+		        pb_binary(g, c->loc, OP_MUL, v, v);
+		int r = pb_sum(g, c->loc, e, (1u << g->val[v].type.rank) - 1, false);
+		double k = f->kind == CFG_INT ? (double)f->i : f->f;
+		sum = pb_binary(g, c->loc, OP_ADD, sum,
+		                pb_binary(g, c->loc, OP_MUL, r, pb_scalar(g, k)));
+	}
+	return sum;
+}
+
+/* The weighted sum of the section's losses and regularizers; sets
+ * t->pred. */
 static int
 total_loss(Tr *t)
 {
@@ -518,7 +544,7 @@ total_loss(Tr *t)
 			term = pb_binary(g, c->loc, OP_MUL, term, pb_scalar(g, w));
 		sum = sum < 0 ? term : pb_binary(g, c->loc, OP_ADD, sum, term);
 	}
-	return sum;
+	return regularized(t, sum);
 }
 
 /* ---- the optimizer ---- */

@@ -35,6 +35,8 @@ P3 = RNG.dirichlet(np.ones(C), size=(2, 3)).astype(np.float32)
 # case: (loss call, rank 3, target, softmax output, class weights, dtype)
 CASES = {
     "huber": ("huber(%p, %y, delta=0.5)", False, T2, False, False, "f32"),
+    "regularized": ("huber(%p, %y, delta=0.5)", False, T2, False, False,
+                    "f32"),
     "plain": ("cross_entropy(%p, %y, from_logits=true, label_smoothing=0.1)",
               False, I2, False, False, "i64"),
     "weighted": ("cross_entropy(%p, %y, from_logits=true)", False, I2,
@@ -83,6 +85,8 @@ def kir(case):
               "  loss = " + loss]
     if weighted:
         lines.append("  class_weights = %s" % data(WEIGHTS))
+    if case == "regularized":   # as a layer's kernel/bias_regularizer
+        lines += ["  regularize = l2($w, 0.3)", "  regularize = l1($b, 0.2)"]
     lines += ["  optimizer = sgd(lr=1)", "}", ""]
     return "\n".join(lines)
 
@@ -98,10 +102,13 @@ def ref_loss(case, w, b):
     z = (X3 if rank3 else X2).astype(np.float64) @ w + b
     ls = float(re.search(r"label_smoothing=([\d.]+)", loss).group(1)) \
         if "label_smoothing" in loss else 0.0
-    if case == "huber":
+    if case in ("huber", "regularized"):
         d = z - target
         a = np.abs(d)
-        return np.mean(np.where(a <= 0.5, 0.5 * d * d, 0.5 * (a - 0.25)))
+        h = np.mean(np.where(a <= 0.5, 0.5 * d * d, 0.5 * (a - 0.25)))
+        if case == "regularized":
+            h += 0.3 * np.sum(w * w) + 0.2 * np.sum(np.abs(b))
+        return h
     lsm = log_softmax(z).reshape(-1, C)
     wc = np.array(WEIGHTS) if weighted else np.ones(C)
     if target.dtype == np.float32:      # probabilities
