@@ -10,7 +10,12 @@
  * without padding uses x itself.  The transposed convolution runs it the
  * other way: col = w^T @ x, then col2im adds each column into the output
  * windows.  Asymmetric padding needs no parameter: the bottom/right pads
- * are whatever oh and ow imply.
+ * are whatever oh and ow imply.  Large convolutions are split over the
+ * threads of runtime/threads.c, each with its own col buffer: conv2d by
+ * pieces of columns of an image and group (each output element belongs
+ * to one), the transposed one by image and group (col2im's windows
+ * overlap across pieces).  A piece's arithmetic does not depend on who
+ * runs it, so neither do the results.
  *
  * The 3-D kernels work tap by tap: each tap (q,u,v) adds w[o,q,u,v] times
  * a strided window of an input plane to an output plane (add_tap()), or
@@ -177,42 +182,73 @@ col2im(float *yg, const float *col, int64_t m0, int64_t mn, int64_t j0,
 	}
 }
 
-/* One group of one image: yg[og, oh*ow] = bg + wg[og, K] @ col, one
- * piece of col at a time, the pieces of a column adding up in y. */
+/* A 2-D convolution and its im2col pieces, nr rows by nc columns (from
+ * kiln_conv2d_chunks), npiece of them across an image's columns. */
+struct conv_job {
+	float *y;
+	const float *x, *w, *b;
+	const struct kiln_conv2d *p;
+	int64_t nr, nc, npiece;
+};
+
+/* Columns j0..j0+jn of one group of one image: yg[og, j0:j0+jn] = bg +
+ * wg[og, K] @ col[K, j0:j0+jn], a piece of rows of col at a time, the
+ * pieces adding up in y. */
 static void
-conv_group(float *yg, const float *xg, const float *wg, const float *bg,
-           float *col, const struct kiln_conv2d *p)
+conv_piece(float *yg, const float *xg, const float *wg, const float *bg,
+           float *col, int64_t j0, int64_t jn, const struct conv_job *s)
 {
+	const struct kiln_conv2d *p = s->p;
 	int64_t og = p->oc / p->group, k = p->c / p->group * p->kh * p->kw;
-	int64_t oplane = p->oh * p->ow, nr, nc, ld;
+	int64_t oplane = p->oh * p->ow, ld;
 
 	for (int64_t o = 0; bg && o < og; o++)
-		fill(yg + o * oplane, oplane, bg[o]);
-	kiln_conv2d_chunks(p, k, oplane, &nr, &nc);
-	for (int64_t j0 = 0; j0 < oplane; j0 += nc)
-		for (int64_t k0 = 0; k0 < k; k0 += nr) {
-			int64_t jn = MIN(nc, oplane - j0), kn = MIN(nr, k - k0);
-			const float *m = kiln_conv2d_im2col(col, &ld, xg, k0, kn, j0,
-			                                    jn, p);
-			kiln_gemm_ld_f32(yg + j0, oplane, wg + k0, k, m, ld, og, jn, kn,
-			                 0, 0, 1.0f, bg || k0 ? 1.0f : 0.0f);
-		}
+		fill(yg + o * oplane + j0, jn, bg[o]);
+	for (int64_t k0 = 0; k0 < k; k0 += s->nr) {
+		int64_t kn = MIN(s->nr, k - k0);
+		const float *m = kiln_conv2d_im2col(col, &ld, xg, k0, kn, j0, jn, p);
+		kiln_gemm_ld_f32(yg + j0, oplane, wg + k0, k, m, ld, og, jn, kn,
+		                 0, 0, 1.0f, bg || k0 ? 1.0f : 0.0f);
+	}
+}
+
+/* Column pieces lo..hi-1, counted over images, groups, then pieces. */
+static void
+conv_part(void *ctx, int64_t lo, int64_t hi)
+{
+	const struct conv_job *s = ctx;
+	const struct kiln_conv2d *p = s->p;
+	float col[KILN_CONV_COLBUF];
+	int64_t cg = p->c / p->group, og = p->oc / p->group;
+	int64_t plane = p->h * p->w, oplane = p->oh * p->ow;
+
+	for (int64_t u = lo; u < hi; u++) {
+		int64_t ng = u / s->npiece, g = ng % p->group;   /* n*group + g */
+		int64_t j0 = u % s->npiece * s->nc;
+		conv_piece(s->y + ng * og * oplane, s->x + ng * cg * plane,
+		           s->w + g * og * cg * p->kh * p->kw,
+		           s->b ? s->b + g * og : NULL, col, j0,
+		           MIN(s->nc, oplane - j0), s);
+	}
 }
 
 void
 kiln_conv2d_f32(float *y, const float *x, const float *w, const float *b,
                 const struct kiln_conv2d *p)
 {
-	float col[KILN_CONV_COLBUF];
-	int64_t cg = p->c / p->group, og = p->oc / p->group;
-	int64_t plane = p->h * p->w, oplane = p->oh * p->ow;
+	struct conv_job s = {y, x, w, b, p, 0, 0, 0};
+	int64_t k = p->c / p->group * p->kh * p->kw, oplane = p->oh * p->ow;
+	int64_t units;
 
-	for (int64_t n = 0; n < p->n; n++)
-		for (int64_t g = 0; g < p->group; g++)
-			conv_group(y + (n * p->oc + g * og) * oplane,
-			           x + (n * p->c + g * cg) * plane,
-			           w + g * og * cg * p->kh * p->kw, b ? b + g * og : NULL,
-			           col, p);
+	kiln_conv2d_chunks(p, k, oplane, &s.nr, &s.nc);
+	if (s.nc < 1)
+		return;         /* no output columns */
+	s.npiece = (oplane + s.nc - 1) / s.nc;
+	units = p->n * p->group * s.npiece;
+	if (p->n * p->oc * oplane * k > KILN_PARALLEL_MIN)
+		kiln_parallel_for(units, conv_part, &s);
+	else
+		conv_part(&s, 0, units);
 }
 
 /* One group of one image, transposed: col[og*kh*kw, h*w] = wg^T @ xg,
@@ -244,20 +280,36 @@ convt_group(float *yg, const float *xg, const float *wg, const float *bg,
 		}
 }
 
-void
-kiln_conv2d_transpose_f32(float *y, const float *x, const float *w,
-                          const float *b, const struct kiln_conv2d *p)
+/* The groups lo..hi-1 of all images (n*group + g), for the threads. */
+static void
+convt_part(void *ctx, int64_t lo, int64_t hi)
 {
+	const struct conv_job *s = ctx;
+	const struct kiln_conv2d *p = s->p;
 	float col[KILN_CONV_COLBUF];
 	int64_t cg = p->c / p->group, og = p->oc / p->group;
 	int64_t plane = p->h * p->w, oplane = p->oh * p->ow;
 
-	for (int64_t n = 0; n < p->n; n++)
-		for (int64_t g = 0; g < p->group; g++)
-			convt_group(y + (n * p->oc + g * og) * oplane,
-			            x + (n * p->c + g * cg) * plane,
-			            w + g * cg * og * p->kh * p->kw, b ? b + g * og : NULL,
-			            col, p);
+	for (int64_t ng = lo; ng < hi; ng++) {
+		int64_t g = ng % p->group;
+		convt_group(s->y + ng * og * oplane, s->x + ng * cg * plane,
+		            s->w + g * cg * og * p->kh * p->kw,
+		            s->b ? s->b + g * og : NULL, col, p);
+	}
+}
+
+void
+kiln_conv2d_transpose_f32(float *y, const float *x, const float *w,
+                          const float *b, const struct kiln_conv2d *p)
+{
+	struct conv_job s = {y, x, w, b, p, 0, 0, 0};
+	int64_t units = p->n * p->group;
+
+	if (p->n * p->c * p->h * p->w * (p->oc / p->group) * p->kh * p->kw >
+	    KILN_PARALLEL_MIN)
+		kiln_parallel_for(units, convt_part, &s);
+	else
+		convt_part(&s, 0, units);
 }
 
 /* ---- 3-D: tap by tap ------------------------------------------------- */

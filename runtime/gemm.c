@@ -11,9 +11,15 @@
  * reentrant.  Edge tiles run the same micro-kernel on zero-padded panels
  * into a scratch tile, so every element of y is summed the same way:
  * p ascending within a KC block, one block after the other, and the block
- * sizes depend only on k.  Results thus depend on the inputs alone.
- * Products too small to repay the packing, or of a single row, take the
- * unblocked loops.
+ * sizes depend only on k.  Products too small to repay the packing, or of
+ * a single row, take row loops that sum each element the same way, in
+ * the same k blocks.  So an element's value depends on k and its own
+ * operands alone, not on m, n, the path or where the element lies: a
+ * product may be cut into pieces of rows or columns anywhere, and the
+ * pieces computed apart give the same bits.  The convolutions rely on
+ * it, and so does the split of large products over the threads of
+ * runtime/threads.c: by panels of NR columns or tiles of MR rows, each
+ * thread with its own packing buffers on its own stack.
  */
 #include <string.h>
 
@@ -28,6 +34,9 @@ enum { MR = 6, MC = 96, KC = 256, NC = 128 };
  * the row loops stream through at least as fast: 5 of the 6 rows of a
  * tile would be padding. */
 enum { SMALL = 4096 };
+
+/* The width of the row loops' partial sums, kept on the stack. */
+enum { RW = 256 };
 
 #if defined(__GNUC__)
 /* GCC and clang vector extensions: a row of the tile is two vectors, so
@@ -171,6 +180,16 @@ edge(float *y, int64_t ldy, const float *ap, const float *bp, int64_t kc,
 
 /* ---- blocking ------------------------------------------------------ */
 
+/* The size of the k blocks of both paths: k cut into ceil(k/KC) nearly
+ * equal blocks, so no thin last block.  k >= 1. */
+static int64_t
+kblock(int64_t k)
+{
+	int64_t nk = (k + KC - 1) / KC;
+
+	return (k + nk - 1) / nk;
+}
+
 /* y[mc,nc] (+)= alpha * (packed block pa) @ (packed block pb): the
  * micro-kernel over every tile, a panel of b held while a's go by. */
 static void
@@ -212,7 +231,7 @@ gemm_blocked(float *y, int64_t ldy, const struct mat *a, const struct mat *b,
              int64_t m, int64_t n, int64_t k, float alpha, float beta)
 {
 	_Alignas(64) float pa[MC * KC], pb[KC * NC];
-	int64_t nk = (k + KC - 1) / KC, kb = (k + nk - 1) / nk;
+	int64_t kb = kblock(k);
 
 	for (int64_t jc = 0; jc < n; jc += NC) {
 		int64_t nc = MIN(NC, n - jc);
@@ -227,29 +246,109 @@ gemm_blocked(float *y, int64_t ldy, const struct mat *a, const struct mat *b,
 	}
 }
 
-/* yr += alpha * op(a)[i,:] @ op(b) without packing: row by row of op(b)
- * when its rows are contiguous, else one dot product per column. */
+/* t[0:NR] = the sums over p < kc of ar[p] * the row p of a panel of NR
+ * columns (row stride brs), each from 0 with p ascending: one row of the
+ * micro-kernel's tile, the same operations. */
+#if defined(__GNUC__)
+static void
+row_panel(float *t, const float *ar, int64_t acs, const float *bp,
+          int64_t brs, int64_t kc)
+{
+	vf c0 = {0}, c1 = {0};
+
+	for (int64_t p = 0; p < kc; p++, bp += brs) {
+		vf b0, b1;
+		memcpy(&b0, bp, sizeof b0);
+		memcpy(&b1, bp + VL, sizeof b1);
+		c0 += ar[p * acs] * b0;
+		c1 += ar[p * acs] * b1;
+	}
+	memcpy(t, &c0, sizeof c0);
+	memcpy(t + VL, &c1, sizeof c1);
+}
+#else
+static void
+row_panel(float *t, const float *ar, int64_t acs, const float *bp,
+          int64_t brs, int64_t kc)
+{
+	for (int j = 0; j < NR; j++)
+		t[j] = 0.0f;
+	for (int64_t p = 0; p < kc; p++, bp += brs)
+		for (int j = 0; j < NR; j++)
+			t[j] += ar[p * acs] * bp[j];
+}
+#endif
+
+/* t[0:w] = the sums of row_panel() for the w columns of op(b) from bp,
+ * which it reads in place when its rows are contiguous, else from a
+ * packed panel (zero-padded at the end). */
+static void
+row_sums(float *t, const float *ar, int64_t acs, const float *bp,
+         const struct mat *b, int64_t w, int64_t kc)
+{
+	_Alignas(64) float pb[KC * NR];
+	float tt[NR];
+
+	for (int64_t j = 0; j < w; j += NR) {
+		int64_t nt = MIN(NR, w - j);
+		if (b->cs == 1 && nt == NR) {
+			row_panel(t + j, ar, acs, bp + j, b->rs, kc);
+			continue;
+		}
+		pack(pb, NR, bp + j * b->cs, b->rs, b->cs, nt, kc);
+		row_panel(tt, ar, acs, pb, NR, kc);
+		memcpy(t + j, tt, (size_t)nt * sizeof *t);
+	}
+}
+
+/* Row i of y, yr, without packing: per k block, the block's sums merged
+ * as kernel() merges them, y = (add ? y : 0) + alpha * sum. */
 static void
 gemm_row(float *yr, const struct mat *a, const struct mat *b, int64_t i,
-         int64_t n, int64_t k, float alpha)
+         int64_t n, int64_t k, float alpha, int add)
 {
-	const float *ar = a->p + i * a->rs;
+	float t[RW];
+	int64_t kb = kblock(k);
 
-	if (b->cs == 1) {
-		for (int64_t p = 0; p < k; p++) {
-			float s = alpha * ar[p * a->cs];
-			const float *br = b->p + p * b->rs;
-			for (int64_t j = 0; j < n; j++)
-				yr[j] += s * br[j];
+	for (int64_t pc = 0; pc < k; pc += kb, add = 1) {
+		int64_t kc = MIN(kb, k - pc);
+		for (int64_t j0 = 0; j0 < n; j0 += RW) {
+			int64_t w = MIN(RW, n - j0);
+			row_sums(t, a->p + i * a->rs + pc * a->cs, a->cs,
+			         b->p + pc * b->rs + j0 * b->cs, b, w, kc);
+			for (int64_t j = 0; j < w; j++)
+				yr[j0 + j] = (add ? yr[j0 + j] : 0.0f) + alpha * t[j];
 		}
-		return;
 	}
-	for (int64_t j = 0; j < n; j++) {
-		const float *bc = b->p + j * b->cs;
-		float s = 0.0f;
-		for (int64_t p = 0; p < k; p++)
-			s += ar[p * a->cs] * bc[p * b->rs];
-		yr[j] += alpha * s;
+}
+
+/* A blocked product split over the threads: part u is panel u of NR
+ * columns of y, or tile row u of MR rows. */
+struct split {
+	float *y;
+	int64_t ldy;
+	struct mat a, b;
+	int64_t m, n, k;
+	float alpha, beta;
+	int cols;               /* parts are column panels, else tile rows */
+};
+
+static void
+split_part(void *ctx, int64_t lo, int64_t hi)
+{
+	const struct split *s = ctx;
+	struct mat a = s->a, b = s->b;
+	int64_t step = s->cols ? NR : MR, end = s->cols ? s->n : s->m;
+	int64_t i0 = lo * step, i1 = MIN(hi * step, end);
+
+	if (s->cols) {
+		b.p += i0 * b.cs;
+		gemm_blocked(s->y + i0, s->ldy, &a, &b, s->m, i1 - i0, s->k,
+		             s->alpha, s->beta);
+	} else {
+		a.p += i0 * a.rs;
+		gemm_blocked(s->y + i0 * s->ldy, s->ldy, &a, &b, i1 - i0, s->n,
+		             s->k, s->alpha, s->beta);
 	}
 }
 
@@ -270,17 +369,24 @@ kiln_gemm_ld_f32(float *y, int64_t ldy, const float *a, int64_t lda,
 {
 	struct mat A = trans_a ? (struct mat){a, 1, lda} : (struct mat){a, lda, 1};
 	struct mat B = trans_b ? (struct mat){b, 1, ldb} : (struct mat){b, ldb, 1};
+	struct split s = {y, ldy, A, B, m, n, k, alpha, beta, n >= m};
 
-	if (m == 1 || m * n * k <= SMALL || k <= 0) {
+	if (k <= 0) {
 		if (beta != 1.0f)
 			scale(y, ldy, m, n, beta);
-		for (int64_t i = 0; i < m; i++)
-			gemm_row(y + i * ldy, &A, &B, i, n, k, alpha);
 		return;
 	}
 	if (beta != 0.0f && beta != 1.0f)
 		scale(y, ldy, m, n, beta);
-	gemm_blocked(y, ldy, &A, &B, m, n, k, alpha, beta);
+	if (m == 1 || m * n * k <= SMALL) {
+		for (int64_t i = 0; i < m; i++)
+			gemm_row(y + i * ldy, &A, &B, i, n, k, alpha, beta != 0.0f);
+	} else if (m * n * k > KILN_PARALLEL_MIN) {
+		kiln_parallel_for(s.cols ? (n + NR - 1) / NR : (m + MR - 1) / MR,
+		                  split_part, &s);
+	} else {
+		gemm_blocked(y, ldy, &A, &B, m, n, k, alpha, beta);
+	}
 }
 
 /* yr[j] = beta * cr[j*c_cs].  c is not read when beta is 0 (see below). */
@@ -306,11 +412,34 @@ kiln_gemm_f32(float *y, const float *a, const float *b, const float *c,
 	                 trans_a, trans_b, alpha, use_c ? 1.0f : 0.0f);
 }
 
+/* A batched product split over the threads by matrices. */
+struct batch {
+	float *y;
+	const float *a, *b;
+	int64_t m, n, k, a_bs, b_bs;
+};
+
+static void
+batch_part(void *ctx, int64_t lo, int64_t hi)
+{
+	const struct batch *s = ctx;
+
+	for (int64_t p = lo; p < hi; p++)
+		kiln_gemm_f32(s->y + p * s->m * s->n, s->a + p * s->a_bs,
+		              s->b + p * s->b_bs, NULL, s->m, s->n, s->k, 0, 0,
+		              1.0f, 0.0f, 0, 0);
+}
+
+/* Many matrices share the threads out among them; a single one splits
+ * itself. */
 void
 kiln_matmul_f32(float *y, const float *a, const float *b, int64_t batch,
                 int64_t m, int64_t n, int64_t k, int64_t a_bs, int64_t b_bs)
 {
-	for (int64_t p = 0; p < batch; p++)
-		kiln_gemm_f32(y + p * m * n, a + p * a_bs, b + p * b_bs, NULL,
-		              m, n, k, 0, 0, 1.0f, 0.0f, 0, 0);
+	struct batch s = {y, a, b, m, n, k, a_bs, b_bs};
+
+	if (batch > 1 && batch * m * n * k > KILN_PARALLEL_MIN)
+		kiln_parallel_for(batch, batch_part, &s);
+	else
+		batch_part(&s, 0, batch);
 }

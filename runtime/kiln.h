@@ -65,6 +65,35 @@ __attribute__((format(printf, 5, 6)))
 kiln_status kiln_fail(char *msg, size_t msglen, kiln_status s,
                       const char *path, const char *fmt, ...);
 
+/* ---- runtime/threads.c -------------------------------------------------
+ * The thread pool of the heavy kernels: the matrix products (gemm.c), the
+ * 2-D convolution and its transpose (conv.c) and conv2d's weight gradient
+ * (train_ops.c).  They split their outputs so that every element is
+ * computed by the same operations whatever the number of threads: results
+ * are bitwise identical with one thread or many.
+ *
+ * kiln_set_threads(n) sets the number of threads, the caller's included:
+ * n from 1 (no thread is ever created) to KILN_MAXTHREADS; n < 1 returns
+ * to the default, the environment variable KILN_NUM_THREADS, else the
+ * number of online CPUs.  kiln_threads() is the number in effect.
+ *
+ * kiln_parallel_for(n, fn, ctx) calls fn(ctx, lo, hi) on contiguous
+ * ranges covering [0, n), one per thread (fewer when n is small), the
+ * calling thread running the first, and returns when all have returned.
+ * Called from inside fn, or while another thread's call runs, it calls
+ * fn(ctx, 0, n) in the calling thread.  The threads are created on the
+ * first call that needs them, with 4 MB stacks; where that fails, the
+ * work runs on fewer threads.  The pool allocates nothing per call; it
+ * is not carried across fork().  The kernels split only calls of more
+ * than KILN_PARALLEL_MIN multiply-adds, as waking threads costs time. */
+#define KILN_MAXTHREADS 1024
+#define KILN_PARALLEL_MIN ((int64_t)1 << 20)
+void kiln_set_threads(int n);
+int kiln_threads(void);
+void kiln_parallel_for(int64_t n,
+                       void (*fn)(void *ctx, int64_t lo, int64_t hi),
+                       void *ctx);
+
 /* ---- runtime/gemm.c ----------------------------------------------------
  * y[m,n] = alpha * op(a) @ op(b) + beta * c
  * op(a) is a[m,k], or a[k,m] transposed when trans_a; op(b) is b[k,n], or
@@ -432,6 +461,7 @@ struct kiln_model_desc {
  *   PROG --input NAME=FILE.npy ... --output NAME=FILE.npy ...
  *   PROG --describe        one JSON object: inputs and outputs
  *   PROG --bench N         N timed runs (inputs from --input or zeros)
+ *   PROG --threads N       with any of these: threads for the kernels
  *   PROG --help
  * Prints errors to stderr and returns the process exit status. */
 int kiln_main(int argc, char **argv, const struct kiln_model_desc *m);
@@ -662,7 +692,8 @@ struct kiln_train_desc {
  *        batch)] [--lr X] [--seed N] [--validation-split X] [--log FILE]
  *        [--save FILE] [--weights FILE] [--checkpoint PATH]
  *        [--checkpoint-every STEPS] [--resume CKPT] [--skip-nonfinite]
- *        [--eval] [--quiet] [--help]
+ *        [--attack fgsm:EPS] [--adversarial-training fgsm:EPS]
+ *        [--threads N] [--eval] [--quiet] [--help]
  * Prints progress on stderr and one line per epoch on stdout; returns the
  * process exit status: 0, 1 for a failure, 2 for a usage error, 128 plus
  * the signal when SIGINT or SIGTERM stopped it (after a checkpoint, with

@@ -33,6 +33,7 @@ struct cli {
 	const char **in, **out;            /* file per input/output, or NULL */
 	bool describe, help;
 	long bench;                        /* timed runs; 0: run once */
+	long threads;                      /* --threads; 0: the default */
 };
 
 /* One buffer per tensor, and the workspace. */
@@ -69,6 +70,9 @@ usage(const struct cli *c)
 	       "  --describe          print inputs and outputs as JSON\n"
 	       "  --bench N           time N runs after one warm-up; inputs\n"
 	       "                      not given are zeros\n"
+	       "  --threads N         run the kernels on N threads (default:\n"
+	       "                      KILN_NUM_THREADS, else the cores); the\n"
+	       "                      results are the same with any N\n"
 	       "  -h, --help          show this help\n",
 	       c->m->name ? c->m->name : "");
 }
@@ -148,6 +152,22 @@ bench_count(struct cli *c, const char *arg)
 	return 0;
 }
 
+static int
+thread_count(struct cli *c, const char *arg)
+{
+	char *end;
+
+	errno = 0;
+	c->threads = arg ? strtol(arg, &end, 10) : 0;
+	if (!arg || *end || errno || c->threads < 1 ||
+	    c->threads > KILN_MAXTHREADS) {
+		error(c, "--threads expects an integer from 1 to %d, got '%s'",
+		      KILN_MAXTHREADS, arg ? arg : "");
+		return 2;
+	}
+	return 0;
+}
+
 /* Returns 0, or 2 after printing a usage error. */
 static int
 parse_args(struct cli *c, int argc, char **argv)
@@ -167,6 +187,9 @@ parse_args(struct cli *c, int argc, char **argv)
 			i++;
 		} else if (!strcmp(a, "--bench")) {
 			r = bench_count(c, next);
+			i++;
+		} else if (!strcmp(a, "--threads")) {
+			r = thread_count(c, next);
 			i++;
 		} else {
 			error(c, "unknown argument '%s' (try --help)", a);
@@ -498,6 +521,8 @@ execute(const struct cli *c)
 
 	if (r)
 		return r;
+	if (c->threads)
+		kiln_set_threads((int)c->threads);
 	if (!alloc_bufs(c->m, &b)) {
 		error(c, "out of memory");
 		free_bufs(c->m, &b);

@@ -39,7 +39,7 @@
 struct opts {
 	const char *data, *log, *save, *weights, *checkpoint, *resume;
 	const char *attack, *advtrain;      /* "fgsm:EPS" */
-	int64_t epochs, batch, every;
+	int64_t epochs, batch, every, threads;
 	double lr, vsplit;
 	uint64_t seed;
 	bool eval, quiet, help, skip;
@@ -94,6 +94,10 @@ static const struct option {
 	 "only evaluate: the test split, else the training data"},
 	{"--quiet", OPT_FLAG, offsetof(struct opts, quiet), 0, 0, "",
 	 "no progress on stderr"},
+	{"--threads", OPT_INT, offsetof(struct opts, threads), 1,
+	 KILN_MAXTHREADS, "N",
+	 "threads for the kernels (the same results with any);\n"
+	 "                           default: KILN_NUM_THREADS, else the cores"},
 	{"--help", OPT_FLAG, offsetof(struct opts, help), 0, 0, "",
 	 "show this help"},
 };
@@ -1530,6 +1534,7 @@ run(struct trainer *t)
 	kiln_status s = kiln_dataset_load(&t->ds, t->o.data, d, t->msg,
 	                                  sizeof t->msg);
 
+	kiln_set_threads((int)t->o.threads);
 	if (!s)
 		s = setup(t);
 	if (!s)
@@ -1582,7 +1587,8 @@ kiln_train_main(int argc, char **argv, const struct kiln_train_desc *d)
 	}
 	t.o = (struct opts){.epochs = d->epochs, .batch = d->batch,
 	                    .lr = d->lr, .seed = d->seed,
-	                    .vsplit = d->validation_split};
+	                    .vsplit = d->validation_split,
+	                    .threads = kiln_threads()};
 	r = parse_args(&t, argc, argv) || check_args(&t) ? 2 : 0;
 	if (!r && t.o.help)
 		usage(&t);

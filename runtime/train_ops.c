@@ -9,7 +9,8 @@
  * to kiln_maxpool2d_argmax_f32() (runtime/pool.c, what maxpool2d_indices
  * reports), and dropout draws its mask from kiln_splitmix64()
  * (runtime/random.c) as a pure function of (seed, step, position), so the
- * forward call on dy is its own gradient.
+ * forward call on dy is its own gradient.  conv2d's weight gradient is
+ * split over the threads (runtime/threads.c) by blocks of dw.
  * The losses sum in double; labels are checked before anything is written.
  */
 #include <math.h>
@@ -30,41 +31,92 @@ zero(float *y, int64_t n)
 		y[i] = 0.0f;
 }
 
-/* One group of one image: dwg[og, K] += dyg[og, oh*ow] @ col^T, col the
- * group's im2col matrix [K, oh*ow], one piece of it at a time. */
+/* A block of one group of one image: dwg[rows, klo:khi] += dyg[rows,
+ * oh*ow] @ col[klo:khi, :]^T, col the group's im2col matrix [K, oh*ow],
+ * one piece of it at a time.  The columns are cut where they are with
+ * the whole of dw, and an element's sum depends on that alone (see
+ * runtime/gemm.c), not on the block. */
 static void
 grad_w_group(float *dwg, const float *xg, const float *dyg, float *col,
+             int64_t rows, int64_t klo, int64_t khi,
              const struct kiln_conv2d *p)
 {
-	int64_t og = p->oc / p->group, k = p->c / p->group * p->kh * p->kw;
+	int64_t k = p->c / p->group * p->kh * p->kw;
 	int64_t oplane = p->oh * p->ow, nr, nc, ld;
 
 	kiln_conv2d_chunks(p, k, oplane, &nr, &nc);
 	for (int64_t j0 = 0; j0 < oplane; j0 += nc)
-		for (int64_t k0 = 0; k0 < k; k0 += nr) {
+		for (int64_t k0 = klo; k0 < khi; k0 += nr) {
 			int64_t jn = nc < oplane - j0 ? nc : oplane - j0;
-			int64_t kn = nr < k - k0 ? nr : k - k0;
+			int64_t kn = nr < khi - k0 ? nr : khi - k0;
 			const float *m = kiln_conv2d_im2col(col, &ld, xg, k0, kn, j0,
 			                                    jn, p);
-			kiln_gemm_ld_f32(dwg + k0, k, dyg + j0, oplane, m, ld, og, kn,
-			                 jn, 0, 1, 1.0f, 1.0f);
+			kiln_gemm_ld_f32(dwg + k0, k, dyg + j0, oplane, m, ld, rows,
+			                 kn, jn, 0, 1, 1.0f, 1.0f);
 		}
 }
 
+/* conv2d's weight gradient split over the threads: part u is column u
+ * of dw[oc, K] (an element of the kernel window, by_k), else row u (an
+ * output channel). */
+struct grad_w_job {
+	float *dw;
+	const float *x, *dy;
+	const struct kiln_conv2d *p;
+	int by_k;
+};
+
+/* The block of dw of rows olo..ohi-1, columns klo..khi-1, summed over
+ * the images in order as with one thread. */
+static void
+grad_w_block(const struct grad_w_job *s, int64_t olo, int64_t ohi,
+             int64_t klo, int64_t khi)
+{
+	const struct kiln_conv2d *p = s->p;
+	float col[KILN_CONV_COLBUF];
+	int64_t cg = p->c / p->group, og = p->oc / p->group;
+	int64_t k = cg * p->kh * p->kw, plane = p->h * p->w;
+	int64_t oplane = p->oh * p->ow;
+
+	for (int64_t o = olo; o < ohi; o++)
+		zero(s->dw + o * k + klo, khi - klo);
+	for (int64_t n = 0; n < p->n; n++)
+		for (int64_t o = olo; o < ohi;) {    /* group by group */
+			int64_t g = o / og, end = (g + 1) * og < ohi ? (g + 1) * og : ohi;
+			grad_w_group(s->dw + o * k, s->x + (n * p->c + g * cg) * plane,
+			             s->dy + (n * p->oc + o) * oplane, col, end - o, klo,
+			             khi, p);
+			o = end;
+		}
+}
+
+static void
+grad_w_part(void *ctx, int64_t lo, int64_t hi)
+{
+	const struct grad_w_job *s = ctx;
+	int64_t k = s->p->c / s->p->group * s->p->kh * s->p->kw;
+
+	if (s->by_k)
+		grad_w_block(s, 0, s->p->oc, lo, hi);
+	else
+		grad_w_block(s, lo, hi, 0, k);
+}
+
+/* A thread owns a block of dw and adds every image into it, so no sum
+ * crosses threads.  Splitting the columns splits the im2col work too, so
+ * it is the choice unless there are fewer columns than rows (a first
+ * layer's few input channels). */
 void
 kiln_conv2d_grad_w_f32(float *dw, const float *x, const float *dy,
                        const struct kiln_conv2d *p)
 {
-	float col[KILN_CONV_COLBUF];
-	int64_t cg = p->c / p->group, og = p->oc / p->group;
-	int64_t plane = p->h * p->w, oplane = p->oh * p->ow;
+	int64_t k = p->c / p->group * p->kh * p->kw;
+	struct grad_w_job s = {dw, x, dy, p, k >= p->oc};
 
-	zero(dw, p->oc * cg * p->kh * p->kw);
-	for (int64_t n = 0; n < p->n; n++)
-		for (int64_t g = 0; g < p->group; g++)
-			grad_w_group(dw + g * og * cg * p->kh * p->kw,
-			             x + (n * p->c + g * cg) * plane,
-			             dy + (n * p->oc + g * og) * oplane, col, p);
+	if (p->n * p->oc * p->oh * p->ow * k > KILN_PARALLEL_MIN)
+		kiln_parallel_for(s.by_k ? k : p->oc, grad_w_part, &s);
+	else
+		grad_w_block(&s, 0, p->oc, 0, k);
 }
 
 void

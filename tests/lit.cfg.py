@@ -58,4 +58,4 @@ config.substitutions.append(('%cc', ' '.join([
     config.kiln_cc, config.kiln_cflags, '-std=c11',
     '-I' + os.path.join(config.kiln_srcdir, 'runtime')])))
 config.substitutions.append(('%runtime_lib', os.path.join(
-    config.kiln_bindir, 'runtime', 'libkiln_runtime.a') + ' -lz -lm'))
+    config.kiln_bindir, 'runtime', 'libkiln_runtime.a') + ' -lz -lm -pthread'))
