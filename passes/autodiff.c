@@ -434,6 +434,27 @@ channel_sum(Ad *ad, int dy, bool keep)
 	return pb_sum(ad->g, ad->loc, dy, all & ~2u, keep);
 }
 
+/* The weight and bias gradients of a convolution node n (either way):
+ * conv2d_grad_w (conv3d_grad_w) of its input-side operand in and its
+ * output-side gradient out, the kernel's window from w; db sums dy over
+ * batch and space. */
+static void
+grad_weight_bias(Ad *ad, const Node *n, int in, int out, int dy)
+{
+	Graph *g = ad->g;
+	int w = n->in[1], b = n->nin > 2 ? n->in[2] : -1;
+	int nsp = g->val[w].type.rank - 2;
+	int gw = nsp == 2 ? OP_CONV2D_GRAD_W : OP_CONV3D_GRAD_W;
+	if (wants(ad, w)) {
+		int t = window_op(ad, n, gw, (int[]){in, out}, 2);
+		ir_set_ints(g, t, op_attr_lookup(gw, "kernel"),
+		            g->val[w].type.dim + 2, nsp);
+		acc(ad, w, pb_result(g, t));
+	}
+	if (wants(ad, b))
+		acc(ad, b, channel_sum(ad, dy, false));
+}
+
 /* conv2d and conv3d: dx is the transposed convolution of dy with the same
  * weights (output padding restores the rows and columns the strides
  * dropped), dw is conv2d_grad_w (conv3d_grad_w), db sums dy over batch
@@ -442,10 +463,9 @@ static void
 grad_conv(Ad *ad, const Node *n, int dy)
 {
 	Graph *g = ad->g;
-	int x = n->in[0], w = n->in[1], b = n->nin > 2 ? n->in[2] : -1;
+	int x = n->in[0], w = n->in[1];
 	int nsp = g->val[x].type.rank - 2;
 	int tr = nsp == 2 ? OP_CONV2D_TRANSPOSE : OP_CONV3D_TRANSPOSE;
-	int gw = nsp == 2 ? OP_CONV2D_GRAD_W : OP_CONV3D_GRAD_W;
 	if (wants(ad, x)) {
 		const int64_t *st = named(ad, n, "strides")->ints;
 		const int64_t *pads = named(ad, n, "pads")->ints;
@@ -459,14 +479,7 @@ grad_conv(Ad *ad, const Node *n, int dy)
 		ir_set_ints(g, t, op_attr_lookup(tr, "output_padding"), op, nsp);
 		acc(ad, x, pb_result(g, t));
 	}
-	if (wants(ad, w)) {
-		int t = window_op(ad, n, gw, (int[]){x, dy}, 2);
-		ir_set_ints(g, t, op_attr_lookup(gw, "kernel"),
-		            g->val[w].type.dim + 2, nsp);
-		acc(ad, w, pb_result(g, t));
-	}
-	if (wants(ad, b))
-		acc(ad, b, channel_sum(ad, dy, false));
+	grad_weight_bias(ad, n, x, dy, dy);
 }
 
 /* conv2d_transpose (conv3d_transpose) is conv2d's adjoint in x: dx is
@@ -477,20 +490,12 @@ static void
 grad_conv_transpose(Ad *ad, const Node *n, int dy)
 {
 	Graph *g = ad->g;
-	int x = n->in[0], w = n->in[1], b = n->nin > 2 ? n->in[2] : -1;
+	int x = n->in[0], w = n->in[1];
 	int nsp = g->val[x].type.rank - 2;
-	int gw = nsp == 2 ? OP_CONV2D_GRAD_W : OP_CONV3D_GRAD_W;
 	if (wants(ad, x))
 		acc(ad, x, pb_result(g, window_op(ad, n, nsp == 2 ? OP_CONV2D :
 		                                  OP_CONV3D, (int[]){dy, w}, 2)));
-	if (wants(ad, w)) {
-		int t = window_op(ad, n, gw, (int[]){dy, x}, 2);
-		ir_set_ints(g, t, op_attr_lookup(gw, "kernel"),
-		            g->val[w].type.dim + 2, nsp);
-		acc(ad, w, pb_result(g, t));
-	}
-	if (wants(ad, b))
-		acc(ad, b, channel_sum(ad, dy, false));
+	grad_weight_bias(ad, n, dy, x, dy);
 }
 
 /* maxpool2d (maxpool3d): maxpool2d_grad(dy, x) routes dy to each window's
