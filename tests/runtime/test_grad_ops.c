@@ -193,22 +193,6 @@ ref_argmax3d(const float *xv, const struct kiln_pool3d *p, int64_t k,
 	return best >= 0 ? best : first;
 }
 
-/* x with few distinct values, so windows often tie; fill adds runs of
- * -inf and NaN long enough to fill whole windows. */
-static float *
-pool_input(int64_t n, int fill)
-{
-	float *x = t_alloc((size_t)n * sizeof *x);
-	for (int64_t i = 0; i < n; i++) {
-		x[i] = (float)t_irand(3) - 1;
-		if (fill && i / 20 % 4 == 1)
-			x[i] = -INFINITY;
-		else if (fill && i / 20 % 4 == 2)
-			x[i] = i % 2 ? NAN : -INFINITY;
-	}
-	return x;
-}
-
 static void
 max_case(const struct win *t)
 {
@@ -216,7 +200,7 @@ max_case(const struct win *t)
 	const struct kiln_pool2d *q = &p.hw;
 	int64_t vol = p.d * q->h * q->w, nx = q->n * q->c * vol;
 	int64_t ny = q->n * q->c * p.od * q->oh * q->ow;
-	float *x = pool_input(nx, t->fill), *dy = t_randf(ny);
+	float *x = t_pool_input(nx, t->fill, 20), *dy = t_randf(ny);
 	float *dx = t_randf(nx), *y = t_alloc((size_t)ny * sizeof *y);
 	double *want = t_alloc((size_t)nx * sizeof *want);
 	char what[300];

@@ -179,22 +179,6 @@ ref_argmax(const float *xp, const struct kiln_pool2d *p, int64_t i, int64_t j)
 	return best >= 0 ? best : first;
 }
 
-/* x for a pool case: few distinct values, so windows often tie; fill 1
- * adds runs of -inf and NaN long enough to fill whole windows. */
-static float *
-pool_input(int64_t n, int fill)
-{
-	float *x = t_alloc((size_t)n * sizeof *x);
-	for (int64_t i = 0; i < n; i++) {
-		x[i] = (float)t_irand(3) - 1;
-		if (fill && i / 6 % 4 == 1)
-			x[i] = -INFINITY;
-		else if (fill && i / 6 % 4 == 2)
-			x[i] = i % 2 ? NAN : -INFINITY;
-	}
-	return x;
-}
-
 static void
 pool_case(const struct pool_case *t)
 {
@@ -207,7 +191,7 @@ pool_case(const struct pool_case *t)
 	};
 	int64_t plane = p.h * p.w, nx = p.n * p.c * plane;
 	int64_t ny = p.n * p.c * p.oh * p.ow;
-	float *x = pool_input(nx, t->fill), *dy = t_randf(ny);
+	float *x = t_pool_input(nx, t->fill, 6), *dy = t_randf(ny);
 	float *dx = t_randf(nx), *viaidx = t_alloc((size_t)nx * sizeof *viaidx);
 	float *y = t_alloc((size_t)ny * sizeof *y);
 	int64_t *idx = t_alloc((size_t)ny * sizeof *idx);

@@ -283,3 +283,18 @@ t_report(const char *name)
 	printf("%s: %d checks, %d failed\n", name, t_ncheck, t_nfail);
 	return t_nfail != 0;
 }
+
+float *
+t_pool_input(int64_t n, int fill, int64_t run)
+{
+	float *x = t_alloc((size_t)n * sizeof *x);
+
+	for (int64_t i = 0; i < n; i++) {
+		x[i] = (float)t_irand(3) - 1;
+		if (fill && i / run % 4 == 1)
+			x[i] = -INFINITY;
+		else if (fill && i / run % 4 == 2)
+			x[i] = i % 2 ? NAN : -INFINITY;
+	}
+	return x;
+}

@@ -57,4 +57,9 @@ bool t_adjoint(const char *what, const float *y, const float *dy, int64_t ny,
 /* Prints "name: N checks, M failed"; returns the exit status. */
 int t_report(const char *name);
 
+/* n inputs for a pool test: few distinct values, so windows often tie;
+ * with fill, runs of run -inf and of alternating NaN and -inf, long
+ * enough to fill whole windows. */
+float *t_pool_input(int64_t n, int fill, int64_t run);
+
 #endif
