@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "kiln.h"
+#include "kiln_scalar.h"
 
 enum { ADD, SUB, MUL, DIV };
 
@@ -127,30 +128,25 @@ kiln_div_f32(float *y, const float *a, const float *b, int rank,
 	binary(DIV, y, a, b, rank, ydim, as, bs);
 }
 
-/* max(x, 0); NaN stays NaN. */
 void
 kiln_relu_f32(float *y, const float *x, int64_t n)
 {
 	for (int64_t i = 0; i < n; i++)
-		y[i] = x[i] < 0.0f ? 0.0f : x[i];
+		y[i] = kiln_s_relu(x[i]);
 }
 
-/* exp() only ever sees -|x|, so it cannot overflow: for x < 0 the
- * identity 1/(1+e^-x) = e^x/(1+e^x) is used. */
 void
 kiln_sigmoid_f32(float *y, const float *x, int64_t n)
 {
-	for (int64_t i = 0; i < n; i++) {
-		float e = expf(-fabsf(x[i]));
-		y[i] = x[i] >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
-	}
+	for (int64_t i = 0; i < n; i++)
+		y[i] = kiln_s_sigmoid(x[i]);
 }
 
 void
 kiln_tanh_f32(float *y, const float *x, int64_t n)
 {
 	for (int64_t i = 0; i < n; i++)
-		y[i] = tanhf(x[i]);
+		y[i] = kiln_s_tanh(x[i]);
 }
 
 /* Softmax of the len elements x[0], x[st], x[2*st], ... into y likewise. */
