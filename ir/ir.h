@@ -175,6 +175,8 @@ struct Module {
 	const char *file;           /* source it was read from */
 	Graph **graph;
 	int ngraph, capgraph;
+	bool training;              /* params are training state (the train
+	                             * pass ran): passes keep their values */
 };
 
 /* Shape rules: set *out from the node's operand types and attributes, or

@@ -877,6 +877,7 @@ pass_train(Graph *g)
 		return;     /* nothing to train (a BatchNorm's entries only) */
 	const Cfg *steps[TRAIN_MAXSTEPS];
 	int n = steps_of(g, steps);
+	g->mod->training = true;
 	build_eval(g, steps, n);
 	for (int i = 0; i < n; i++)
 		build_step(g, steps[i]);
