@@ -250,6 +250,7 @@ const char *shape_slice_params(Graph *g, const Node *n, int64_t *start,
 extern const char *const shape_pad_mode[], *const shape_resize_mode[],
 	*const shape_resize_coord[], *const shape_nearest_mode[];
 extern const char *const shape_d2s_mode[]; /* depth_to_space: DCR, CRD */
+extern const char *const shape_act[];      /* fused epilogues: kiln_act */
 extern const char *const shape_scatter_reduction[]; /* none, add, mul */
 int shape_choice(const char *s, const char *const *names); /* index or -1 */
 /* The dims a reduce_* node reduces, bit d = dim d; or an error message. */

@@ -117,6 +117,32 @@ shape_cast(Graph *g, const Node *n, Type *out)
 	return NULL;
 }
 
+/* The fused epilogue's activations, in the order of the runtime's enum
+ * kiln_act. */
+const char *const shape_act[] = {"none", "relu", "clip", "leaky_relu",
+	"sigmoid", "tanh", "hardswish", "hardsigmoid", "gelu", "gelu_tanh",
+	"silu", NULL};
+
+static const char *check_choice(Graph *g, const Node *n, int id,
+                                const char *const *names);
+
+/* Checks the epilogue of a conv2d, gemm or matmul whose result type is
+ * *out: a known act, and the residual (the op's last operand) of that
+ * type. */
+static const char *
+epilogue(Graph *g, const Node *n, const Type *out)
+{
+	int id = op_attr_lookup(n->op, "act");
+	const char *err = id >= 0 ? check_choice(g, n, id, shape_act) : NULL;
+	if (err)
+		return err;
+	const Type *r = in(g, n, op_get(n->op)->maxin - 1);
+	if (id >= 0 && r && !type_eq(r, out))
+		return ERR("%s: residual must be %s like the result, got %s",
+		           name(n), tstr(g, out), tstr(g, r));
+	return NULL;
+}
+
 const char *
 shape_gemm(Graph *g, const Node *n, Type *out)
 {
@@ -137,7 +163,7 @@ shape_gemm(Graph *g, const Node *n, Type *out)
 	          !type_eq(&bc, out)))
 		return ERR("gemm: bias %s does not broadcast to %s", tstr(g, c),
 		           tstr(g, out));
-	return NULL;
+	return epilogue(g, n, out);
 }
 
 const char *
@@ -159,7 +185,7 @@ shape_matmul(Graph *g, const Node *n, Type *out)
 		           tstr(g, a), tstr(g, b));
 	out->dim[out->rank++] = a->dim[a->rank - 2];
 	out->dim[out->rank++] = b->dim[b->rank - 1];
-	return NULL;
+	return epilogue(g, n, out);
 }
 
 /* Checks an INTS attribute has count entries, each at least lo and at
@@ -284,7 +310,8 @@ shape_conv(Graph *g, const Node *n, Type *out)
 		return ERR("%s: bias must be [%lld], got %s", name(n),
 		           (long long)w->dim[0], tstr(g, b));
 	*out = (Type){.dtype = x->dtype, .rank = r, .dim = {x->dim[0], w->dim[0]}};
-	return spatial(g, n, w->dim + 2, false, out);
+	const char *err = spatial(g, n, w->dim + 2, false, out);
+	return err ? err : epilogue(g, n, out);
 }
 
 /* Checks an INT attribute is 0 or 1. */

@@ -1576,6 +1576,13 @@ ad_grads(Graph *g, int loss, const int *wrt, int nwrt, int *out)
 			diag_error(n.loc, "autodiff: %s has no gradient rule yet, and "
 			           "'%s' lies between a trained parameter and the loss",
 			           op_get(n.op)->name, g->val[n.out].name);
+		int act = op_attr_lookup(n.op, "act"), last = op_get(n.op)->maxin - 1;
+		if (act >= 0 && (strcmp(ir_attr(g, &n, act)->s, "none") != 0 ||
+		                 (last < n.nin && n.in[last] >= 0)))
+			diag_error(n.loc, "autodiff: '%s' is a %s with a fused epilogue, "
+			           "which has no gradient rule; train the model before "
+			           "fuse_epilogue", g->val[n.out].name,
+			           op_get(n.op)->name);
 		ad.loc = n.loc;
 		rules[n.op](&ad, &n, ad.grad[n.out]);
 	}

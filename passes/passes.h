@@ -39,6 +39,11 @@ void pass_run(Module *m, const int *ids, int n, const PassOpts *o);
 /* passes/train.c: a train section has at most this many steps */
 enum { TRAIN_MAXSTEPS = 8 };
 
+/* passes/fuse_epilogue.c: node p moves to schedule position k, replacing
+ * node k and taking its result (p's operands are all defined before k and
+ * k's result is no operand of p); node p is left dead. */
+void fuse_move(Graph *g, int p, int k);
+
 /* one file per pass */
 #define PASS(id, name, desc) void pass_##id(Graph *g);
 #include "passes.def"

@@ -189,11 +189,12 @@ struct conv_job {
 	const float *x, *w, *b;
 	const struct kiln_conv2d *p;
 	int64_t nr, nc, npiece;
+	const struct kiln_epilogue *e;  /* or NULL */
 };
 
 /* Columns j0..j0+jn of one group of one image: yg[og, j0:j0+jn] = bg +
  * wg[og, K] @ col[K, j0:j0+jn], a piece of rows of col at a time, the
- * pieces adding up in y. */
+ * pieces adding up in y; then the epilogue on those columns. */
 static void
 conv_piece(float *yg, const float *xg, const float *wg, const float *bg,
            float *col, int64_t j0, int64_t jn, const struct conv_job *s)
@@ -209,6 +210,10 @@ conv_piece(float *yg, const float *xg, const float *wg, const float *bg,
 		const float *m = kiln_conv2d_im2col(col, &ld, xg, k0, kn, j0, jn, p);
 		kiln_gemm_ld_f32(yg + j0, oplane, wg + k0, k, m, ld, og, jn, kn,
 		                 0, 0, 1.0f, bg || k0 ? 1.0f : 0.0f);
+	}
+	for (int64_t o = 0; s->e && o < og; o++) {
+		float *yo = yg + o * oplane + j0;
+		kiln_epilogue_f32(yo, jn, yo - s->y, s->e);
 	}
 }
 
@@ -236,7 +241,14 @@ void
 kiln_conv2d_f32(float *y, const float *x, const float *w, const float *b,
                 const struct kiln_conv2d *p)
 {
-	struct conv_job s = {y, x, w, b, p, 0, 0, 0};
+	kiln_conv2d_ep_f32(y, x, w, b, p, NULL);
+}
+
+void
+kiln_conv2d_ep_f32(float *y, const float *x, const float *w, const float *b,
+                   const struct kiln_conv2d *p, const struct kiln_epilogue *e)
+{
+	struct conv_job s = {y, x, w, b, p, 0, 0, 0, e};
 	int64_t k = p->c / p->group * p->kh * p->kw, oplane = p->oh * p->ow;
 	int64_t units;
 
@@ -302,7 +314,7 @@ void
 kiln_conv2d_transpose_f32(float *y, const float *x, const float *w,
                           const float *b, const struct kiln_conv2d *p)
 {
-	struct conv_job s = {y, x, w, b, p, 0, 0, 0};
+	struct conv_job s = {y, x, w, b, p, 0, 0, 0, NULL};
 	int64_t units = p->n * p->group;
 
 	if (p->n * p->c * p->h * p->w * (p->oc / p->group) * p->kh * p->kw >

@@ -412,6 +412,18 @@ kiln_gemm_f32(float *y, const float *a, const float *b, const float *c,
 	                 trans_a, trans_b, alpha, use_c ? 1.0f : 0.0f);
 }
 
+void
+kiln_gemm_ep_f32(float *y, const float *a, const float *b, const float *c,
+                 int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,
+                 float alpha, float beta, int64_t c_rs, int64_t c_cs,
+                 const struct kiln_epilogue *e)
+{
+	kiln_gemm_f32(y, a, b, c, m, n, k, trans_a, trans_b, alpha, beta, c_rs,
+	              c_cs);
+	if (e)
+		kiln_epilogue_f32(y, m * n, 0, e);
+}
+
 /* A batched product split over the threads by matrices. */
 struct batch {
 	float *y;
@@ -442,4 +454,14 @@ kiln_matmul_f32(float *y, const float *a, const float *b, int64_t batch,
 		kiln_parallel_for(batch, batch_part, &s);
 	else
 		batch_part(&s, 0, batch);
+}
+
+void
+kiln_matmul_ep_f32(float *y, const float *a, const float *b, int64_t batch,
+                   int64_t m, int64_t n, int64_t k, int64_t a_bs,
+                   int64_t b_bs, const struct kiln_epilogue *e)
+{
+	kiln_matmul_f32(y, a, b, batch, m, n, k, a_bs, b_bs);
+	if (e)
+		kiln_epilogue_f32(y, batch * m * n, 0, e);
 }

@@ -94,6 +94,26 @@ void kiln_parallel_for(int64_t n,
                        void (*fn)(void *ctx, int64_t lo, int64_t hi),
                        void *ctx);
 
+/* ---- runtime/epilogue.c ------------------------------------------------
+ * A fused epilogue: what the conv and GEMM kernels' *_ep_f32 forms apply
+ * to each result element v after its bias, y = act(v + r), r the residual
+ * element at the same position (or 0 when res is NULL).  The activations
+ * are kiln_scalar.h's, so a fused epilogue gives the bits the separate
+ * add and activation kernels give.  alpha and beta: clip's lo and hi,
+ * leaky_relu's alpha, hardsigmoid's alpha and beta. */
+enum kiln_act { KILN_ACT_NONE, KILN_ACT_RELU, KILN_ACT_CLIP,
+	KILN_ACT_LEAKY_RELU, KILN_ACT_SIGMOID, KILN_ACT_TANH,
+	KILN_ACT_HARDSWISH, KILN_ACT_HARDSIGMOID, KILN_ACT_GELU,
+	KILN_ACT_GELU_TANH, KILN_ACT_SILU };
+struct kiln_epilogue {
+	int act;                  /* enum kiln_act */
+	float alpha, beta;
+	const float *res;         /* residual with y's layout, or NULL */
+};
+/* y[i] = act(y[i] + res[off + i]) for i < n (e != NULL). */
+void kiln_epilogue_f32(float *y, int64_t n, int64_t off,
+                       const struct kiln_epilogue *e);
+
 /* ---- runtime/gemm.c ----------------------------------------------------
  * y[m,n] = alpha * op(a) @ op(b) + beta * c
  * op(a) is a[m,k], or a[k,m] transposed when trans_a; op(b) is b[k,n], or
@@ -123,6 +143,18 @@ void kiln_matmul_f32(float *y, const float *a, const float *b, int64_t batch,
                      int64_t m, int64_t n, int64_t k, int64_t a_bs,
                      int64_t b_bs);
 
+/* kiln_gemm_f32 and kiln_matmul_f32 followed by the epilogue e (NULL for
+ * none) over y. */
+void kiln_gemm_ep_f32(float *y, const float *a, const float *b,
+                      const float *c, int64_t m, int64_t n, int64_t k,
+                      int trans_a, int trans_b, float alpha, float beta,
+                      int64_t c_rs, int64_t c_cs,
+                      const struct kiln_epilogue *e);
+void kiln_matmul_ep_f32(float *y, const float *a, const float *b,
+                        int64_t batch, int64_t m, int64_t n, int64_t k,
+                        int64_t a_bs, int64_t b_bs,
+                        const struct kiln_epilogue *e);
+
 /* ---- runtime/conv.c ----------------------------------------------------
  * 2-D convolution (cross-correlation, as ONNX Conv), NCHW.
  * x[n,c,h,w], w[oc,c/group,kh,kw], b[oc] or NULL, y[n,oc,oh,ow]:
@@ -140,6 +172,11 @@ struct kiln_conv2d {
 };
 void kiln_conv2d_f32(float *y, const float *x, const float *w, const float *b,
                      const struct kiln_conv2d *p);
+/* kiln_conv2d_f32 with the epilogue e (NULL for none), applied to each
+ * piece of the output while it is in cache. */
+void kiln_conv2d_ep_f32(float *y, const float *x, const float *w,
+                        const float *b, const struct kiln_conv2d *p,
+                        const struct kiln_epilogue *e);
 
 /* Transposed convolution (ONNX ConvTranspose), NCHW, with the same
  * parameters: x[n,c,h,w], w[c,oc/group,kh,kw], b[oc] or NULL,

@@ -279,6 +279,41 @@ emit_cast(Gen *s, const Node *n)
 	        kdtype[x->dtype], (long long)type_numel(y));
 }
 
+/* The fused epilogue of a conv2d, gemm or matmul (its act attribute and
+ * its residual, the op's last operand): declares `e` at the start of a
+ * block (opened first when open) and returns "&e", or returns NULL when
+ * there is none. */
+static const char *
+emit_epilogue(Gen *s, const Node *n, bool open)
+{
+	int id = op_attr_lookup(n->op, "act"), last = op_get(n->op)->maxin - 1;
+	if (id < 0)
+		return NULL;
+	int act = shape_choice(ir_attr(s->g, n, id)->s, shape_act);
+	int res = last < n->nin ? n->in[last] : -1;
+	if (act == 0 && res < 0)
+		return NULL;
+	fprintf(s->f, "%s\t\tconst struct kiln_epilogue e = {%d, ",
+	        open ? "\t{\n" : "", act);
+	emit_float(s->f, ir_attr(s->g, n, id + 1)->f);
+	fputs(", ", s->f);
+	emit_float(s->f, ir_attr(s->g, n, id + 2)->f);
+	fprintf(s->f, ", %s};\n", ptr(s, res));
+	return "&e";
+}
+
+/* The kernel of a node with the epilogue e: kiln_X_f32 becomes
+ * kiln_X_ep_f32. */
+static const char *
+ep_kernel(Gen *s, const Node *n, const char *e)
+{
+	const char *k = op_get(n->op)->kernel;
+	if (!e)
+		return k;
+	size_t len = strlen(k) - strlen("_f32");
+	return arena_printf(s->g->mod->arena, "%.*s_ep_f32", (int)len, k);
+}
+
 static void
 emit_gemm(Gen *s, const Node *n)
 {
@@ -293,13 +328,15 @@ emit_gemm(Gen *s, const Node *n)
 		rs = rows == 1 ? 0 : cols;
 		cs = cols == 1 ? 0 : 1;
 	}
-	fprintf(s->f, "\t%s(%s, %s, %s, %s, %lld, %lld, %lld, %d, %d, "
-	        "(float)%.17g, (float)%.17g, %lld, %lld);\n",
-	        op_get(n->op)->kernel, ptr(s, n->out), ptr(s, n->in[0]),
+	const char *e = emit_epilogue(s, n, true);
+	fprintf(s->f, "%s%s(%s, %s, %s, %s, %lld, %lld, %lld, %d, %d, "
+	        "(float)%.17g, (float)%.17g, %lld, %lld%s%s);\n%s",
+	        e ? "\t\t" : "\t", ep_kernel(s, n, e), ptr(s, n->out), ptr(s, n->in[0]),
 	        ptr(s, n->in[1]), ptr(s, c), (long long)y->dim[0],
 	        (long long)y->dim[1], (long long)a->dim[ta ? 0 : 1], (int)ta,
 	        (int)tb, ir_attr(s->g, n, AT_GEMM_ALPHA)->f,
-	        ir_attr(s->g, n, AT_GEMM_BETA)->f, (long long)rs, (long long)cs);
+	        ir_attr(s->g, n, AT_GEMM_BETA)->f, (long long)rs, (long long)cs,
+	        e ? ", " : "", e ? e : "", e ? "\t}\n" : "");
 }
 
 /* Batch stride of a matmul operand: its matrices are packed, or one
@@ -323,12 +360,15 @@ emit_matmul(Gen *s, const Node *n)
 	const Type *a = ty(s, n->in[0]), *b = ty(s, n->in[1]), *y = ty(s, n->out);
 	int64_t m = y->dim[y->rank - 2], nn = y->dim[y->rank - 1];
 	int64_t k = a->dim[a->rank - 1];
-	fprintf(s->f, "\t%s(%s, %s, %s, %lld, %lld, %lld, %lld, %lld, %lld);\n",
-	        op_get(n->op)->kernel, ptr(s, n->out), ptr(s, n->in[0]),
+	const char *e = emit_epilogue(s, n, true);
+	fprintf(s->f, "%s%s(%s, %s, %s, %lld, %lld, %lld, %lld, %lld, "
+	        "%lld%s%s);\n%s",
+	        e ? "\t\t" : "\t", ep_kernel(s, n, e), ptr(s, n->out), ptr(s, n->in[0]),
 	        ptr(s, n->in[1]), (long long)(type_numel(y) / (m * nn)),
 	        (long long)m, (long long)nn, (long long)k,
 	        (long long)batch_stride(s, n, a, y),
-	        (long long)batch_stride(s, n, b, y));
+	        (long long)batch_stride(s, n, b, y), e ? ", " : "", e ? e : "",
+	        e ? "\t}\n" : "");
 }
 
 /* The INTS attribute called name: the 2-D and 3-D conv and pool ops
@@ -372,9 +412,11 @@ emit_conv(Gen *s, const Node *n)
 {
 	emit_conv_params(s, n, ty(s, n->in[0]), ty(s, n->in[1])->dim + 2,
 	                 ty(s, n->out));
-	fprintf(s->f, "\t\t%s(%s, %s, %s, %s, &p);\n\t}\n",
-	        op_get(n->op)->kernel, ptr(s, n->out), ptr(s, n->in[0]),
-	        ptr(s, n->in[1]), ptr(s, n->nin > 2 ? n->in[2] : -1));
+	const char *e = emit_epilogue(s, n, false);
+	fprintf(s->f, "\t\t%s(%s, %s, %s, %s, &p%s%s);\n\t}\n",
+	        ep_kernel(s, n, e), ptr(s, n->out), ptr(s, n->in[0]),
+	        ptr(s, n->in[1]), ptr(s, n->nin > 2 ? n->in[2] : -1),
+	        e ? ", " : "", e ? e : "");
 }
 
 /* The pools and maxpool2d_grad, the same way: p, a kiln_pool2d for

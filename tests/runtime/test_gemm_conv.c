@@ -390,6 +390,80 @@ describe_conv(char *buf, size_t len, const char *op,
 	         (long long)t->group, t->bias ? " bias" : "");
 }
 
+/* The epilogue e (an activation and maybe a residual) the unfused way:
+ * kiln_add_f32 then the activation's own kernel, on y in place. */
+static void
+unfused(float *y, int64_t n, const struct kiln_epilogue *e)
+{
+	int64_t one = n, st = 1;
+	float a = e->alpha, b = e->beta;
+
+	if (e->res)
+		kiln_add_f32(y, y, e->res, 1, &one, &st, &st);
+	switch (e->act) {
+	case KILN_ACT_NONE: break;
+	case KILN_ACT_RELU: kiln_relu_f32(y, y, n); break;
+	case KILN_ACT_CLIP: kiln_clip_f32(y, y, n, a, b); break;
+	case KILN_ACT_LEAKY_RELU: kiln_leaky_relu_f32(y, y, n, a); break;
+	case KILN_ACT_SIGMOID: kiln_sigmoid_f32(y, y, n); break;
+	case KILN_ACT_TANH: kiln_tanh_f32(y, y, n); break;
+	case KILN_ACT_HARDSWISH: kiln_hardswish_f32(y, y, n); break;
+	case KILN_ACT_HARDSIGMOID: kiln_hardsigmoid_f32(y, y, n, a, b); break;
+	case KILN_ACT_GELU: kiln_gelu_f32(y, y, n, 0); break;
+	case KILN_ACT_GELU_TANH: kiln_gelu_f32(y, y, n, 1); break;
+	case KILN_ACT_SILU: kiln_silu_f32(y, y, n); break;
+	}
+}
+
+/* The next epilogue to test: each activation in turn, with and without a
+ * residual r. */
+static struct kiln_epilogue
+next_epilogue(const float *r)
+{
+	static int turn;
+	struct kiln_epilogue e = {turn % (KILN_ACT_SILU + 1), 0.25f, 0.75f,
+	                          turn / (KILN_ACT_SILU + 1) % 2 ? r : NULL};
+
+	if (e.act == KILN_ACT_CLIP)
+		e.alpha = -0.5f;
+	turn++;
+	return e;
+}
+
+/* kiln_gemm_ep_f32 and kiln_matmul_ep_f32 give the bits of the product
+ * followed by the unfused add and activation, on sizes big enough for
+ * the threads. */
+static void
+gemm_epilogue(void)
+{
+	static const int64_t dim[][3] = {{5, 7, 3}, {130, 257, 65}, {1, 300, 17}};
+
+	for (int i = 0; i < countof(dim); i++)
+		for (int k = 0; k < 2 * (KILN_ACT_SILU + 1); k++) {
+			int64_t m = dim[i][0], n = dim[i][1], kk = dim[i][2];
+			float *a = t_randf(m * kk), *b = t_randf(kk * n);
+			float *c = t_randf(n), *r = t_randf(m * n);
+			float *y = t_randf(m * n), *want = t_randf(m * n);
+			struct kiln_epilogue e = next_epilogue(r);
+			char what[120];
+
+			kiln_gemm_f32(want, a, b, c, m, n, kk, 0, 0, 1.5f, 0.5f, 0, 1);
+			unfused(want, m * n, &e);
+			kiln_gemm_ep_f32(y, a, b, c, m, n, kk, 0, 0, 1.5f, 0.5f, 0, 1,
+			                 &e);
+			snprintf(what, sizeof what, "gemm epilogue act %d%s [%lld,%lld,"
+			         "%lld]", e.act, e.res ? " residual" : "", (long long)m,
+			         (long long)n, (long long)kk);
+			t_expect(!memcmp(y, want, (size_t)(m * n) * sizeof *y), what);
+			kiln_matmul_f32(want, a, b, 1, m, n, kk, 0, 0);
+			unfused(want, m * n, &e);
+			kiln_matmul_ep_f32(y, a, b, 1, m, n, kk, 0, 0, &e);
+			what[1] = 'M';
+			t_expect(!memcmp(y, want, (size_t)(m * n) * sizeof *y), what);
+			free(a), free(b), free(c), free(r), free(y), free(want);
+		}
+}
+
 static void
 conv_forward(const struct conv_case *t, const float *x, const float *w,
              const float *b, const struct kiln_conv2d *p)
@@ -408,6 +482,14 @@ conv_forward(const struct conv_case *t, const float *x, const float *w,
 	kiln_conv2d_f32(y2, x2, w2, b, p);
 	strncat(what, " moved", sizeof what - strlen(what) - 1);
 	t_expect(!memcmp(y, y2, (size_t)ny * sizeof *y), what);
+	/* with an epilogue: the bits of conv2d, then add and activation */
+	float *r = t_randf(ny);
+	struct kiln_epilogue e = next_epilogue(r);
+	unfused(y, ny, &e);
+	kiln_conv2d_ep_f32(y2, x, w, b, p, &e);
+	strncat(what, " epilogue", sizeof what - strlen(what) - 1);
+	t_expect(!memcmp(y, y2, (size_t)ny * sizeof *y), what);
+	free(r);
 	free(y), free(x2 - 1), free(w2 - 3), free(y2 - 2), free(ref), free(ss);
 }
 
@@ -512,6 +594,7 @@ main(void)
 	t_seed(42);
 	test_gemm();
 	gemm_beta0_nan();
+	gemm_epilogue();
 	test_conv();
 	return t_report("gemm_conv");
 }
