@@ -40,6 +40,39 @@ type_bytes(const Type *t)
 	return type_numel(t) * dt_size[t->dtype];
 }
 
+void
+type_strides(const Type *t, int64_t *st)
+{
+	int64_t step = 1;
+	for (int i = t->rank - 1; i >= 0; i--) {
+		st[i] = step;
+		step *= t->dim[i];
+	}
+}
+
+void
+type_bcast_strides(const Type *t, const Type *y, int64_t *st)
+{
+	int64_t step = 1;
+	for (int i = y->rank - 1; i >= 0; i--) {
+		int k = i - (y->rank - t->rank);
+		st[i] = k < 0 || t->dim[k] == 1 ? 0 : step;
+		if (k >= 0)
+			step *= t->dim[k];
+	}
+}
+
+void
+type_outer_inner(const Type *t, int axis, int64_t *outer, int64_t *inner)
+{
+	*outer = *inner = 1;
+	for (int i = 0; i < t->rank; i++)
+		if (i < axis)
+			*outer *= t->dim[i];
+		else if (i > axis)
+			*inner *= t->dim[i];
+}
+
 bool
 type_eq(const Type *a, const Type *b)
 {

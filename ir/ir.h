@@ -214,6 +214,12 @@ int dt_lookup(const char *name);            /* DT_, or -1 */
 int64_t type_numel(const Type *t);
 int64_t type_bytes(const Type *t);
 bool type_eq(const Type *a, const Type *b);
+void type_strides(const Type *t, int64_t *st);  /* dense, in elements */
+/* strides of t broadcast to y (numpy rules): 0 along broadcast dims */
+void type_bcast_strides(const Type *t, const Type *y, int64_t *st);
+/* products of t's dims before and after axis */
+void type_outer_inner(const Type *t, int axis, int64_t *outer,
+                      int64_t *inner);
 char *type_str(Arena *a, const Type *t);    /* "f32[1,784]" */
 Module *ir_new_module(Arena *a, const char *file);
 Graph *ir_new_graph(Module *m, const char *name, Loc loc);
@@ -256,6 +262,26 @@ int shape_choice(const char *s, const char *const *names); /* index or -1 */
 /* The dims a reduce_* node reduces, bit d = dim d; or an error message. */
 const char *shape_reduce_mask(Graph *g, const Node *n, unsigned *mask);
 
+/* ir/fused.c: the expression of a fused node (grammar in that file), as
+ * terms in postorder, the root last.  An op term reads earlier terms. */
+enum { FT_OPERAND = -1, FT_LITERAL = -2, FUSED_MAXATTR = 2 };
+typedef struct {
+	int op;                     /* OP_, or FT_OPERAND, FT_LITERAL */
+	int in[2], nin;             /* an op's operand terms */
+	int operand;                /* FT_OPERAND: the node's operand index */
+	double a[FUSED_MAXATTR];    /* an op's attributes in registry order
+	                             * (INT ones too); a literal's f32 value */
+	int pos;                    /* offset in the text */
+} FusedTerm;
+typedef struct {
+	FusedTerm *t;
+	int n, cap;
+} FusedExpr;
+/* The C formula of op per element ($k operand, @k attribute), or NULL
+ * when op cannot be in a fused expression. */
+const char *ir_fused_formula(int op);
+const char *ir_fused_parse(Arena *a, const char *s, int nin, FusedExpr *e);
+
 /* ir/init.c */
 void ir_materialize(Graph *g, int v);       /* fills data from its init */
 
@@ -286,6 +312,19 @@ void ir_print_name(FILE *f, char sigil, const char *s); /* as .kir spells it */
 void ir_print_float(FILE *f, double x, bool f32);
 void ir_print_string(FILE *f, const char *s);
 void ir_print_type(FILE *f, const Type *t);
+/* ` {name=value, ...}`: n's attributes that differ from their default */
+void ir_print_attrs(FILE *f, const Graph *g, const Node *n);
+
+/* ir/dot.c and ir/json.c: the module as a Graphviz graph (ops with
+ * their result types, fused ops as clusters, parameters dimmed) or as
+ * JSON (graphs, values, nodes; docs/inspect.md) */
+void ir_print_dot(FILE *f, const Module *m);
+void ir_print_json(FILE *f, const Module *m);
+
+/* ir/flops.c: the arithmetic an op does (a multiply-add counts two, an
+ * elementwise op one per element, data movement zero), for --stats */
+int64_t ir_flops(Graph *g, const Node *n);
+int64_t ir_graph_flops(Graph *g);
 
 /* ir/parse.c */
 Module *ir_parse(Arena *a, const char *file, const char *text);

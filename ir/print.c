@@ -176,10 +176,10 @@ print_attr(FILE *f, const Attr *a)
 	}
 }
 
-/* Prints `{name=value, ...}` for the attributes that differ from their
+/* Prints ` {name=value, ...}` for the attributes that differ from their
  * registry default, or nothing when none do. */
-static void
-print_attrs(FILE *f, const Graph *g, const Node *n)
+void
+ir_print_attrs(FILE *f, const Graph *g, const Node *n)
 {
 	const OpInfo *o = op_get(n->op);
 	int printed = 0;
@@ -248,7 +248,7 @@ print_node(FILE *f, const Graph *g, const Node *n)
 		bool global = v->kind == VK_PARAM || v->kind == VK_CONST;
 		ir_print_name(f, global ? '$' : '%', v->name);
 	}
-	print_attrs(f, g, n);
+	ir_print_attrs(f, g, n);
 	fputs(" : ", f);
 	ir_print_type(f, &g->val[n->out].type);
 	print_loc(f, n->loc);

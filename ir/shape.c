@@ -104,6 +104,38 @@ shape_where(Graph *g, const Node *n, Type *out)
 	return NULL;
 }
 
+/* fused: the expression parses (ir/fused.c) and every op in it
+ * broadcasts its operands; the result is the root's type, f32. */
+const char *
+shape_fused(Graph *g, const Node *n, Type *out)
+{
+	FusedExpr e;
+	const char *err = ir_fused_parse(g->mod->arena,
+	                                 ir_attr(g, n, AT_FUSED_EXPR)->s, n->nin, &e);
+	if (err)
+		return err;
+	for (int k = 0; k < n->nin; k++)
+		if (n->in[k] < 0)
+			return ERR("fused: operand %%%d is absent", k);
+	Type *t = arena_alloc(g->mod->arena, e.n * sizeof *t);
+	for (int i = 0; i < e.n; i++) {
+		const FusedTerm *f = &e.t[i];
+		if (f->op == FT_OPERAND)
+			t[i] = *in(g, n, f->operand);
+		else if (f->op == FT_LITERAL)
+			t[i] = (Type){.dtype = DT_F32};
+		else if (f->nin == 1)
+			t[i] = t[f->in[0]];
+		else if (!shape_broadcast(&t[f->in[0]], &t[f->in[1]], &t[i]))
+			return ERR("fused: %s at column %d: shapes %s and %s do not "
+			           "broadcast", op_get(f->op)->name, f->pos + 1,
+			           tstr(g, &t[f->in[0]]), tstr(g, &t[f->in[1]]));
+	}
+	*out = t[e.n - 1];
+	out->dtype = DT_F32;
+	return NULL;
+}
+
 /* cast: the operand's shape, dtype 'to'. */
 const char *
 shape_cast(Graph *g, const Node *n, Type *out)

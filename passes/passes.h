@@ -31,8 +31,11 @@ typedef struct {
 
 /* passes/pipeline.c */
 extern const PassInfo pass_info[NPASS];
-extern const int default_pipeline[];
-extern const int ndefault_pipeline;
+/* The passes of optimization level 0 to PASS_MAXLEVEL (-O0, -O1, -O2), in
+ * order; *n gets their count.  PASS_DEFAULT_LEVEL is what kiln build runs
+ * when given no -O. */
+enum { PASS_MAXLEVEL = 2, PASS_DEFAULT_LEVEL = 2 };
+const int *pass_pipeline(int level, int *n);
 int pass_lookup(const char *name);          /* PASS_, or -1 */
 void pass_run(Module *m, const int *ids, int n, const PassOpts *o);
 
@@ -43,6 +46,14 @@ enum { TRAIN_MAXSTEPS = 8 };
  * node k and taking its result (p's operands are all defined before k and
  * k's result is no operand of p); node p is left dead. */
 void fuse_move(Graph *g, int p, int k);
+
+/* passes/simplify.c: makes every reader of temporary or constant old
+ * (ops, graph outputs, updates, the train section) read rep instead, a
+ * value of the same type; old's node (if any) is marked dead.  A graph
+ * output keeps its name: rep takes it, so rep must be a temporary that
+ * is not an output itself; an update needs rep to be a temporary.
+ * Returns false, changing nothing, when that does not hold. */
+bool pass_replace(Graph *g, int old, int rep);
 
 /* one file per pass */
 #define PASS(id, name, desc) void pass_##id(Graph *g);

@@ -1,4 +1,4 @@
-/* pipeline.c: the pass registry, the default pipeline and the pass runner.
+/* pipeline.c: the pass registry, the pipelines of -O0 to -O2, the runner.
  *
  * pass_info[] is expanded from passes.def, so a pass is declared in one
  * row.  pass_run() applies a list of passes in order, each to every graph
@@ -17,13 +17,55 @@ const PassInfo pass_info[NPASS] = {
 #undef PASS
 };
 
-/* What `kiln build` runs, in order. */
-const int default_pipeline[] = {
-	PASS_shape,     /* every result type from its operands */
-	PASS_dce,       /* drop what no output needs */
-	PASS_memplan,   /* last: it plans the final set of temporaries */
+/* What `kiln build -ON` runs, in order, one list per level.  Every level
+ * starts with shape (result types from operands) and ends with memplan,
+ * which code generation needs and which plans the final set of
+ * temporaries in the final schedule.  -O0 is exactly that: the IR the
+ * frontend made.  -O1 adds the cleanups, -O2 (the default) the
+ * rewrites of parameters and the fusions as well. */
+static const int pipeline_o0[] = {
+	PASS_shape,
+	PASS_memplan,
 };
-const int ndefault_pipeline = countof(default_pipeline);
+static const int pipeline_o1[] = {
+	PASS_shape,
+	PASS_fold,      /* ops on constants computed now */
+	PASS_simplify,  /* identity ops, x*1, transpose and reshape chains */
+	PASS_cse,       /* one op per distinct computation */
+	PASS_dce,       /* drop what no output needs */
+	PASS_memplan,
+};
+static const int pipeline_o2[] = {
+	PASS_shape,
+	PASS_fold,
+	PASS_simplify,
+	PASS_cse,
+	PASS_dce,
+	PASS_fold_pad,          /* pads into the conv or pool reading them */
+	PASS_fold_bn,           /* batchnorm into the weights before it */
+	PASS_fuse_epilogue,     /* residual add, activation into conv/gemm */
+	PASS_fuse_eltwise,      /* trees of elementwise ops into one loop */
+	PASS_dce,               /* the weights fold_bn replaced */
+	PASS_memplan,
+};
+
+static const struct {
+	const int *ids;
+	int n;
+} pipelines[] = {
+	{pipeline_o0, countof(pipeline_o0)},
+	{pipeline_o1, countof(pipeline_o1)},
+	{pipeline_o2, countof(pipeline_o2)},
+};
+
+const int *
+pass_pipeline(int level, int *n)
+{
+	if (level < 0 || level >= countof(pipelines))
+		die("bad optimization level %d", level);
+	*n = pipelines[level].n;
+	return pipelines[level].ids;
+}
 
 int
 pass_lookup(const char *name)

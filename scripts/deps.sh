@@ -17,6 +17,8 @@ if [ "${1:-build}" = test ]; then
 	pkgs="$pkgs libonnx-testdata python3-onnx"
 	# real Fashion-MNIST IDX files for runtime/train_fashion.test
 	pkgs="$pkgs dataset-fashion-mnist"
+	# Graphviz's dot renders `kiln ir --format=dot` (ir/format_dot_render.test)
+	pkgs="$pkgs graphviz"
 fi
 # missing PKGS...: the packages not installed
 missing() {

@@ -67,8 +67,11 @@ def parse(text):
 
 
 def kernel(name):
-    """A kernel family (a name ending in '_') as NAME_<dtype>."""
-    return name + "<dtype>" if name and name.endswith("_") else name
+    """A kernel family (a name ending in '_') as NAME_<dtype>; none (NULL)
+    when the backends generate the op's code."""
+    if name is None:
+        return "(generated)"
+    return name + "<dtype>" if name.endswith("_") else name
 
 
 def render(ops):

@@ -39,6 +39,19 @@ else:
 if os.path.isdir('/usr/share/libonnx-testdata/data/node'):
     config.available_features.add('onnx-testdata')
 
+# The sanitizer build skips tests/onnx/olevels.test (the plain build runs
+# it), to keep the suite's time in bounds.
+if '-fsanitize' in config.kiln_cflags:
+    config.available_features.add('sanitizers')
+
+# tests/ir/format_dot_render.test renders with Graphviz's dot.
+import shutil
+if shutil.which('dot'):
+    config.available_features.add('graphviz')
+else:
+    lit_config.note('ir/format_dot_render.test is skipped: no Graphviz dot '
+                    '(Debian package graphviz)')
+
 # tests/runtime/train_fashion.test reads Debian's dataset-fashion-mnist.
 if os.path.isdir('/usr/share/datasets/fashion-mnist'):
     config.available_features.add('fashion-mnist')

@@ -18,6 +18,7 @@ typedef struct {
 	const char **expect;        /* --expect [NAME=]FILE */
 	int nexpect, capexpect;
 	double rtol, atol;          /* allclose tolerances */
+	const char *save;           /* --save DIR: outputs to DIR/output_K.npy */
 	bool verbose;               /* -v: say whether the cache was used */
 } RunOpts;
 
@@ -30,6 +31,10 @@ typedef struct {
 	const char *after;          /* --after (ir) */
 	const char *passes;         /* --passes (opt) */
 	int emit;
+	int olevel;                 /* -O0, -O1, -O2: pass_pipeline's level */
+	bool olevel_set;            /* -O given (kiln ir runs the pipeline
+	                             * only then) */
+	const char *format;         /* --format (ir): kir, dot or json */
 	bool stats, print_memplan;
 	bool train;                 /* --train */
 	bool batch_set;             /* --batch given */
@@ -42,8 +47,9 @@ typedef struct {
 
 /* tools/kiln.c */
 Graph *drv_load(const Opts *o);   /* the model (and --weights), --model's graph */
-/* The rest of `kiln build --emit=exe` for g (from drv_load): the default
- * pipeline and the C compiler; writes the executable out atomically. */
+/* The rest of `kiln build --emit=exe` for g (from drv_load): the
+ * pipeline of o->olevel and the C compiler; writes the executable out
+ * atomically. */
 void drv_build_exe(Graph *g, const Opts *o, const char *out);
 
 /* tools/gradcheck.c: @NAME.loss and @NAME.grad of model g (added to its

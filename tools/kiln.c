@@ -2,7 +2,7 @@
  *
  *   kiln build MODEL [-o OUT] [--emit=exe|c|weights] ...   compile a model
  *   kiln build MODEL --train [-o OUT] [--emit=exe|c]       compile a trainer
- *   kiln ir MODEL [--after=PASS]                           print its IR
+ *   kiln ir MODEL [-ON] [--after=PASS] [--format=dot|json]  print its IR
  *   kiln opt FILE.kir --passes=a,b,...                     run passes
  *   kiln run MODEL [--input F]... [--expect F]...          run and check
  *   kiln export MODEL [-o OUT.onnx]                        write ONNX
@@ -47,13 +47,14 @@ usage(FILE *f)
 	fputs("usage: kiln build MODEL [-o OUT] [--emit=exe|c|weights] "
 	      "[--weights FILE] [--stats]\n"
 	      "       kiln build MODEL --train [-o OUT] [--emit=exe|c]\n"
-	      "       kiln ir MODEL [--after=PASS] [--train] [--weights FILE] "
-	      "[-o FILE]\n"
+	      "       kiln ir MODEL [-O0|-O1|-O2] [--after=PASS] "
+	      "[--format=kir|dot|json]\n"
+	      "               [--train] [--weights FILE] [-o FILE]\n"
 	      "       kiln opt FILE.kir [--passes=P1,P2,...] [--print-memplan] "
 	      "[-o FILE]\n"
 	      "       kiln run MODEL [--input [NAME=]FILE]... "
 	      "[--expect [NAME=]FILE]...\n"
-	      "                [--rtol R] [--atol A] [-v]\n"
+	      "                [--rtol R] [--atol A] [--save DIR] [-v]\n"
 	      "       kiln export MODEL [-o OUT.onnx] [--weights FILE]\n"
 	      "       kiln gradcheck MODEL [--eps E] [--tol T] [--samples N] "
 	      "[--seed S]\n"
@@ -66,12 +67,18 @@ usage(FILE *f)
 	      "  --emit=exe          a standalone executable (default)\n"
 	      "  --emit=c            OUT.c, OUT.h and OUT.weights to embed\n"
 	      "  --emit=weights      the parameters as a safetensors file\n"
-	      "  --stats             print the memory plan's figures\n"
+	      "  --stats             print op counts, FLOPs, parameter bytes and\n"
+	      "                      the memory plan's figures\n"
 	      "  --train             a trainer for the model's train section\n"
 	      "                      (docs/training.md); its batch is the\n"
 	      "                      section's unless --batch is given\n"
 	      "ir:\n"
-	      "  --after=PASS        the IR after the default pipeline up to PASS\n"
+	      "  -O0, -O1, -O2       the IR after that level's whole pipeline, as\n"
+	      "                      the backend receives it (without -O: as\n"
+	      "                      the frontend made it)\n"
+	      "  --after=PASS        the IR after the level's pipeline (-O2 unless\n"
+	      "                      given) up to PASS's first run\n"
+	      "  --format=FORMAT     kir (default), dot (Graphviz) or json\n"
 	      "  --train             with the training step and evaluation graphs\n"
 	      "run (builds as build does, into a cache; docs/onnx.md):\n"
 	      "  --input [NAME=]FILE   an input from .npy or ONNX .pb; without\n"
@@ -79,8 +86,11 @@ usage(FILE *f)
 	      "  --expect [NAME=]FILE  compare an output with FILE (allclose);\n"
 	      "                        without NAME, the next output\n"
 	      "  --rtol R, --atol A    tolerances (default 1e-3 and 1e-5)\n"
+	      "  --save DIR            write output K to DIR/output_K.npy\n"
 	      "  -v                    say whether the cached build was used\n"
 	      "common:\n"
+	      "  -O0, -O1, -O2       optimization level (build, ir, run, train,\n"
+	      "                      gradcheck; default -O2; docs/passes.md)\n"
 	      "  --weights FILE      parameter data from a safetensors file\n"
 	      "  --model NAME        the model to use when a file has several\n"
 	      "  --batch N           the batch size N of a .kiln model's inputs\n"
@@ -197,6 +207,17 @@ common_flag(Opts *o, char **argv, int *i)
 	return true;
 }
 
+/* -O0, -O1, -O2: the level whose pipeline runs (passes/pipeline.c). */
+static void
+olevel_flag(Opts *o, const char *arg)
+{
+	if (arg[2] < '0' || arg[2] > '0' + PASS_MAXLEVEL || arg[3])
+		fatal("unknown optimization level '%s' (-O0 to -O%d)", arg,
+		      PASS_MAXLEVEL);
+	o->olevel = arg[2] - '0';
+	o->olevel_set = true;
+}
+
 static bool
 command_flag(Opts *o, const char *arg)
 {
@@ -217,6 +238,16 @@ command_flag(Opts *o, const char *arg)
 		o->train = true;
 	else if ((v = value_of(arg, "--after")) && strcmp(o->cmd, "ir") == 0)
 		o->after = v;
+	else if (arg[0] == '-' && arg[1] == 'O' && strcmp(o->cmd, "opt") != 0 &&
+	         strcmp(o->cmd, "export") != 0)
+		olevel_flag(o, arg);
+	else if ((v = value_of(arg, "--format")) && (strcmp(o->cmd, "ir") == 0 ||
+	                                             strcmp(o->cmd, "opt") == 0)) {
+		if (strcmp(v, "kir") != 0 && strcmp(v, "dot") != 0 &&
+		    strcmp(v, "json") != 0)
+			fatal("unknown --format '%s' (kir, dot or json)", v);
+		o->format = v;
+	}
 	else if ((v = value_of(arg, "--passes")) && strcmp(o->cmd, "opt") == 0)
 		o->passes = v;
 	else if (strcmp(arg, "--print-memplan") == 0 && strcmp(o->cmd, "opt") == 0)
@@ -323,6 +354,15 @@ static void
 emit_ir(FILE *f, void *arg)
 {
 	PrintArg *p = arg;
+	const char *fmt = p->o->format ? p->o->format : "kir";
+	if (strcmp(fmt, "dot") == 0) {
+		ir_print_dot(f, p->m);
+		return;
+	}
+	if (strcmp(fmt, "json") == 0) {
+		ir_print_json(f, p->m);
+		return;
+	}
 	ir_print(f, p->m, &p->o->po.print);
 	if (!p->o->print_memplan)
 		return;
@@ -369,14 +409,18 @@ cmd_ir(Opts *o)
 		load_train(o, &m);
 	else
 		m = load(o);
+	int n;
+	const int *ids = pass_pipeline(o->olevel, &n);
 	if (o->after) {
-		int id = need_pass(o->after), n = 0;
-		while (n < ndefault_pipeline && default_pipeline[n] != id)
-			n++;
-		if (n == ndefault_pipeline)
-			fatal("pass '%s' is not in the default pipeline", o->after);
-		pass_run(m, default_pipeline, n + 1, &o->po);
-	}
+		int id = need_pass(o->after), k = 0;
+		while (k < n && ids[k] != id)
+			k++;
+		if (k == n)
+			fatal("pass '%s' is not in the pipeline of -O%d", o->after,
+			      o->olevel);
+		pass_run(m, ids, k + 1, &o->po);
+	} else if (o->olevel_set)
+		pass_run(m, ids, n, &o->po);
 	write_text(o->out, emit_ir, &(PrintArg){m, o});
 	return 0;
 }
@@ -399,19 +443,61 @@ cmd_opt(Opts *o)
 	return 0;
 }
 
+/* The pipeline of the chosen level (-O2 unless -O says otherwise). */
 static void
-print_stats(Graph *g)
+optimize(Module *m, const Opts *o)
 {
-	MemStats s = memplan_stats(g);
+	int n;
+	const int *ids = pass_pipeline(o->olevel, &n);
+	pass_run(m, ids, n, &o->po);
+}
+
+static int
+count_ops(const Graph *g)
+{
 	int nop = 0;
 	for (int i = 0; i < g->nnode; i++)
 		nop += !g->node[i].dead;
-	printf("model %s: %d ops\n", g->name, nop);
+	return nop;
+}
+
+/* Each graph's op count before optimize(), for --stats. */
+static int *
+ops_before(const Module *m)
+{
+	int *n = arena_alloc(arena, (m->ngraph + 1) * sizeof *n);
+	for (int i = 0; i < m->ngraph; i++)
+		n[i] = count_ops(m->graph[i]);
+	return n;
+}
+
+/* Bytes of parameters and constants: what the weights blob holds. */
+static int64_t
+param_bytes(const Graph *g)
+{
+	int64_t b = 0;
+	for (int i = 0; i < g->nval; i++)
+		if (g->val[i].kind == VK_PARAM || g->val[i].kind == VK_CONST)
+			b += type_bytes(&g->val[i].type);
+	return b;
+}
+
+static void
+print_stats(Graph *g, const int *before, const Opts *o)
+{
+	int gi = 0;
+	while (gi < g->mod->ngraph && g->mod->graph[gi] != g)
+		gi++;
+	MemStats s = memplan_stats(g);
+	printf("model %s: %d ops at -O%d, %d before optimization\n", g->name,
+	       count_ops(g), o->olevel, before[gi]);
 	printf("  arena        %12lld bytes\n", (long long)s.arena);
 	printf("  naive total  %12lld bytes\n", (long long)s.naive);
 	printf("  lower bound  %12lld bytes\n", (long long)s.lower);
 	printf("  arena/bound  %12.3f\n",
 	       s.lower ? (double)s.arena / (double)s.lower : 1.0);
+	printf("  flops        %12lld\n", (long long)ir_graph_flops(g));
+	printf("  parameters   %12lld bytes\n", (long long)param_bytes(g));
 }
 
 /* The output path without a .c or .h suffix, for --emit=c. */
@@ -652,7 +738,7 @@ cmd_gradcheck(Opts *o)
 		fatal("%s needs a value", o->check[o->ncheck - 1]);
 	Graph *g = drv_load(o);
 	Graph **gs = gradcheck_graphs(g);
-	pass_run(g->mod, default_pipeline, ndefault_pipeline, &o->po);
+	optimize(g->mod, o);
 	const char *tmp = getenv("TMPDIR");
 	char *dir = arena_printf(arena, "%s/kiln-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(dir))
@@ -709,9 +795,10 @@ cmd_build(Opts *o)
 		weights_save(&one, out);
 		return 0;
 	}
-	pass_run(m, default_pipeline, ndefault_pipeline, &o->po);
+	int *before = ops_before(m);
+	optimize(m, o);
 	if (o->stats)
-		print_stats(g);
+		print_stats(g, before, o);
 	if (o->emit == EMIT_C)
 		write_c(g, stem(out), o->model);
 	else
@@ -731,12 +818,12 @@ cmd_train(int argc, char **argv)
 		     strcmp(argv[m], "--weights") == 0 ? 2 : 1;
 	if (m >= argc)
 		fatal("kiln train: no model file given");
-	Opts o = {.fo.batch = 1, .train = true};
+	Opts o = {.fo.batch = 1, .train = true, .olevel = PASS_DEFAULT_LEVEL};
 	parse_args(&o, m + 1, argv);
 	Module *mod;
 	Graph *g = load_train(&o, &mod);
 	Target t = train_target(mod, g, o.model);
-	pass_run(mod, default_pipeline, ndefault_pipeline, &o.po);
+	optimize(mod, &o);
 	const char *tmp = getenv("TMPDIR");
 	char *dir = arena_printf(arena, "%s/kiln-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(dir))
@@ -769,11 +856,12 @@ cmd_build_trainer(Opts *o)
 	if (o->emit == EMIT_WEIGHTS)
 		fatal("--train writes a trainer (--emit=exe or c); the trained "
 		      "weights come from the trainer's --save");
-	pass_run(m, default_pipeline, ndefault_pipeline, &o->po);
+	int *before = ops_before(m);
+	optimize(m, o);
 	if (o->stats) {
 		for (int k = 0; k < t.nsteps; k++)
-			print_stats(t.steps[k]);
-		print_stats(t.eval);
+			print_stats(t.steps[k], before, o);
+		print_stats(t.eval, before, o);
 	}
 	const char *out = o->out ? o->out :
 	                  arena_printf(arena, "%s_trainer", default_out(o->model));
@@ -813,7 +901,7 @@ drv_load(const Opts *o)
 void
 drv_build_exe(Graph *g, const Opts *o, const char *out)
 {
-	pass_run(g->mod, default_pipeline, ndefault_pipeline, &o->po);
+	optimize(g->mod, o);
 	build_exe(&(Target){.g = g, .source = o->model}, out);
 }
 
@@ -839,7 +927,8 @@ main(int argc, char **argv)
 		cleanup();
 		return rc;
 	}
-	Opts o = {.fo.batch = 1, .run = {.rtol = 1e-3, .atol = 1e-5}};
+	Opts o = {.fo.batch = 1, .run = {.rtol = 1e-3, .atol = 1e-5},
+	          .olevel = PASS_DEFAULT_LEVEL};
 #ifndef NDEBUG
 	o.po.verify_each = true;    /* as MLIR: verify after each pass */
 #endif

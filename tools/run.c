@@ -94,6 +94,8 @@ run_flag(Opts *o, Arena *a, char **argv, int *i)
 		r->rtol = tolerance("--rtol", v);
 	else if ((v = flag_value(argv, i, "--atol")))
 		r->atol = tolerance("--atol", v);
+	else if ((v = flag_value(argv, i, "--save")))
+		r->save = v;
 	else if (strcmp(argv[*i], "-v") == 0)
 		r->verbose = true;
 	else
@@ -439,6 +441,7 @@ cache_key(const Opts *o, const Module *m)
 	h = fnv_file(h, o->model);
 	h = fnv_file(fnv_str(h, "weights"), o->weights ? o->weights : "/dev/null");
 	h = fnv_str(h, o->graph);
+	h = fnv(h, &o->olevel, sizeof o->olevel);   /* picks the pipeline */
 	h = fnv(h, &o->fo.batch, sizeof o->fo.batch);
 	for (int i = 0; i < o->fo.nshape; i++) {
 		const FeShape *s = &o->fo.shape[i];
@@ -715,6 +718,21 @@ check_outputs(Arena *a, const Ports *io, const RunOpts *r)
 	return nbad;
 }
 
+/* --save DIR: copies output K to DIR/output_K.npy (the ONNX test data's
+ * naming), so another run can --expect them. */
+static void
+save_outputs(Arena *a, const Ports *io, const char *dir)
+{
+	if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+		fatal("cannot make '%s': %s", dir, strerror(errno));
+	for (int i = 0; i < io->nout; i++) {
+		int first = find_name(io->out, io->nout, io->out[i].name);
+		Tensor x = read_tensor(a, arena_printf(a, "%s/out%d.npy", tmpdir,
+		                                       first));
+		write_npy(arena_printf(a, "%s/output_%d.npy", dir, i), &x);
+	}
+}
+
 static bool
 is_onnx(const char *path)
 {
@@ -808,9 +826,11 @@ run_cmd(const Opts *opts, Arena *a)
 	const char *exe = cached_exe(o, a, g);
 	const char *stem = model_stem(a, o->model);
 	bool check = o->run.nexpect > 0;
-	int rc = run_exe(a, exe, stem, &io, check);
+	int rc = run_exe(a, exe, stem, &io, check || o->run.save);
 	if (rc != 0)
 		fatal("the model executable failed with status %d", rc);
+	if (o->run.save)
+		save_outputs(a, &io, o->run.save);
 	if (!check)
 		return 0;
 	return check_outputs(a, &io, &o->run) ? 1 : 0;

@@ -180,22 +180,6 @@ emit_array(FILE *f, const char *name, const int64_t *v, int n)
 	fputs("};\n", f);
 }
 
-/* Strides of operand t broadcast to y: 0 along broadcast dimensions. */
-static void
-bcast_strides(const Type *t, const Type *y, int64_t *st)
-{
-	int64_t step = 1;
-	for (int i = y->rank - 1; i >= 0; i--) {
-		int k = i - (y->rank - t->rank);
-		if (k < 0 || t->dim[k] == 1) {
-			st[i] = 0;
-			continue;
-		}
-		st[i] = step;
-		step *= t->dim[k];
-	}
-}
-
 /* The kernel node n calls: the registry's name, with the name of the op's
  * dtype (its first data operand's) appended when the name ends in '_',
  * a family with one kernel per dtype (ir/ops.def). */
@@ -213,7 +197,6 @@ kernel_name(Gen *s, const Node *n)
 	                    dt_name[ty(s, n->in[d])->dtype]);
 }
 
-static void emit_float(FILE *f, double x);
 
 /* Writes ", a" for each INT and FLOAT attribute in registry order. */
 static void
@@ -240,8 +223,8 @@ emit_binary(Gen *s, const Node *n)
 {
 	const Type *y = ty(s, n->out);
 	int64_t as[IR_MAXRANK], bs[IR_MAXRANK];
-	bcast_strides(ty(s, n->in[0]), y, as);
-	bcast_strides(ty(s, n->in[1]), y, bs);
+	type_bcast_strides(ty(s, n->in[0]), y, as);
+	type_bcast_strides(ty(s, n->in[1]), y, bs);
 	fputs("\t{\n", s->f);
 	emit_array(s->f, "yd", y->dim, y->rank);
 	emit_array(s->f, "as", as, y->rank);
@@ -257,9 +240,9 @@ emit_where(Gen *s, const Node *n)
 {
 	const Type *y = ty(s, n->out);
 	int64_t cs[IR_MAXRANK], as[IR_MAXRANK], bs[IR_MAXRANK];
-	bcast_strides(ty(s, n->in[0]), y, cs);
-	bcast_strides(ty(s, n->in[1]), y, as);
-	bcast_strides(ty(s, n->in[2]), y, bs);
+	type_bcast_strides(ty(s, n->in[0]), y, cs);
+	type_bcast_strides(ty(s, n->in[1]), y, as);
+	type_bcast_strides(ty(s, n->in[2]), y, bs);
 	fputs("\t{\n", s->f);
 	emit_array(s->f, "yd", y->dim, y->rank);
 	emit_array(s->f, "cs", cs, y->rank);
@@ -479,7 +462,7 @@ emit_softmax(Gen *s, const Node *n)
 
 /* A C expression for x as a float argument (NAN and INFINITY are in the
  * generated file's <math.h>). */
-static void
+void
 emit_float(FILE *f, double x)
 {
 	if (isnan(x))
@@ -535,29 +518,6 @@ emit_random(Gen *s, const Node *n)
 		fprintf(s->f, ", %lluu);\n", seed);
 }
 
-/* Dense strides of type t, in elements. */
-static void
-dense_strides(const Type *t, int64_t *st)
-{
-	int64_t step = 1;
-	for (int i = t->rank - 1; i >= 0; i--) {
-		st[i] = step;
-		step *= t->dim[i];
-	}
-}
-
-/* Products of t's dims before and after axis. */
-static void
-outer_inner(const Type *t, int axis, int64_t *outer, int64_t *inner)
-{
-	*outer = *inner = 1;
-	for (int i = 0; i < t->rank; i++)
-		if (i < axis)
-			*outer *= t->dim[i];
-		else if (i > axis)
-			*inner *= t->dim[i];
-}
-
 static int
 axis_arg(Gen *s, const Node *n, int id, int rank)
 {
@@ -584,7 +544,7 @@ emit_transpose(Gen *s, const Node *n)
 	int64_t xs[IR_MAXRANK], st[IR_MAXRANK];
 	const int64_t *perm = ints(s, n, AT_TRANSPOSE_PERM);
 	const Type *x = ty(s, n->in[0]);
-	dense_strides(x, xs);
+	type_strides(x, xs);
 	for (int d = 0; d < x->rank; d++)
 		st[d] = xs[perm[d]];
 	emit_strided(s, n, st, 0);
@@ -599,7 +559,7 @@ emit_slice(Gen *s, const Node *n)
 	const char *err = shape_slice_params(s->g, n, start, step, count);
 	if (err)
 		die("%s", err);
-	dense_strides(x, xs);
+	type_strides(x, xs);
 	for (int d = 0; d < x->rank; d++) {
 		off += start[d] * xs[d];
 		xs[d] *= step[d];
@@ -613,7 +573,7 @@ emit_concat(Gen *s, const Node *n)
 	const Type *y = ty(s, n->out);
 	int axis = axis_arg(s, n, AT_CONCAT_AXIS, y->rank);
 	int64_t outer, inner, len[IR_MAXIN];
-	outer_inner(y, axis, &outer, &inner);
+	type_outer_inner(y, axis, &outer, &inner);
 	fputs("\t{\n\t\tconst void *const xs[] = {", s->f);
 	for (int k = 0; k < n->nin; k++) {
 		fprintf(s->f, "%s%s", k ? ", " : "", ptr(s, n->in[k]));
@@ -633,7 +593,7 @@ emit_gather(Gen *s, const Node *n)
 	const Type *x = ty(s, n->in[0]), *idx = ty(s, n->in[1]);
 	int axis = axis_arg(s, n, AT_GATHER_AXIS, x->rank);
 	int64_t outer, inner;
-	outer_inner(x, axis, &outer, &inner);
+	type_outer_inner(x, axis, &outer, &inner);
 	fprintf(s->f, "\t{\n\t\tkiln_status st = %s(%s, %s, %s, %s, %lld, %lld, "
 	        "%lld, %lld, %d);\n\t\tif (st != KILN_OK)\n\t\t\treturn st;\n\t}\n",
 	        op_get(n->op)->kernel, ptr(s, n->out), ptr(s, n->in[0]),
@@ -753,7 +713,7 @@ emit_layernorm(Gen *s, const Node *n)
 	const Type *x = ty(s, n->in[0]);
 	int axis = axis_arg(s, n, AT_LAYERNORM_AXIS, x->rank);
 	int64_t outer, inner;
-	outer_inner(x, axis, &outer, &inner);
+	type_outer_inner(x, axis, &outer, &inner);
 	fprintf(s->f, "\t%s(%s, %s, %s, %s, %lld, %lld, ", op_get(n->op)->kernel,
 	        ptr(s, n->out), ptr(s, n->in[0]), ptr(s, n->in[1]),
 	        ptr(s, n->nin > 2 ? n->in[2] : -1), (long long)outer,
@@ -783,7 +743,7 @@ emit_expand(Gen *s, const Node *n)
 {
 	const Type *y = ty(s, n->out);
 	int64_t xs[IR_MAXRANK];
-	bcast_strides(ty(s, n->in[0]), y, xs);
+	type_bcast_strides(ty(s, n->in[0]), y, xs);
 	emit_view(s, n, y->rank, y->dim, xs);
 }
 
@@ -833,7 +793,7 @@ emit_axis_op(Gen *s, const Node *n)
 	         n->op == OP_CUMSUM ? AT_CUMSUM_AXIS : AT_HARDMAX_AXIS;
 	int axis = axis_arg(s, n, id, x->rank);
 	int64_t outer, inner;
-	outer_inner(x, axis, &outer, &inner);
+	type_outer_inner(x, axis, &outer, &inner);
 	fprintf(s->f, "\t%s(%s, %s, ", op_get(n->op)->kernel, ptr(s, n->out),
 	        ptr(s, n->in[0]));
 	if (n->op != OP_HARDMAX)
@@ -994,7 +954,7 @@ emit_topk(Gen *s, const Node *n)
 	int axis = axis_arg(s, n, val ? AT_TOPK_VALUES_AXIS :
 	                               AT_TOPK_INDICES_AXIS, x->rank);
 	int64_t outer, inner;
-	outer_inner(x, axis, &outer, &inner);
+	type_outer_inner(x, axis, &outer, &inner);
 	fprintf(s->f, "\t%s(%s, %s, %s, %lld, %lld, %lld, %lld, %d, %d);\n",
 	        op_get(n->op)->kernel, ptr(s, n->out), ptr(s, n->in[0]),
 	        kdtype[x->dtype], (long long)outer, (long long)x->dim[axis],
@@ -1160,6 +1120,7 @@ emit_node(Gen *s, const Node *n)
 	case OP_DROPOUT_TRAIN: emit_dropout_train(s, n); break;
 	case OP_SOFTMAX_CROSS_ENTROPY:
 	case OP_SOFTMAX_CROSS_ENTROPY_GRAD: emit_xent(s, n); break;
+	case OP_FUSED: emit_fused(s, n); break;    /* a generated loop */
 	default:
 		if (op_get(n->op)->cls == ELTWISE && op_get(n->op)->maxin == 1) {
 			emit_unary(s, n);
@@ -1312,7 +1273,8 @@ cgen_emit(Graph *g, const CgenOpts *o, FILE *c, FILE *h)
 	fprintf(c, "/* %s.c: model '%s' compiled by kiln from %s.  Generated; "
 	        "do not edit. */\n#include <math.h>\n#include <stddef.h>\n"
 	        "#include <stdint.h>\n"
-	        "#include \"%s\"\n\n", o->prefix, g->name, o->source, o->header);
+	        "#include \"%s\"\n#include \"kiln_scalar.h\"\n\n", o->prefix,
+	        g->name, o->source, o->header);
 	emit_weights_link(&s);
 	emit_run(&s);
 	emit_glue(&s);

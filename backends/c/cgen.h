@@ -28,5 +28,9 @@ void name_fields(Gen *s);
 char *ptr(Gen *s, int v);           /* C expression for v's data */
 void emit_node(Gen *s, const Node *n);
 void cstring(FILE *f, const char *s);   /* a C string literal */
+void emit_float(FILE *f, double x);     /* a float argument, exactly */
+
+/* backends/c/loop.c */
+void emit_fused(Gen *s, const Node *n); /* a fused node's loop */
 
 #endif

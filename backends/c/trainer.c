@@ -442,7 +442,8 @@ cgen_emit_trainer(Graph *const *steps, int nsteps, Graph *eval,
 	layout(&t);
 	fprintf(c, "/* %s.c: the trainer of model '%s', compiled by kiln from "
 	        "%s.  Generated; do not\n * edit. */\n#include <math.h>\n"
-	        "#include <stddef.h>\n#include <stdint.h>\n#include \"kiln.h\"\n\n",
+	        "#include <stddef.h>\n#include <stdint.h>\n#include \"kiln.h\"\n"
+	        "#include \"kiln_scalar.h\"\n\n",
 	        o->prefix, model->name, o->source);
 	const char *P = arena_printf(model->mod->arena, "%s", o->prefix);
 	fprintf(c, "#ifndef %s_WEIGHTS_FILE\n#define %s_WEIGHTS_FILE \"%s\"\n"
