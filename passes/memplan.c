@@ -444,6 +444,8 @@ better(const Plan *x, const Plan *than)
 static void
 reorder(Graph *g, const int *order, Arena *a)
 {
+	if (g->nnode == 0)
+		return;     /* g->node may be NULL */
 	Node *old = arena_alloc(a, (g->nnode + 1) * sizeof *old);
 	memcpy(old, g->node, g->nnode * sizeof *old);
 	for (int p = 0; p < g->nnode; p++) {
