@@ -29,9 +29,9 @@ suite() {
 	out=$($lit -sv "$1/tests" 2>&1)
 	echo "$out" | awk '/^\*+ TEST .* FAILED \*+$/ {show = 1} show {print} /^\*+$/ {show = 0}'
 	echo "$out" | sed -n '/^Total Discovered Tests/,$p'
-	p=$(echo "$out" | sed -n 's/^ *\(Passed\|Expectedly Failed\): *\([0-9]*\).*/\2/p' |
+	p=$(echo "$out" | sed -n 's/^ *\(Passed\|Expectedly Failed\) *: *\([0-9]*\).*/\2/p' |
 		awk '{s+=$1} END {print s+0}')
-	f=$(echo "$out" | sed -n 's/^ *\(Failed\|Unexpectedly Passed\|Unresolved\|Timed Out\): *\([0-9]*\).*/\2/p' |
+	f=$(echo "$out" | sed -n 's/^ *\(Failed\|Unexpectedly Passed\|Unresolved\|Timed Out\) *: *\([0-9]*\).*/\2/p' |
 		awk '{s+=$1} END {print s+0}')
 	[ "$p" -gt 0 ] || [ "$f" -gt 0 ] || f=1    # lit itself failed
 	passed=$((passed + p))
