@@ -1,9 +1,11 @@
 /* backend.h: code generation, the map of the backends/ layer.
  *
  * Backends take one fully planned graph (after the memplan pass: every
- * temporary has a workspace offset) and contain the one big switch over op
- * kinds; the ONNX exporter instead takes the graph as the frontend made it.  Parameters and constants travel as one weights blob, each tensor
- * at a 64-byte aligned offset given by blob_layout().
+ * temporary has a workspace offset).  The one big switch over op kinds is
+ * lower.c, which the code generators share through lower.h; the ONNX
+ * exporter instead takes the graph as the frontend made it.  Parameters
+ * and constants travel as one weights blob, each tensor at a 64-byte
+ * aligned offset given by blob_layout().
  */
 #ifndef KILN_BACKEND_H
 #define KILN_BACKEND_H
@@ -26,6 +28,8 @@ typedef struct {
 	const char *source;         /* model file, for comments */
 } CgenOpts;
 void cgen_emit(Graph *g, const CgenOpts *o, FILE *c, FILE *h);
+/* Only NAME.h, the API; what the LLVM backend's objects come with. */
+void cgen_emit_header(Graph *g, const CgenOpts *o, FILE *h);
 char *cgen_ident(Arena *a, const char *name); /* a C identifier for name */
 
 /* backends/c/trainer.c: a trainer (`kiln build --train`) from the train

@@ -7,7 +7,7 @@
 #ifndef KILN_CGEN_H
 #define KILN_CGEN_H
 
-#include "backend.h"
+#include "lower.h"
 
 extern const char *const ctype[NDTYPE];   /* C element types */
 extern const char *const kdtype[NDTYPE];  /* KILN_F32, ... */
