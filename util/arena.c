@@ -3,10 +3,19 @@
  * An Arena hands out zeroed memory from large blocks and frees them all at
  * once.  Each compilation uses one arena for its IR, strings and attributes;
  * it is freed at exit so LeakSanitizer stays quiet.
+ *
+ * An allocation larger than a block (a model's weights: ResNet-18's are
+ * 46 MB) gets a block of its own straight from mmap, asking the kernel for
+ * transparent huge pages: mmap's memory is already zero, and touching it
+ * takes one page fault per 2 MB instead of per 4 KB, which on this kind
+ * of virtual machine halved the time `kiln build` takes for ResNet-18
+ * (bench/build_time.sh).
  */
+#define _DEFAULT_SOURCE         /* MAP_ANONYMOUS, MADV_HUGEPAGE */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include "util.h"
 
 enum { BLOCK = 1 << 20 };
@@ -15,6 +24,7 @@ typedef struct Block Block;
 struct Block {
 	Block *next;
 	size_t used, cap;
+	bool mapped;            /* from mmap: munmap it, sizeof(Block) + cap */
 	_Alignas(16) unsigned char mem[];
 };
 
@@ -48,16 +58,47 @@ arena_new(void)
 	return a;
 }
 
+/* A zeroed block of n bytes, mapped, on huge pages where the kernel has
+ * them (madvise may fail: then it is ordinary memory). */
+static Block *
+big_block(size_t n)
+{
+	size_t len = sizeof(Block) + n;
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+	               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		fatal("out of memory (%zu bytes)", n);
+#ifdef MADV_HUGEPAGE
+	madvise(p, len, MADV_HUGEPAGE);
+#endif
+	Block *b = p;
+	b->cap = n;
+	b->mapped = true;
+	return b;
+}
+
 void *
 arena_alloc(Arena *a, size_t n)
 {
 	Block *b = a->head;
 	n = ALIGNUP(n, 16);
+	if (n > BLOCK) {        /* its own block, behind the current one */
+		b = big_block(n);
+		if (a->head) {
+			b->next = a->head->next;
+			a->head->next = b;
+		} else {
+			a->head = b;
+		}
+		b->used = n;
+		return b->mem;
+	}
 	if (!b || b->cap - b->used < n) {
 		size_t cap = n > BLOCK ? n : BLOCK;
 		b = xmalloc(sizeof *b + cap);
 		b->used = 0;
 		b->cap = cap;
+		b->mapped = false;
 		b->next = a->head;
 		a->head = b;
 	}
@@ -102,7 +143,10 @@ arena_free(Arena *a)
 		return;
 	for (Block *b = a->head, *next; b; b = next) {
 		next = b->next;
-		free(b);
+		if (b->mapped)
+			munmap(b, sizeof *b + b->cap);
+		else
+			free(b);
 	}
 	free(a);
 }

@@ -182,29 +182,41 @@ die_at(const char *file, int line, const char *fmt, ...)
 	abort();
 }
 
+/* A regular file is read straight into arena memory of its size (a
+ * model's weights can be hundreds of megabytes); a pipe grows a buffer. */
 char *
 read_file(Arena *a, const char *path, size_t *len)
 {
 	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
 	if (!f)
 		return NULL;
-	size_t cap = 1 << 16, n = 0;
-	char *buf = xmalloc(cap);
-	for (size_t got; (got = fread(buf + n, 1, cap - n - 1, f)) > 0;) {
-		n += got;
-		if (cap - n - 1 == 0)
-			buf = xrealloc(buf, cap *= 2);
+	struct stat st;
+	char *p = NULL;
+	size_t n = 0;
+	int err;
+	if (f != stdin && fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode)) {
+		p = arena_alloc(a, (size_t)st.st_size + 1);
+		n = fread(p, 1, (size_t)st.st_size, f);
+		err = ferror(f) || n != (size_t)st.st_size;
+	} else {
+		size_t cap = 1 << 16;
+		char *buf = xmalloc(cap);
+		for (size_t got; (got = fread(buf + n, 1, cap - n - 1, f)) > 0;) {
+			n += got;
+			if (cap - n - 1 == 0)
+				buf = xrealloc(buf, cap *= 2);
+		}
+		err = ferror(f);
+		if (!err)
+			p = arena_strndup(a, buf, n);
+		free(buf);
 	}
-	int err = ferror(f);
 	if (f != stdin)
 		fclose(f);
 	if (err) {
-		free(buf);
 		errno = EIO;
 		return NULL;
 	}
-	char *p = arena_strndup(a, buf, n);
-	free(buf);
 	if (len)
 		*len = n;
 	return p;
