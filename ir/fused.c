@@ -22,7 +22,12 @@
 /* The ops a fused expression may hold, with the C the runtime kernel
  * computes per element: $k is operand k's value, @k attribute k in
  * registry order (a float, or for an INT attribute an integer).  Each
- * $k and @k is one C primary expression or is parenthesized here. */
+ * $k and @k is one C primary expression or is parenthesized here.
+ * The LLVM backend computes add, sub, mul, div, neg, max, min,
+ * reciprocal, relu, abs and sqrt itself, with these formulas' semantics;
+ * every other formula is a single call NAME($.., @..) of a function the
+ * runtime library or libm defines, which its loops call with f32
+ * operands and int (INT) or f32 (FLOAT) attributes. */
 static const struct {
 	int op;
 	const char *c;
@@ -63,14 +68,14 @@ static const struct {
 	{OP_ATANH, "atanhf($0)"},
 	{OP_CEIL, "ceilf($0)"},
 	{OP_FLOOR, "floorf($0)"},
-	{OP_SIGN, "$0 > 0 ? 1.0f : $0 < 0 ? -1.0f : $0 == 0 ? 0.0f : $0"},
+	{OP_SIGN, "kiln_s_sign($0)"},
 	{OP_ERF, "erff($0)"},
 	{OP_RECIPROCAL, "1.0f / $0"},
-	{OP_SOFTPLUS, "fmaxf($0, 0.0f) + log1pf(expf(-fabsf($0)))"},
-	{OP_SOFTSIGN, "$0 / (1.0f + fabsf($0))"},
-	{OP_CELU, "$0 > 0.0f ? $0 : (@0) * expm1f($0 / (@0))"},
-	{OP_THRESHOLDED_RELU, "$0 > (@0) ? $0 : 0.0f"},
-	{OP_SHRINK, "$0 < -(@1) ? $0 + (@0) : $0 > (@1) ? $0 - (@0) : 0.0f"},
+	{OP_SOFTPLUS, "kiln_s_softplus($0)"},
+	{OP_SOFTSIGN, "kiln_s_softsign($0)"},
+	{OP_CELU, "kiln_s_celu($0, @0)"},
+	{OP_THRESHOLDED_RELU, "kiln_s_thresholded_relu($0, @0)"},
+	{OP_SHRINK, "kiln_s_shrink($0, @0, @1)"},
 };
 
 const char *

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 
 #include "kiln.h"
+#include "kiln_scalar.h"
 
 /* One innermost run: y[j] = f(x[0][j*st[0]], x[1][j*st[1]], ...) for
  * j < n; arg is the op's integer attribute, if any. */
@@ -513,11 +514,10 @@ UNARY(acosh, f32, float, float, acoshf(v))
 UNARY(atanh, f32, float, float, atanhf(v))
 UNARY(ceil, f32, float, float, ceilf(v))
 UNARY(floor, f32, float, float, floorf(v))
-/* sign: numpy's, so -0 gives +0 and NaN stays NaN */
-UNARY(sign, f32, float, float, v > 0 ? 1.0f : v < 0 ? -1.0f : v == 0 ? 0.0f : v)
+UNARY(sign, f32, float, float, kiln_s_sign(v))
 UNARY(erf, f32, float, float, erff(v))
 UNARY(reciprocal, f32, float, float, 1.0f / v)
-UNARY(softsign, f32, float, float, v / (1.0f + fabsf(v)))
+UNARY(softsign, f32, float, float, kiln_s_softsign(v))
 UNARY(isnan, f32, float, uint8_t, isnan(v))
 UNARY(isnan, f64, double, uint8_t, isnan(v))
 
@@ -534,24 +534,20 @@ round_even(float v)
 }
 UNARY(round, f32, float, float, round_even(v))
 
-/* ln(1 + e^v) = max(v, 0) + ln(1 + e^-|v|): e^ never overflows. */
-UNARY(softplus, f32, float, float,
-      fmaxf(v, 0.0f) + log1pf(expf(-fabsf(v))))
+UNARY(softplus, f32, float, float, kiln_s_softplus(v))
 
-/* max(0, x) + min(0, alpha * (e^(x/alpha) - 1)) for alpha > 0, written
- * so that NaN stays NaN (fmaxf would drop it). */
 void
 kiln_celu_f32(float *y, const float *x, int64_t n, float alpha)
 {
 	for (int64_t i = 0; i < n; i++)
-		y[i] = x[i] > 0.0f ? x[i] : alpha * expm1f(x[i] / alpha);
+		y[i] = kiln_s_celu(x[i], alpha);
 }
 
 void
 kiln_thresholded_relu_f32(float *y, const float *x, int64_t n, float alpha)
 {
 	for (int64_t i = 0; i < n; i++)
-		y[i] = x[i] > alpha ? x[i] : 0.0f;
+		y[i] = kiln_s_thresholded_relu(x[i], alpha);
 }
 
 void
@@ -559,8 +555,7 @@ kiln_shrink_f32(float *y, const float *x, int64_t n, float bias,
                 float lambd)
 {
 	for (int64_t i = 0; i < n; i++)
-		y[i] = x[i] < -lambd ? x[i] + bias :
-		       x[i] > lambd ? x[i] - bias : 0.0f;
+		y[i] = kiln_s_shrink(x[i], bias, lambd);
 }
 
 /* clip: integer bounds from double ones (see kiln.h).  The bound is

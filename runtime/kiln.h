@@ -502,6 +502,11 @@ struct kiln_model_desc {
  *   PROG --help
  * Prints errors to stderr and returns the process exit status. */
 int kiln_main(int argc, char **argv, const struct kiln_model_desc *m);
+/* Prints a tensor as kiln_main does an output when no --output is given:
+ * `probs f32[1,10]: 0.1 0.2 ...`, at most 64 elements, floats to 6
+ * significant digits, then a newline, on stdout. */
+void kiln_print_tensor(const char *name, kiln_dtype t, int rank,
+                       const int64_t *dim, const void *data);
 
 /* ---- runtime/train_ops.c: the training ops ---------------------------
  * Gradients, training-mode dropout and softmax cross-entropy, f32 (the

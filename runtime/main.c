@@ -467,25 +467,31 @@ print_elem(kiln_dtype t, const void *p, int64_t i)
 	}
 }
 
-/* With no --output at all, a single run prints every output as text:
- * `probs f32[1,10]: 0.1 0.2 ...`, at most 64 elements of each. */
+void
+kiln_print_tensor(const char *name, kiln_dtype t, int rank,
+                  const int64_t *dim, const void *data)
+{
+	int64_t n = 1;
+	printf("%s %s[", name, kiln_dtype_name(t));
+	for (int k = 0; k < rank; k++) {
+		printf("%s%lld", k ? "," : "", (long long)dim[k]);
+		n *= dim[k];
+	}
+	printf("]:");
+	for (int64_t k = 0; k < n && k < 64; k++) {
+		putchar(' ');
+		print_elem(t, data, k);
+	}
+	printf(n > 64 ? " ...\n" : "\n");
+}
+
+/* With no --output at all, a single run prints every output as text. */
 static void
 print_outputs(const struct cli *c, struct bufs *b)
 {
 	for (int i = 0; i < c->m->noutputs; i++) {
 		const struct kiln_tensor_desc *t = &c->m->outputs[i];
-		int64_t n = 1;
-		printf("%s %s[", t->name, kiln_dtype_name(t->dtype));
-		for (int k = 0; k < t->rank; k++) {
-			printf("%s%lld", k ? "," : "", (long long)t->dim[k]);
-			n *= t->dim[k];
-		}
-		printf("]:");
-		for (int64_t k = 0; k < n && k < 64; k++) {
-			putchar(' ');
-			print_elem(t->dtype, b->out[i], k);
-		}
-		printf(n > 64 ? " ...\n" : "\n");
+		kiln_print_tensor(t->name, t->dtype, t->rank, t->dim, b->out[i]);
 	}
 }
 
