@@ -42,6 +42,36 @@ unsigned char *cgen_emit_trainer(Graph *const *steps, int nsteps, Graph *eval,
                                  Graph *attack, Graph *model,
                                  const CgenOpts *o, FILE *c, int64_t *size);
 
+/* backends/llvm/ (only when kiln is built with LLVM: KILN_HAVE_LLVM) */
+typedef enum { LLVM_EMIT_OBJ, LLVM_EMIT_ASM, LLVM_EMIT_IR } LlvmEmit;
+typedef struct {
+	const char *triple;     /* NULL: the host's */
+	const char *cpu;        /* NULL: the host's CPU (another triple: its
+	                         * generic CPU) */
+	const char *features;   /* NULL: the host's (another triple: its
+	                         * defaults, e.g. +m,+a,+f,+d,+c for riscv64) */
+	int opt;                /* LLVM's level: 0 to 3 */
+	bool main;              /* also define main() over kiln_main() */
+} LlvmOpts;
+/* Compiles planned graph g, with the weights as a constant in the
+ * module, into an object, assembly or .ll text (malloc'd, *n bytes):
+ * the same API as cgen_emit's NAME.c, declared by cgen_emit_header's
+ * NAME.h.  The same graph and options give the same bytes.  A triple,
+ * CPU or feature LLVM does not know is a fatal error. */
+/* Whether triple names this machine (its architecture and operating
+ * system; the vendor may differ), whose cc and runtime can link code for
+ * it. */
+bool llgen_is_host(const char *triple);
+unsigned char *llgen_emit(Graph *g, const CgenOpts *o, const LlvmOpts *lo,
+                            LlvmEmit kind, size_t *n);
+/* Compiles g into this process with ORC's LLJIT at level opt; *model is
+ * its `struct kiln_model_desc` (o->prefix + "_model"), valid until
+ * llvm_jit_free.  The runtime's functions are found in the process: the
+ * kiln executable exports them. */
+typedef struct LlvmJit LlvmJit;
+LlvmJit *llvm_jit(Graph *g, const CgenOpts *o, int opt, const void **model);
+void llvm_jit_free(LlvmJit *j);
+
 /* backends/onnx/export.c */
 /* Writes g as an ONNX model (opset 17) to path, atomically, weights
  * inline; diag_error names an op or attribute ONNX cannot express. */

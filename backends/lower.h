@@ -6,7 +6,7 @@
  * without any target language (a pointer to a value, an int, a float, a
  * pointer to constant data laid out as a C struct or array).  The C
  * backend (c/cgen.c) prints the calls as C; the LLVM backend
- * (llvm/llvmgen.c) builds them with the LLVM C API.  A fused node is no
+ * (llvm/llgen.c) builds them with the LLVM C API.  A fused node is no
  * call: each backend generates its loop from the node's expression.
  */
 #ifndef KILN_LOWER_H

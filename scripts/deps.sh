@@ -9,6 +9,8 @@ set -eu
 pkgs="meson ninja-build gcc libc6-dev pkg-config libprotobuf-c-dev protobuf-c-compiler libonnx-dev"
 # zlib for the trainer's gzipped IDX data (runtime/dataset.c)
 pkgs="$pkgs zlib1g-dev"
+# the LLVM C API for the LLVM backend and `kiln run`'s JIT (backends/llvm/)
+pkgs="$pkgs llvm-19-dev"
 if [ "${1:-build}" = test ]; then
 	# clang and its sanitizer runtime for the second build, lit and
 	# FileCheck from LLVM 19, NumPy for the independent references.
@@ -19,6 +21,9 @@ if [ "${1:-build}" = test ]; then
 	pkgs="$pkgs dataset-fashion-mnist"
 	# Graphviz's dot renders `kiln ir --format=dot` (ir/format_dot_render.test)
 	pkgs="$pkgs graphviz"
+	# an AArch64 cross C library and qemu-user run the LLVM backend's
+	# cross-compiled objects (skipped, saying why, when missing)
+	pkgs="$pkgs qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross"
 fi
 # missing PKGS...: the packages not installed
 missing() {

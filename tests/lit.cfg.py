@@ -44,8 +44,24 @@ if os.path.isdir('/usr/share/libonnx-testdata/data/node'):
 if '-fsanitize' in config.kiln_cflags:
     config.available_features.add('sanitizers')
 
-# tests/ir/format_dot_render.test renders with Graphviz's dot.
 import shutil
+
+# kiln built with LLVM (llvm-19-dev): the LLVM backend and kiln run's JIT.
+if config.kiln_llvm:
+    config.available_features.add('llvm')
+else:
+    lit_config.note('the LLVM backend tests are skipped: kiln was built '
+                    'without LLVM (Debian package llvm-19-dev)')
+
+# tests/backends/llvm/cross_run.test runs an AArch64 build under qemu-user.
+if shutil.which('aarch64-linux-gnu-gcc') and shutil.which('qemu-aarch64'):
+    config.available_features.add('aarch64-cross')
+else:
+    lit_config.note('backends/llvm/cross_run.test is skipped: it needs '
+                    'qemu-aarch64 and aarch64-linux-gnu-gcc (Debian packages '
+                    'qemu-user, gcc-aarch64-linux-gnu, libc6-dev-arm64-cross)')
+
+# tests/ir/format_dot_render.test renders with Graphviz's dot.
 if shutil.which('dot'):
     config.available_features.add('graphviz')
 else:

@@ -10,6 +10,8 @@
 #include "frontend.h"
 #include "passes.h"
 
+enum { BACKEND_C, BACKEND_LLVM };
+
 /* kiln run's own flags, each kept as written: a NAME= prefix can only be
  * told from a file name once the model's tensor names are known. */
 typedef struct {
@@ -31,6 +33,9 @@ typedef struct {
 	const char *after;          /* --after (ir) */
 	const char *passes;         /* --passes (opt) */
 	int emit;
+	int backend;                /* --backend: BACKEND_C or BACKEND_LLVM */
+	const char *triple;         /* --target (LLVM): NULL = the host */
+	const char *cpu, *features; /* --cpu, --features (LLVM) */
 	int olevel;                 /* -O0, -O1, -O2: pass_pipeline's level */
 	bool olevel_set;            /* -O given (kiln ir runs the pipeline
 	                             * only then) */

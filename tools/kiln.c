@@ -1,6 +1,7 @@
 /* kiln.c: the kiln command.
  *
  *   kiln build MODEL [-o OUT] [--emit=exe|c|weights] ...   compile a model
+ *   kiln build MODEL --backend=llvm [--emit=exe|obj|asm|llvm] [--target=T]
  *   kiln build MODEL --train [-o OUT] [--emit=exe|c]       compile a trainer
  *   kiln ir MODEL [-ON] [--after=PASS] [--format=dot|json]  print its IR
  *   kiln opt FILE.kir --passes=a,b,...                     run passes
@@ -10,8 +11,9 @@
  *   kiln train MODEL [TRAINER OPTIONS]                     build and train
  *
  * MODEL is a .kiln or .kir file (`-` reads .kir from standard input).  The
- * flow is one way: frontend (fe_load), passes (pass_run), backend (cgen),
- * then the system C compiler links the runtime.  Every file kiln writes
+ * flow is one way: frontend (fe_load), passes (pass_run), backend (cgen,
+ * or llgen when kiln has LLVM), then the system C compiler links the
+ * runtime.  Every file kiln writes
  * goes through a temporary and a rename, so a failure leaves what was
  * there before.
  */
@@ -30,9 +32,13 @@
 
 extern char **environ;
 
-enum { EMIT_EXE, EMIT_C, EMIT_WEIGHTS };
+/* OBJ, ASM and LLVM are the LLVM backend's only. */
+enum { EMIT_EXE, EMIT_C, EMIT_WEIGHTS, EMIT_OBJ, EMIT_ASM, EMIT_LLVM };
+static const char *const emit_name[] = {"exe", "c", "weights", "obj", "asm",
+                                        "llvm"};
 
 static Arena *arena;
+static bool backend_set;        /* --backend was given */
 
 static void
 cleanup(void)
@@ -46,6 +52,9 @@ usage(FILE *f)
 {
 	fputs("usage: kiln build MODEL [-o OUT] [--emit=exe|c|weights] "
 	      "[--weights FILE] [--stats]\n"
+	      "       kiln build MODEL --backend=llvm [-o OUT] "
+	      "[--emit=exe|obj|asm|llvm]\n"
+	      "               [--target=TRIPLE] [--cpu=CPU] [--features=F]\n"
 	      "       kiln build MODEL --train [-o OUT] [--emit=exe|c]\n"
 	      "       kiln ir MODEL [-O0|-O1|-O2] [--after=PASS] "
 	      "[--format=kir|dot|json]\n"
@@ -54,7 +63,8 @@ usage(FILE *f)
 	      "[-o FILE]\n"
 	      "       kiln run MODEL [--input [NAME=]FILE]... "
 	      "[--expect [NAME=]FILE]...\n"
-	      "                [--rtol R] [--atol A] [--save DIR] [-v]\n"
+	      "                [--rtol R] [--atol A] [--save DIR] [-v] "
+	      "[--backend=llvm|c]\n"
 	      "       kiln export MODEL [-o OUT.onnx] [--weights FILE]\n"
 	      "       kiln gradcheck MODEL [--eps E] [--tol T] [--samples N] "
 	      "[--seed S]\n"
@@ -67,6 +77,18 @@ usage(FILE *f)
 	      "  --emit=exe          a standalone executable (default)\n"
 	      "  --emit=c            OUT.c, OUT.h and OUT.weights to embed\n"
 	      "  --emit=weights      the parameters as a safetensors file\n"
+	      "  --backend=c|llvm    generate C and compile it with cc (c, the\n"
+	      "                      default), or build the code with LLVM\n"
+	      "  --emit=obj          LLVM: OUT.o (weights included) and OUT.h\n"
+	      "  --emit=asm          LLVM: assembly, OUT.s\n"
+	      "  --emit=llvm         LLVM: the optimized module's IR, OUT.ll\n"
+	      "  --target=TRIPLE     LLVM: the machine to build for (default: this\n"
+	      "                      one), e.g. aarch64-linux-gnu, with --emit=obj,\n"
+	      "                      asm or llvm (an executable links this\n"
+	      "                      machine's runtime)\n"
+	      "  --cpu=CPU, --features=+F1,-F2,...\n"
+	      "                      LLVM: the CPU and its features (default:\n"
+	      "                      this machine's, or the target's generic CPU)\n"
 	      "  --stats             print op counts, FLOPs, parameter bytes and\n"
 	      "                      the memory plan's figures\n"
 	      "  --train             a trainer for the model's train section\n"
@@ -80,17 +102,22 @@ usage(FILE *f)
 	      "                      given) up to PASS's first run\n"
 	      "  --format=FORMAT     kir (default), dot (Graphviz) or json\n"
 	      "  --train             with the training step and evaluation graphs\n"
-	      "run (builds as build does, into a cache; docs/onnx.md):\n"
+	      "run (docs/onnx.md):\n"
 	      "  --input [NAME=]FILE   an input from .npy or ONNX .pb; without\n"
 	      "                        NAME, the .pb's name or the next input\n"
 	      "  --expect [NAME=]FILE  compare an output with FILE (allclose);\n"
 	      "                        without NAME, the next output\n"
 	      "  --rtol R, --atol A    tolerances (default 1e-3 and 1e-5)\n"
 	      "  --save DIR            write output K to DIR/output_K.npy\n"
-	      "  -v                    say whether the cached build was used\n"
+	      "  -v                    say how the model ran (JIT, or whether\n"
+	      "                        the cached build was used)\n"
+	      "  --backend=llvm|c      compile the model in memory with LLVM's\n"
+	      "                        JIT (the default when kiln has LLVM), or\n"
+	      "                        build a cached executable with C\n"
 	      "common:\n"
 	      "  -O0, -O1, -O2       optimization level (build, ir, run, train,\n"
-	      "                      gradcheck; default -O2; docs/passes.md)\n"
+	      "                      gradcheck; default -O2; docs/passes.md);\n"
+	      "                      LLVM's pipeline runs at the same level\n"
 	      "  --weights FILE      parameter data from a safetensors file\n"
 	      "  --model NAME        the model to use when a file has several\n"
 	      "  --batch N           the batch size N of a .kiln model's inputs\n"
@@ -218,20 +245,52 @@ olevel_flag(Opts *o, const char *arg)
 	o->olevel_set = true;
 }
 
+/* --emit=KIND, in the order of the EMIT_ constants. */
+static void
+emit_flag(Opts *o, const char *v)
+{
+	for (o->emit = 0; o->emit < countof(emit_name); o->emit++)
+		if (strcmp(v, emit_name[o->emit]) == 0)
+			return;
+	fatal("unknown --emit kind '%s' (exe, c, weights, obj, asm or llvm)", v);
+}
+
+/* --backend, --target, --cpu and --features (build and run). */
+static bool
+backend_flag(Opts *o, const char *arg)
+{
+	const char *v;
+	if ((v = value_of(arg, "--backend"))) {
+		if (strcmp(v, "c") == 0)
+			o->backend = BACKEND_C;
+		else if (strcmp(v, "llvm") == 0)
+			o->backend = BACKEND_LLVM;
+		else
+			fatal("unknown backend '%s' (c or llvm)", v);
+		backend_set = true;
+		if (o->backend == BACKEND_LLVM && !KILN_HAVE_LLVM)
+			fatal("kiln was built without LLVM: only --backend=c is "
+			      "available (Debian's llvm-19-dev brings LLVM)");
+		return true;
+	}
+	const char **dst = (v = value_of(arg, "--target")) ? &o->triple :
+	                   (v = value_of(arg, "--cpu")) ? &o->cpu :
+	                   (v = value_of(arg, "--features")) ? &o->features : NULL;
+	if (!dst)
+		return false;
+	if (!*v)
+		fatal("%.*s needs a value", (int)(v - arg - 1), arg);
+	*dst = v;
+	return true;
+}
+
 static bool
 command_flag(Opts *o, const char *arg)
 {
 	const char *v;
-	if ((v = value_of(arg, "--emit")) && strcmp(o->cmd, "build") == 0) {
-		if (strcmp(v, "exe") == 0)
-			o->emit = EMIT_EXE;
-		else if (strcmp(v, "c") == 0)
-			o->emit = EMIT_C;
-		else if (strcmp(v, "weights") == 0)
-			o->emit = EMIT_WEIGHTS;
-		else
-			fatal("unknown --emit kind '%s' (exe, c or weights)", v);
-	} else if (strcmp(arg, "--stats") == 0 && strcmp(o->cmd, "build") == 0)
+	if ((v = value_of(arg, "--emit")) && strcmp(o->cmd, "build") == 0)
+		emit_flag(o, v);
+	else if (strcmp(arg, "--stats") == 0 && strcmp(o->cmd, "build") == 0)
 		o->stats = true;
 	else if (strcmp(arg, "--train") == 0 && (strcmp(o->cmd, "build") == 0 ||
 	                                         strcmp(o->cmd, "ir") == 0))
@@ -266,8 +325,11 @@ parse_args(Opts *o, int argc, char **argv)
 {
 	o->cmd = argv[1];
 	for (int i = 2; i < argc; i++) {
+		bool run = strcmp(o->cmd, "run") == 0;
 		if (common_flag(o, argv, &i) || command_flag(o, argv[i]) ||
-		    (strcmp(o->cmd, "run") == 0 && run_flag(o, arena, argv, &i)))
+		    ((run || strcmp(o->cmd, "build") == 0) &&
+		     backend_flag(o, argv[i])) ||
+		    (run && run_flag(o, arena, argv, &i)))
 			continue;
 		if (o->ncheck % 2) {            /* the value of a gradcheck flag */
 			o->check[o->ncheck++] = argv[i];
@@ -572,17 +634,25 @@ train_target(Module *m, Graph *g, const char *source)
 	return t;
 }
 
+/* The C names of the files DIR/STEM.*: the prefix STEM (as an
+ * identifier), the header STEM.h and the weights STEM + blob_ext. */
+static CgenOpts
+c_names(const char *dir_stem, const char *blob_ext, const char *source)
+{
+	const char *b = base_name(dir_stem);
+	return (CgenOpts){
+		.prefix = cgen_ident(arena, b),
+		.header = arena_printf(arena, "%s.h", b),
+		.weights = arena_printf(arena, "%s%s", b, blob_ext),
+		.source = source,
+	};
+}
+
 /* Writes DIR/STEM.c, .h and .weights for g. */
 static void
 write_c(Graph *g, const char *dir_stem, const char *source)
 {
-	const char *b = base_name(dir_stem);
-	CgenOpts co = {
-		.prefix = cgen_ident(arena, b),
-		.header = arena_printf(arena, "%s.h", b),
-		.weights = arena_printf(arena, "%s.weights", b),
-		.source = source,
-	};
+	CgenOpts co = c_names(dir_stem, ".weights", source);
 	char *cbuf = NULL, *hbuf = NULL;
 	size_t clen = 0, hlen = 0;
 	FILE *c = open_memstream(&cbuf, &clen), *h = open_memstream(&hbuf, &hlen);
@@ -682,42 +752,49 @@ cc_words(char **argv, int max)
 static void
 remove_dir(const char *dir, const char *b)
 {
-	static const char *const ext[] = {".c", ".h", ".weights"};
+	static const char *const ext[] = {".c", ".h", ".weights", ".o"};
 	for (int i = 0; i < countof(ext); i++)
 		unlink(arena_printf(arena, "%s/%s%s", dir, b, ext[i]));
 	rmdir(dir);
 }
 
-static void
-build_exe(const Target *t, const char *out)
+static char *
+temp_dir(void)
 {
 	const char *tmp = getenv("TMPDIR");
 	char *dir = arena_printf(arena, "%s/kiln-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(dir))
 		fatal("cannot make a temporary directory: %s", strerror(errno));
-	const char *b = "model";
-	write_target(t, arena_printf(arena, "%s/%s", dir, b));
+	return dir;
+}
+
+/* The C compiler makes out, atomically, from dir's model.c or model.o
+ * (src) and the runtime library (and zlib for a trainer); dir goes
+ * first either way.  The C flags are harmless when src is an object. */
+static void
+cc_exe(const char *dir, const char *src, bool trainer, const char *out)
+{
 	char *target = arena_printf(arena, "%s.tmpXXXXXX", absolute(out));
 	int fd = mkstemp(target);
 	if (fd < 0) {
-		remove_dir(dir, b);
+		remove_dir(dir, "model");
 		fatal("cannot write '%s': %s", out, strerror(errno));
 	}
 	close(fd);
 	char *argv[64];
 	int n = cc_words(argv, 32);
 	const char *flags[] = {"-std=c11", "-O2", "-DKILN_MAIN",
-	                       "-I" KILN_RUNTIME_INC, "-o", target, "model.c",
+	                       "-I" KILN_RUNTIME_INC, "-o", target, src,
 	                       KILN_RUNTIME_LIB, "-lm", "-pthread"};
 	for (int i = 0; i < countof(flags); i++)
 		argv[n++] = (char *)flags[i];
-	if (t->nsteps)
+	if (trainer)
 		argv[n++] = "-lz";      /* the trainer reads gzip'd datasets */
 	if (strcmp(KILN_SANITIZE, "none") != 0)
 		argv[n++] = "-fsanitize=" KILN_SANITIZE;
 	argv[n] = NULL;
 	int rc = run_in(dir, argv);
-	remove_dir(dir, b);
+	remove_dir(dir, "model");
 	if (rc != 0) {
 		unlink(target);
 		fatal("the C compiler (%s) failed with status %d", argv[0], rc);
@@ -727,6 +804,128 @@ build_exe(const Target *t, const char *out)
 		unlink(target);
 		fatal("cannot write '%s': %s", out, strerror(err));
 	}
+}
+
+static void
+build_exe(const Target *t, const char *out)
+{
+	char *dir = temp_dir();
+	write_target(t, arena_printf(arena, "%s/model", dir));
+	cc_exe(dir, "model.c", t->nsteps > 0, out);
+}
+
+/* ---- the LLVM backend */
+
+/* path without the suffix ext, if it has it. */
+static const char *
+without(const char *path, const char *ext)
+{
+	size_t n = strlen(path), e = strlen(ext);
+	if (n > e && strcmp(path + n - e, ext) == 0)
+		return arena_strndup(arena, path, n - e);
+	return path;
+}
+
+/* g compiled by LLVM as kind (malloc'd, *n bytes), its C names from
+ * prefix. */
+static unsigned char *
+llvm_bytes(Graph *g, const Opts *o, const char *prefix, LlvmEmit kind,
+           bool main, size_t *n)
+{
+#if KILN_HAVE_LLVM
+	CgenOpts co = {.prefix = prefix, .source = o->model};
+	LlvmOpts lo = {.triple = o->triple, .cpu = o->cpu,
+	               .features = o->features, .opt = o->olevel, .main = main};
+	return llgen_emit(g, &co, &lo, kind, n);
+#else
+	(void)g, (void)o, (void)prefix, (void)kind, (void)main, (void)n;
+	die("the LLVM backend is not built in");
+#endif
+}
+
+static void
+write_llvm(Graph *g, const Opts *o, const char *prefix, LlvmEmit kind,
+           const char *path)
+{
+	size_t n;
+	unsigned char *p = llvm_bytes(g, o, prefix, kind, false, &n);
+	write_bytes(path, p, n);
+	free(p);
+}
+
+/* --emit=asm or llvm: the file -o names, else MODEL.s or MODEL.ll; the
+ * C prefix is its base name without that suffix. */
+static void
+write_text_llvm(Graph *g, const Opts *o, const char *out)
+{
+	bool as = o->emit == EMIT_ASM;
+	const char *ext = as ? ".s" : ".ll";
+	const char *path = o->out ? out : arena_printf(arena, "%s%s", out, ext);
+	write_llvm(g, o, cgen_ident(arena, base_name(without(path, ext))),
+	           as ? LLVM_EMIT_ASM : LLVM_EMIT_IR, path);
+}
+
+/* --emit=obj: STEM.o and the C header STEM.h that declares its API. */
+static void
+write_obj(Graph *g, const Opts *o, const char *stem)
+{
+	CgenOpts co = c_names(stem, ".o", o->model);    /* it holds the weights */
+	char *hbuf = NULL;
+	size_t hlen = 0;
+	FILE *h = open_memstream(&hbuf, &hlen);
+	if (!h)
+		fatal("out of memory");
+	cgen_emit_header(g, &co, h);
+	fclose(h);
+	write_llvm(g, o, co.prefix, LLVM_EMIT_OBJ,
+	           arena_printf(arena, "%s.o", stem));
+	write_bytes(arena_printf(arena, "%s.h", stem), hbuf, hlen);
+	free(hbuf);
+}
+
+/* An executable through an LLVM object with main(); the C compiler only
+ * links, with the runtime library built for this machine. */
+static void
+build_llvm_exe(Graph *g, const Opts *o, const char *out)
+{
+#if KILN_HAVE_LLVM
+	if (o->triple && !llgen_is_host(o->triple))
+		fatal("--target=%s: an executable for another machine needs the "
+		      "runtime built for it; write an object with --emit=obj and "
+		      "link it there (docs/backend-llvm.md)", o->triple);
+#endif
+	size_t n;       /* first, so that an error leaves no directory */
+	unsigned char *obj = llvm_bytes(g, o, "model", LLVM_EMIT_OBJ, true, &n);
+	char *dir = temp_dir();
+	write_bytes(arena_printf(arena, "%s/model.o", dir), obj, n);
+	free(obj);
+	cc_exe(dir, "model.o", false, out);
+}
+
+/* Whether a build uses the LLVM backend: --backend=llvm, or an output
+ * only it makes (obj, asm, llvm); the flags must agree. */
+static bool
+use_llvm(const Opts *o)
+{
+	bool only = o->emit == EMIT_OBJ || o->emit == EMIT_ASM ||
+	            o->emit == EMIT_LLVM;
+	bool llvm = only || o->backend == BACKEND_LLVM;
+	if (o->train && llvm)
+		fatal("the LLVM backend builds inference models; trainers use the "
+		      "C backend");
+	if (only && backend_set && o->backend == BACKEND_C)
+		fatal("--emit=%s is made by the LLVM backend, not --backend=c",
+		      emit_name[o->emit]);
+	if (o->emit == EMIT_C && o->backend == BACKEND_LLVM)
+		fatal("--emit=c is the C backend's output; the LLVM backend "
+		      "emits exe, obj, asm or llvm");
+	if (llvm && !KILN_HAVE_LLVM)
+		fatal("kiln was built without LLVM: --emit=%s needs it (Debian's "
+		      "llvm-19-dev)", emit_name[o->emit]);
+	if (!llvm && (o->triple || o->cpu || o->features))
+		fatal("--target, --cpu and --features are for the LLVM backend "
+		      "(--backend=llvm)");
+	return llvm;
 }
 
 /* kiln gradcheck: the loss and gradient graphs (tools/gradcheck.c),
@@ -739,10 +938,7 @@ cmd_gradcheck(Opts *o)
 	Graph *g = drv_load(o);
 	Graph **gs = gradcheck_graphs(g);
 	optimize(g->mod, o);
-	const char *tmp = getenv("TMPDIR");
-	char *dir = arena_printf(arena, "%s/kiln-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(dir))
-		fatal("cannot make a temporary directory: %s", strerror(errno));
+	char *dir = temp_dir();
 	write_c(gs[0], arena_printf(arena, "%s/loss", dir), o->model);
 	write_c(gs[1], arena_printf(arena, "%s/grad", dir), o->model);
 	static const char main_c[] = "#include \"loss.h\"\n#include \"grad.h\"\n"
@@ -786,6 +982,7 @@ cmd_build(Opts *o)
 	Module *m = load(o);
 	Graph *g = pick_graph(m, o->graph);
 	const char *out = o->out ? o->out : default_out(o->model);
+	bool llvm = use_llvm(o);
 	if (o->emit == EMIT_WEIGHTS) {
 		if (!o->out)
 			out = arena_printf(arena, "%s.safetensors", out);
@@ -801,6 +998,12 @@ cmd_build(Opts *o)
 		print_stats(g, before, o);
 	if (o->emit == EMIT_C)
 		write_c(g, stem(out), o->model);
+	else if (o->emit == EMIT_OBJ)
+		write_obj(g, o, without(out, ".o"));
+	else if (o->emit == EMIT_ASM || o->emit == EMIT_LLVM)
+		write_text_llvm(g, o, out);
+	else if (llvm)
+		build_llvm_exe(g, o, out);
 	else
 		build_exe(&(Target){.g = g, .source = o->model}, out);
 	return 0;
@@ -824,10 +1027,7 @@ cmd_train(int argc, char **argv)
 	Graph *g = load_train(&o, &mod);
 	Target t = train_target(mod, g, o.model);
 	optimize(mod, &o);
-	const char *tmp = getenv("TMPDIR");
-	char *dir = arena_printf(arena, "%s/kiln-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(dir))
-		fatal("cannot make a temporary directory: %s", strerror(errno));
+	char *dir = temp_dir();
 	char *exe = arena_printf(arena, "%s/%s_trainer", dir, g->name);
 	build_exe(&t, exe);
 	char **run = arena_alloc(arena, (size_t)(argc - m + 1) * sizeof *run);
@@ -850,6 +1050,7 @@ cmd_train(int argc, char **argv)
 static int
 cmd_build_trainer(Opts *o)
 {
+	use_llvm(o);
 	Module *m;
 	Graph *g = load_train(o, &m);
 	Target t = train_target(m, g, o->model);
@@ -929,6 +1130,10 @@ main(int argc, char **argv)
 	}
 	Opts o = {.fo.batch = 1, .run = {.rtol = 1e-3, .atol = 1e-5},
 	          .olevel = PASS_DEFAULT_LEVEL};
+	/* kiln run compiles in memory with LLVM's JIT when it can; kiln
+	 * build writes C unless asked for LLVM */
+	if (KILN_HAVE_LLVM && strcmp(argv[1], "run") == 0)
+		o.backend = BACKEND_LLVM;
 #ifndef NDEBUG
 	o.po.verify_each = true;    /* as MLIR: verify after each pass */
 #endif
