@@ -3,7 +3,7 @@
 
     onnx-conformance.py --kiln PATH [--data DIR] [--expectations FILE]
                         [--report FILE] [-j N] [--filter REGEX] [--update]
-                        [--cache DIR] [--timeout SECONDS]
+                        [--cache DIR] [--timeout SECONDS] [--flags FLAGS]
 
 Every test case directory under node/, simple/, pytorch-converted/ and
 pytorch-operator/ holds model.onnx and test_data_set_*/ with input_K.pb and
@@ -12,7 +12,8 @@ output_K.pb.  Each data set becomes one command,
     kiln run model.onnx --input input_0.pb ... --expect output_0.pb ...
              --rtol R --atol A
 
-and a test passes when all of its data sets do.  The expectations file
+(with --flags' words added, such as --backend=c), and a test passes when
+all of its data sets do.  The expectations file
 lists what kiln does not support yet, so the suite stays green while it
 grows (docs/testing.md gives the file's syntax).  A listed test that fails
 is skipped; an unlisted failure or a listed pass is a failure.  The last
@@ -160,6 +161,7 @@ def run_case(args, test, tol):
         for f in numbered(files, 'output'):
             cmd += ['--expect', os.path.join(d, s, f)]
         cmd += ['--rtol', repr(tol[0]), '--atol', repr(tol[1])]
+        cmd += args.flags.split()
         try:
             p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True,
@@ -226,6 +228,8 @@ def parse_args():
                     help='rewrite the expectations file from the results')
     ap.add_argument('--cache', help='KILN_CACHE for the runs (default: a '
                     'temporary directory)')
+    ap.add_argument('--flags', default='',
+                    help='more kiln run flags, e.g. --flags=--backend=c')
     ap.add_argument('--timeout', type=float, default=600,
                     help='seconds per kiln run (default %(default)s)')
     args = ap.parse_args()

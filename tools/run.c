@@ -2,14 +2,18 @@
  *
  *   kiln run MODEL [--input [NAME=]FILE]... [--expect [NAME=]FILE]...
  *
- * The executable is made by the same functions as `kiln build --emit=exe`
- * (drv_load, drv_build_exe in kiln.c) and kept in a build cache, so a
- * second run of an unchanged model only runs it.  Inputs and expected
- * outputs are .npy files or ONNX TensorProto .pb files (the ONNX test
- * data format); .pb inputs are converted to .npy in a private temporary
- * directory, because the executable's command line reads .npy only.  The
- * outputs come back as .npy and are compared with numpy.allclose's rule.
- * The exit status is 0 when every expected output matches, else 1.
+ * With the LLVM backend (the default when kiln is built with LLVM) the
+ * model is compiled by the LLVM JIT into this process and run on buffers
+ * in memory: no C compiler, no temporary files, no cache.  With the C
+ * backend the executable is made by the same functions as `kiln build
+ * --emit=exe` (drv_load, drv_build_exe in kiln.c) and kept in a build
+ * cache, so a second run of an unchanged model only runs it; .pb inputs
+ * are converted to .npy in a private temporary directory, because the
+ * executable's command line reads .npy only, and its outputs come back as
+ * .npy.  Inputs and expected outputs are .npy files or ONNX TensorProto
+ * .pb files (the ONNX test data format); outputs are compared with
+ * numpy.allclose's rule.  The exit status is 0 when every expected output
+ * matches, else 1.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -23,6 +27,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "driver.h"
+#include "backend.h"            /* llvm_jit */
 #include "kiln.h"               /* the runtime's .npy reader and writer */
 
 extern char **environ;
@@ -33,7 +38,8 @@ enum { NSHOW = 5 };             /* differing elements printed per output */
 typedef struct {
 	const char *name;
 	Type type;
-	const char *file;           /* bound .npy file (inputs), or NULL */
+	const char *file;           /* bound file (inputs), or NULL */
+	void *data;                 /* a bound .pb input's data, else NULL */
 	const char *expect;         /* expected-value file (outputs), or NULL */
 } Port;
 
@@ -274,7 +280,7 @@ check_input_type(Arena *a, const Opts *o, const Port *p, const Type *t,
 	diag_exit();
 }
 
-/* Binds one --input; a .pb is converted to .npy in tmpdir. */
+/* Binds one --input; a .pb is read whole (its name may bind it). */
 static void
 bind_input(Arena *a, const Opts *o, Ports *io, const char *arg,
            int *nunnamed)
@@ -300,10 +306,7 @@ bind_input(Arena *a, const Opts *o, Ports *io, const char *arg,
 	as_bf16(&x.type, &p->type);
 	check_input_type(a, o, p, &x.type, file);
 	p->file = file;
-	if (x.data) {
-		p->file = arena_printf(a, "%s/in%d.npy", tmpdir, k);
-		write_npy(p->file, &x);
-	}
+	p->data = x.data;
 }
 
 static void
@@ -567,6 +570,43 @@ run_exe(Arena *a, const char *exe, const char *stem, Ports *io, bool outputs)
 	return spawn(exe, argv);
 }
 
+/* Output K as the executable wrote it, tmpdir/outK.npy (a repeated
+ * output: the first one's file); data NULL when there is no file. */
+static Tensor *
+read_outputs(Arena *a, const Ports *io)
+{
+	Tensor *got = arena_alloc(a, (io->nout + 1) * sizeof *got);
+	for (int i = 0; i < io->nout; i++) {
+		int first = find_name(io->out, io->nout, io->out[i].name);
+		const char *file = arena_printf(a, "%s/out%d.npy", tmpdir, first);
+		if (access(file, R_OK) == 0)
+			got[i] = read_tensor(a, file);
+	}
+	return got;
+}
+
+/* The C backend: the cached executable runs on the bound inputs, .pb
+ * ones converted to .npy.  Returns its outputs, or NULL when there is
+ * nothing to compare or save and the executable printed them. */
+static Tensor *
+run_cc(Arena *a, const Opts *o, Graph *g, Ports *io)
+{
+	make_tmpdir();
+	for (int i = 0; i < io->nin; i++) {
+		Port *p = &io->in[i];
+		if (!p->data)
+			continue;
+		p->file = arena_printf(a, "%s/in%d.npy", tmpdir, i);
+		write_npy(p->file, &(Tensor){.type = p->type, .data = p->data});
+	}
+	const char *exe = cached_exe(o, a, g);
+	bool outputs = o->run.nexpect > 0 || o->run.save;
+	int rc = run_exe(a, exe, model_stem(a, o->model), io, outputs);
+	if (rc != 0)
+		fatal("the model executable failed with status %d", rc);
+	return outputs ? read_outputs(a, io) : NULL;
+}
+
 /* ---- comparing ------------------------------------------------------ */
 
 /* Element i of x as a double (exact for every integer kiln compares,
@@ -692,46 +732,151 @@ compare(Arena *a, const Port *p, const Tensor *got, const Tensor *want,
 	return nbad == 0;
 }
 
-/* Compares every output that has an expected file; returns the number
- * that are off or missing. */
+/* Compares every output that has an expected file with got[] (data
+ * NULL: the executable wrote none); returns the number that are off or
+ * missing. */
 static int
-check_outputs(Arena *a, const Ports *io, const RunOpts *r)
+check_outputs(Arena *a, const Ports *io, Tensor *got, const RunOpts *r)
 {
 	int nbad = 0;
 	for (int i = 0; i < io->nout; i++) {
 		const Port *p = &io->out[i];
 		if (!p->expect)
 			continue;
-		int first = find_name(io->out, io->nout, p->name);
-		const char *file = arena_printf(a, "%s/out%d.npy", tmpdir, first);
-		if (access(file, R_OK) != 0) {
+		if (!got[i].data) {
 			printf("output '%s': missing (the executable wrote no file)\n",
 			       p->name);
 			nbad++;
 			continue;
 		}
-		Tensor got = read_tensor(a, file), want = read_tensor(a, p->expect);
-		as_bf16(&got.type, &p->type);
+		Tensor want = read_tensor(a, p->expect);
+		as_bf16(&got[i].type, &p->type);
 		as_bf16(&want.type, &p->type);
-		nbad += !compare(a, p, &got, &want, r);
+		nbad += !compare(a, p, &got[i], &want, r);
 	}
 	return nbad;
 }
 
-/* --save DIR: copies output K to DIR/output_K.npy (the ONNX test data's
+/* --save DIR: writes output K to DIR/output_K.npy (the ONNX test data's
  * naming), so another run can --expect them. */
 static void
-save_outputs(Arena *a, const Ports *io, const char *dir)
+save_outputs(Arena *a, const Ports *io, const Tensor *got, const char *dir)
 {
 	if (mkdir(dir, 0777) != 0 && errno != EEXIST)
 		fatal("cannot make '%s': %s", dir, strerror(errno));
 	for (int i = 0; i < io->nout; i++) {
-		int first = find_name(io->out, io->nout, io->out[i].name);
-		Tensor x = read_tensor(a, arena_printf(a, "%s/out%d.npy", tmpdir,
-		                                       first));
-		write_npy(arena_printf(a, "%s/output_%d.npy", dir, i), &x);
+		if (!got[i].data)
+			fatal("output '%s': missing (the executable wrote no file)",
+			      io->out[i].name);
+		write_npy(arena_printf(a, "%s/output_%d.npy", dir, i), &got[i]);
 	}
 }
+
+/* ---- running in this process (LLVM) ---------------------------------- */
+
+/* Prints the outputs as a model executable does when given no --output
+ * (the runtime's kiln_print_tensor). */
+static void
+print_outputs(const Ports *io, const Tensor *got)
+{
+	for (int i = 0; i < io->nout; i++)
+		kiln_print_tensor(io->out[i].name, (kiln_dtype)got[i].type.dtype,
+		                  got[i].type.rank, got[i].type.dim, got[i].data);
+}
+
+#if KILN_HAVE_LLVM
+/* The LLVM level of the JIT's code: the C backend's executables are
+ * compiled with cc -O2. */
+enum { JIT_OPT = 2 };
+
+/* n zeroed bytes aligned to KILN_ALIGN, as a model executable allocates
+ * its tensors and workspace. */
+static void *
+aligned(Arena *a, size_t n)
+{
+	uintptr_t p = (uintptr_t)arena_alloc(a, n + KILN_ALIGN);
+	return (void *)ALIGNUP(p, KILN_ALIGN);
+}
+
+/* A bound input's data: a .pb's as read when bound, else its .npy's. */
+static void *
+load_input(Arena *a, const Port *p)
+{
+	size_t n = type_bytes(&p->type);
+	void *x = aligned(a, n);
+	char msg[1024];
+	if (p->data)
+		memcpy(x, p->data, n);
+	else if (kiln_npy_load(p->file, p->name, p->type.dtype, p->type.rank,
+	                       p->type.dim, x, msg, sizeof msg))
+		fatal("%s", msg);
+	return x;
+}
+
+static bool
+same_type(const struct kiln_tensor_desc *t, const Port *p)
+{
+	return strcmp(t->name, p->name) == 0 && (int)t->dtype == p->type.dtype &&
+	       t->rank == p->type.rank &&
+	       memcmp(t->dim, p->type.dim, t->rank * sizeof t->dim[0]) == 0;
+}
+
+/* The buffers are sized from the ports, so the compiled model must take
+ * exactly those tensors. */
+static void
+check_desc(const struct kiln_model_desc *m, const Ports *io)
+{
+	if (m->ninputs != io->nin || m->noutputs != io->nout)
+		die("the JIT's model has %d inputs and %d outputs, not %d and %d",
+		    m->ninputs, m->noutputs, io->nin, io->nout);
+	for (int i = 0; i < io->nin; i++)
+		if (!same_type(&m->inputs[i], &io->in[i]))
+			die("the JIT's model differs in input %d", i);
+	for (int i = 0; i < io->nout; i++)
+		if (!same_type(&m->outputs[i], &io->out[i]))
+			die("the JIT's model differs in output %d", i);
+}
+
+/* The LLVM backend: g, after the pipeline, compiled into this process and
+ * run on buffers in memory.  Returns the outputs. */
+static Tensor *
+run_jit(Arena *a, const Opts *o, Graph *g, const Ports *io)
+{
+	if (o->run.verbose)
+		fprintf(stderr, "%s: running through the LLVM JIT\n", prog_name);
+	const void **in = arena_alloc(a, (io->nin + 1) * sizeof *in);
+	for (int i = 0; i < io->nin; i++)
+		in[i] = load_input(a, &io->in[i]);
+	Tensor *got = arena_alloc(a, (io->nout + 1) * sizeof *got);
+	void **out = arena_alloc(a, (io->nout + 1) * sizeof *out);
+	for (int i = 0; i < io->nout; i++) {
+		got[i] = (Tensor){.name = "", .type = io->out[i].type};
+		out[i] = got[i].data = aligned(a, type_bytes(&got[i].type));
+	}
+	int n;
+	const int *ids = pass_pipeline(o->olevel, &n);
+	pass_run(g->mod, ids, n, &o->po);
+	const void *desc;
+	LlvmJit *j = llvm_jit(g, &(CgenOpts){.prefix = "model",
+	                      .source = o->model}, JIT_OPT, &desc);
+	const struct kiln_model_desc *m = desc;
+	check_desc(m, io);
+	kiln_status s = m->run(in, out, aligned(a, m->workspace_bytes));
+	llvm_jit_free(j);
+	if (s != KILN_OK)
+		fatal("the model's run failed: %s (status %d)", kiln_status_str(s),
+		      (int)s);
+	return got;
+}
+#else
+/* kiln.c refuses --backend=llvm when kiln has no LLVM. */
+static Tensor *
+run_jit(Arena *a, const Opts *o, Graph *g, const Ports *io)
+{
+	(void)a, (void)o, (void)g, (void)io;
+	die("no LLVM JIT in this kiln");
+}
+#endif
 
 static bool
 is_onnx(const char *path)
@@ -807,31 +952,34 @@ int
 run_cmd(const Opts *opts, Arena *a)
 {
 	Opts copy = *opts, *o = &copy;
+	bool jit = o->backend == BACKEND_LLVM;
 	if (is_onnx(o->model))
 		offer_inputs(a, o);
-	if (strcmp(o->model, "-") == 0)
+	if (!jit && strcmp(o->model, "-") == 0)
 		fatal("run: the model must be a file, not standard input (it is "
 		      "hashed for the build cache)");
 	if (o->out)
-		fatal("run: -o does not apply (the executable is kept in the "
-		      "build cache)");
+		fatal("run: -o does not apply (%s)", jit ?
+		      "the model runs inside kiln; --save DIR writes its outputs" :
+		      "the executable is kept in the build cache");
+	if (o->triple || o->cpu || o->features)
+		fatal("run: --target, --cpu and --features do not apply (kiln run "
+		      "runs the model on this machine)");
 	Graph *g = drv_load(o);
 	drop_frozen(o, g);
 	Ports io = {
 		.in = copy_ports(a, g, g->input, g->ninput), .nin = g->ninput,
 		.out = copy_ports(a, g, g->output, g->noutput), .nout = g->noutput,
 	};
-	make_tmpdir();
 	bind_all(a, o, &io);
-	const char *exe = cached_exe(o, a, g);
-	const char *stem = model_stem(a, o->model);
-	bool check = o->run.nexpect > 0;
-	int rc = run_exe(a, exe, stem, &io, check || o->run.save);
-	if (rc != 0)
-		fatal("the model executable failed with status %d", rc);
+	Tensor *got = jit ? run_jit(a, o, g, &io) : run_cc(a, o, g, &io);
+	if (!got)
+		return 0;       /* the executable printed the outputs */
 	if (o->run.save)
-		save_outputs(a, &io, o->run.save);
-	if (!check)
-		return 0;
-	return check_outputs(a, &io, &o->run) ? 1 : 0;
+		save_outputs(a, &io, got, o->run.save);
+	if (o->run.nexpect > 0)
+		return check_outputs(a, &io, got, &o->run) ? 1 : 0;
+	if (!o->run.save)
+		print_outputs(&io, got);
+	return 0;
 }

@@ -1,14 +1,17 @@
 #!/usr/bin/python3
-"""Checks that optimization changes no result: -O0 against -O2.
+"""Checks that two builds of each model give the same results.
 
-    olevel-diff.py --kiln PATH [--examples DIR] [--onnx-data DIR]
-                   [--expectations FILE] [--sample N] [--filter REGEX]
-                   [--rtol R] [--atol A] [--cache DIR] [-j N]
+    differential.py --kiln PATH [--base FLAGS] [--other FLAGS]
+                    [--examples DIR] [--onnx-data DIR]
+                    [--expectations FILE] [--sample N] [--filter REGEX]
+                    [--rtol R] [--atol A] [--cache DIR] [-j N]
 
-Each model runs twice through `kiln run` on the same inputs: at -O0 with
---save DIR, which writes its outputs as .npy, then at -O2 with --expect
-for each of them, so every output must agree within rtol (default 1e-5)
-and atol (default 1e-6, for values near zero).
+Each model runs twice through `kiln run` on the same inputs: with the
+--base flags (default -O0) and --save DIR, which writes its outputs as
+.npy, then with the --other flags (default -O2) and --expect for each of
+them, so every output must agree within rtol (default 1e-5) and atol
+(default 1e-6, for values near zero).  The defaults compare optimization
+levels; --base=--backend=c --other=--backend=llvm compares the backends.
 
 --examples DIR: every DIR/*.kiln, each model of a file in turn (--model),
 on random inputs shaped from `kiln ir --format=json`: normal floats,
@@ -59,25 +62,27 @@ def run(args, cmd):
 
 
 def compare(args, name, model, inputs, extra, tmp):
-    """Runs model at -O0 (saving its outputs) and at -O2 (expecting
-    them); returns None or what went wrong."""
-    saved = os.path.join(tmp, 'o0')
+    """Runs model with the base flags (saving its outputs) and with the
+    other flags (expecting them); returns None or what went wrong."""
+    saved = os.path.join(tmp, 'base')
     base = [args.kiln, 'run', model] + extra
     for f in inputs:
         base += ['--input', f]
-    rc, out = run(args, base + ['-O0', '--save', saved])
+    rc, out = run(args, base + args.base.split() + ['--save', saved])
     if rc != 0:
-        return '%s: -O0 run failed:\n%s' % (name, out)
+        return '%s: %s run failed:\n%s' % (name, args.base, out)
     outs = sorted(glob.glob(os.path.join(saved, 'output_*.npy')),
                   key=lambda f: int(re.search(r'_(\d+)\.npy$', f).group(1)))
     if not outs:
-        return '%s: -O0 saved no outputs' % name
-    cmd = base + ['-O2', '--rtol', repr(args.rtol), '--atol', repr(args.atol)]
+        return '%s: %s saved no outputs' % (name, args.base)
+    cmd = base + args.other.split() + ['--rtol', repr(args.rtol),
+                                       '--atol', repr(args.atol)]
     for f in outs:
         cmd += ['--expect', f]
     rc, out = run(args, cmd)
     if rc != 0:
-        return '%s: -O2 differs from -O0:\n%s' % (name, out)
+        return '%s: %s differs from %s:\n%s' % (name, args.other,
+                                                 args.base, out)
     return None
 
 
@@ -141,6 +146,8 @@ def check_onnx(args, conf, test):
 def parse_args():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--kiln', required=True)
+    ap.add_argument('--base', default='-O0')
+    ap.add_argument('--other', default='-O2')
     ap.add_argument('--examples')
     ap.add_argument('--onnx-data')
     ap.add_argument('--expectations',
