@@ -296,13 +296,10 @@ lower_cast(Low *l, const Node *n)
 static const KData *
 epilogue(Low *l, const Node *n)
 {
-	int id = op_attr_lookup(n->op, "act"), last = op_get(n->op)->maxin - 1;
-	if (id < 0)
+	int act, res;
+	if (!ir_epilogue(l->g, n, &act, &res) || (act == 0 && res < 0))
 		return NULL;
-	int act = shape_choice(ir_attr(l->g, n, id)->s, shape_act);
-	int res = last < n->nin ? n->in[last] : -1;
-	if (act == 0 && res < 0)
-		return NULL;
+	int id = op_attr_lookup(n->op, "act");
 	Fields fs = {0};
 	f_int(l, &fs, act);
 	f_f32(l, &fs, ir_attr(l->g, n, id + 1)->f);

@@ -307,6 +307,17 @@ ir_data_operand(const Node *n)
 	return -1;
 }
 
+bool
+ir_epilogue(Graph *g, const Node *n, int *act, int *res)
+{
+	int id = op_attr_lookup(n->op, "act"), last = op_get(n->op)->maxin - 1;
+	if (id < 0)
+		return false;
+	*act = shape_choice(ir_attr(g, n, id)->s, shape_act);
+	*res = last < n->nin ? n->in[last] : -1;
+	return true;
+}
+
 /* The dtypes an operand of each role (role()) may have, and what the
  * message calls it: index operands (IN_INDEX in the registry's idx
  * column), condition operands (IN_BOOL), label operands (IN_LABEL).  Data

@@ -239,6 +239,11 @@ void ir_set_floats(Graph *g, int node, int id, const double *v, int n);
 const char *ir_parse_default(Graph *g, Attr *a, const AttrInfo *ai);
 const char *ir_infer(Graph *g, int node);   /* runs the shape rule */
 int ir_data_operand(const Node *n);         /* first data operand, or -1 */
+/* The fused epilogue of a conv2d, gemm or matmul (passes/fuse_epilogue.c):
+ * false for an op that cannot hold one (no "act" attribute); else *act
+ * is its activation, an index of shape_act (0: none), and *res the
+ * residual it adds (its last operand) or -1. */
+bool ir_epilogue(Graph *g, const Node *n, int *act, int *res);
 int ir_find_value(const Graph *g, const char *name); /* index or -1 */
 int *ir_fill_uses(Graph *g, Arena *a);      /* use count per value */
 void ir_compact(Graph *g);                  /* drops dead nodes and values */

@@ -1576,9 +1576,8 @@ ad_grads(Graph *g, int loss, const int *wrt, int nwrt, int *out)
 			diag_error(n.loc, "autodiff: %s has no gradient rule yet, and "
 			           "'%s' lies between a trained parameter and the loss",
 			           op_get(n.op)->name, g->val[n.out].name);
-		int act = op_attr_lookup(n.op, "act"), last = op_get(n.op)->maxin - 1;
-		if (act >= 0 && (strcmp(ir_attr(g, &n, act)->s, "none") != 0 ||
-		                 (last < n.nin && n.in[last] >= 0)))
+		int act, res;
+		if (ir_epilogue(g, &n, &act, &res) && (act != 0 || res >= 0))
 			diag_error(n.loc, "autodiff: '%s' is a %s with a fused epilogue, "
 			           "which has no gradient rule; train the model before "
 			           "fuse_epilogue", g->val[n.out].name,

@@ -61,10 +61,8 @@ new_global(Graph *g, int like, const char *suffix, const Type *t,
 static bool
 plain(Graph *g, const Node *n)
 {
-	int id = op_attr_lookup(n->op, "act");
-	int last = op_get(n->op)->maxin - 1;
-	return id >= 0 && strcmp(ir_attr(g, n, id)->s, "none") == 0 &&
-	       (n->nin <= last || n->in[last] < 0);
+	int act, res;
+	return ir_epilogue(g, n, &act, &res) && act == 0 && res < 0;
 }
 
 typedef struct {

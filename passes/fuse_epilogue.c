@@ -69,10 +69,10 @@ product(Graph *g, const int *use, int v, bool *res)
 	if (p < 0 || use[v] != 1)
 		return -1;
 	const Node *n = &g->node[p];
-	int id = op_attr_lookup(n->op, "act"), last = op_get(n->op)->maxin - 1;
-	if (id < 0 || strcmp(ir_attr(g, n, id)->s, "none") != 0)
+	int act, r;
+	if (!ir_epilogue(g, n, &act, &r) || act != 0)
 		return -1;
-	*res = last < n->nin && n->in[last] >= 0;
+	*res = r >= 0;
 	return p;
 }
 

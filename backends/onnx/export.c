@@ -812,9 +812,8 @@ export_node(Ex *e, int i)
 		diag_error(n->loc, "export: op '%s' (computing '%s') has no ONNX "
 		           "mapping, so kiln cannot export this model", name,
 		           e->g->val[n->out].name);
-	int act = op_attr_lookup(n->op, "act"), last = op_get(n->op)->maxin - 1;
-	if (act >= 0 && (strcmp(ir_attr(e->g, n, act)->s, "none") != 0 ||
-	                 (last < n->nin && n->in[last] >= 0)))
+	int act, res;
+	if (ir_epilogue(e->g, n, &act, &res) && (act != 0 || res >= 0))
 		diag_error(n->loc, "export: %s '%s' has a fused epilogue, which "
 		           "ONNX has no form for; export the model before "
 		           "fuse_epilogue", name, e->g->val[n->out].name);
