@@ -1177,6 +1177,31 @@ lower_graph(Graph *g)
 	return lw;
 }
 
+void
+lower_loop_space(Graph *g, const Node *n, KSpace *sp)
+{
+	const Type *y = &g->val[n->out].type;
+	int64_t st[IR_MAXIN][IR_MAXRANK];
+	for (int x = 0; x < n->nin; x++)
+		type_bcast_strides(&g->val[n->in[x]].type, y, st[x]);
+	sp->rank = 0;
+	for (int d = 0; d < y->rank; d++) {
+		if (y->dim[d] == 1)
+			continue;
+		int r = sp->rank;
+		bool merge = r > 0;
+		for (int x = 0; x < n->nin && merge; x++)
+			merge = sp->st[x][r - 1] == st[x][d] * y->dim[d];
+		if (merge)
+			sp->dim[--r] *= y->dim[d];
+		else
+			sp->dim[r] = y->dim[d];
+		for (int x = 0; x < n->nin; x++)
+			sp->st[x][r] = st[x][d];
+		sp->rank = r + 1;
+	}
+}
+
 KLoc
 lower_loc(const Lowered *l, int v)
 {

@@ -113,6 +113,18 @@ typedef struct {
 	int ncall;
 } Lowered;
 
+/* The iteration space of a fused node's loop: the result's dims without
+ * those of size 1, a dim merged into the one before it when every
+ * operand steps over both as over one (as the runtime's binary kernels
+ * do), so operands of the result's shape and scalars give one flat loop
+ * and only real broadcasting keeps nested loops. */
+typedef struct {
+	int rank;
+	int64_t dim[IR_MAXRANK];
+	int64_t st[IR_MAXIN][IR_MAXRANK];   /* per operand, 0: broadcast */
+} KSpace;
+void lower_loop_space(Graph *g, const Node *n, KSpace *sp);
+
 /* The planned graph g as calls (g's arena); a node no backend can run is
  * a diagnostic at its location. */
 Lowered *lower_graph(Graph *g);

@@ -4,57 +4,14 @@
  * per element through its broadcast strides, each op of the expression is
  * one `const float` statement with the formula of ir/fused.c (the one its
  * runtime kernel uses, rounding to f32 as the kernel does), and the root
- * is stored.  Dimensions are first coalesced as the runtime's binary
- * kernels do, so operands of the result's shape and scalars give one
- * flat loop and only real broadcasting keeps nested loops.
+ * is stored.  Dimensions are first coalesced by lower_loop_space (lower.h).
  */
 #include <string.h>
 #include "cgen.h"
 
-typedef struct {
-	int rank;                       /* after coalescing */
-	int64_t dim[IR_MAXRANK];
-	int64_t st[IR_MAXIN][IR_MAXRANK];   /* per operand, 0 = broadcast */
-} Space;
-
-/* Broadcast strides of each operand over y, then size-1 dims dropped and
- * a dim merged into the one before when every operand steps across it
- * as it steps inside it. */
-static void
-coalesce(Gen *s, const Node *n, Space *sp)
-{
-	const Type *y = &s->g->val[n->out].type;
-	int64_t st[IR_MAXIN][IR_MAXRANK];
-	for (int k = 0; k < n->nin; k++) {
-		const Type *t = &s->g->val[n->in[k]].type;
-		int64_t step = 1;
-		for (int i = y->rank - 1; i >= 0; i--) {
-			int d = i - (y->rank - t->rank);
-			st[k][i] = d < 0 || t->dim[d] == 1 ? 0 : step;
-			step *= d < 0 ? 1 : t->dim[d];
-		}
-	}
-	sp->rank = 0;
-	for (int i = 0; i < y->rank; i++) {
-		if (y->dim[i] == 1)
-			continue;
-		bool merge = sp->rank > 0;
-		for (int k = 0; k < n->nin && merge; k++)
-			merge = sp->st[k][sp->rank - 1] == st[k][i] * y->dim[i];
-		if (merge) {
-			sp->dim[sp->rank - 1] *= y->dim[i];
-		} else {
-			sp->dim[sp->rank] = y->dim[i];
-			sp->rank++;
-		}
-		for (int k = 0; k < n->nin; k++)
-			sp->st[k][sp->rank - 1] = st[k][i];
-	}
-}
-
 /* The index of operand k at loop indices i0, i1, ...: "i0 * 8 + i1". */
 static void
-emit_index(FILE *f, const Space *sp, int k)
+emit_index(FILE *f, const KSpace *sp, int k)
 {
 	bool any = false;
 	for (int d = 0; d < sp->rank; d++) {
@@ -113,7 +70,7 @@ emit_formula(FILE *f, const FusedExpr *e, int i)
 
 /* The loop body at nesting depth: loads, one statement per op, store. */
 static void
-emit_body(Gen *s, const Node *n, const FusedExpr *e, const Space *sp,
+emit_body(Gen *s, const Node *n, const FusedExpr *e, const KSpace *sp,
           const char *tab)
 {
 	for (int k = 0; k < n->nin; k++) {
@@ -143,8 +100,8 @@ emit_fused(Gen *s, const Node *n)
 	                                 &e);
 	if (err)
 		die("%s", err);
-	Space sp;
-	coalesce(s, n, &sp);
+	KSpace sp;
+	lower_loop_space(s->g, n, &sp);
 	fputs("\t{\n", s->f);
 	for (int k = 0; k < n->nin; k++)
 		fprintf(s->f, "\t\tconst float *x%d = %s;\n", k, ptr(s, n->in[k]));

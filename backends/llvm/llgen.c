@@ -539,53 +539,16 @@ emit_call(Gen *s, const KCall *k)
 
 /* ---- fused nodes: loops */
 
-/* The iteration space of a fused node: the result's dims without those
- * of size 1, a dim merged into the one before it when every operand
- * steps over both as over one (as the runtime's binary kernels and the
- * C backend's loops do), so that operands of the result's shape and
- * scalars make one flat loop. */
-typedef struct {
-	int rank;
-	int64_t dim[IR_MAXRANK];
-	int64_t st[IR_MAXIN][IR_MAXRANK];   /* per operand, 0: broadcast */
-} Space;
-
 typedef struct {
 	FusedExpr e;
-	Space sp;
+	KSpace sp;
 	int nx;                     /* operands */
 	LLVMValueRef y, x[IR_MAXIN];
 } Fused;
 
-static void
-coalesce(const Graph *g, const KCall *k, Space *sp)
-{
-	const Type *y = &g->val[k->arg[0].v].type;
-	int nx = k->narg - 1;
-	int64_t st[IR_MAXIN][IR_MAXRANK];
-	for (int x = 0; x < nx; x++)
-		type_bcast_strides(&g->val[k->arg[x + 1].v].type, y, st[x]);
-	sp->rank = 0;
-	for (int d = 0; d < y->rank; d++) {
-		if (y->dim[d] == 1)
-			continue;
-		int r = sp->rank;
-		bool merge = r > 0;
-		for (int x = 0; x < nx && merge; x++)
-			merge = sp->st[x][r - 1] == st[x][d] * y->dim[d];
-		if (merge)
-			sp->dim[--r] *= y->dim[d];
-		else
-			sp->dim[r] = y->dim[d];
-		for (int x = 0; x < nx; x++)
-			sp->st[x][r] = st[x][d];
-		sp->rank = r + 1;
-	}
-}
-
 /* The element index sum(iv[d] * st[d]). */
 static LLVMValueRef
-index_of(Gen *s, const Space *sp, const int64_t *st, const LLVMValueRef *iv)
+index_of(Gen *s, const KSpace *sp, const int64_t *st, const LLVMValueRef *iv)
 {
 	LLVMValueRef at = NULL;
 	for (int d = 0; d < sp->rank; d++) {
@@ -748,7 +711,7 @@ emit_fused(Gen *s, const KCall *k)
 		ir_attr(s->g, k->node, AT_FUSED_EXPR)->s, f.nx, &f.e);
 	if (err)
 		die("%s", err);
-	coalesce(s->g, k, &f.sp);
+	lower_loop_space(s->g, k->node, &f.sp);
 	f.y = value_ptr(s, k->arg[0].v);
 	for (int x = 0; x < f.nx; x++)
 		f.x[x] = value_ptr(s, k->arg[x + 1].v);
