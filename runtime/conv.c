@@ -26,6 +26,7 @@
  */
 #include <string.h>
 
+#include "gemm_kern.h"
 #include "kiln.h"
 
 /* The output positions i in [*lo, *hi) of [0, n) whose input position
@@ -190,11 +191,13 @@ struct conv_job {
 	const struct kiln_conv2d *p;
 	int64_t nr, nc, npiece;
 	const struct kiln_epilogue *e;  /* or NULL */
+	int packed;                     /* w in panels */
 };
 
 /* Columns j0..j0+jn of one group of one image: yg[og, j0:j0+jn] = bg +
  * wg[og, K] @ col[K, j0:j0+jn], a piece of rows of col at a time, the
- * pieces adding up in y; then the epilogue on those columns. */
+ * pieces adding up in y, the bias in the first one's stores and the
+ * epilogue in the last one's. */
 static void
 conv_piece(float *yg, const float *xg, const float *wg, const float *bg,
            float *col, int64_t j0, int64_t jn, const struct conv_job *s)
@@ -203,17 +206,13 @@ conv_piece(float *yg, const float *xg, const float *wg, const float *bg,
 	int64_t og = p->oc / p->group, k = p->c / p->group * p->kh * p->kw;
 	int64_t oplane = p->oh * p->ow, ld;
 
-	for (int64_t o = 0; bg && o < og; o++)
-		fill(yg + o * oplane + j0, jn, bg[o]);
 	for (int64_t k0 = 0; k0 < k; k0 += s->nr) {
 		int64_t kn = MIN(s->nr, k - k0);
 		const float *m = kiln_conv2d_im2col(col, &ld, xg, k0, kn, j0, jn, p);
-		kiln_gemm_ld_f32(yg + j0, oplane, wg + k0, k, m, ld, og, jn, kn,
-		                 0, 0, 1.0f, bg || k0 ? 1.0f : 0.0f);
-	}
-	for (int64_t o = 0; s->e && o < og; o++) {
-		float *yo = yg + o * oplane + j0;
-		kiln_epilogue_f32(yo, jn, yo - s->y, s->e);
+		struct kiln_gemm_a a = {wg, k, k0, s->packed ? KILN_CONV_PANEL : 0};
+		kiln_gemm_conv_f32(yg + j0, oplane, &a, m, ld, 1, og, jn, kn,
+		                   k0 ? NULL : bg, k0 > 0,
+		                   k0 + kn == k ? s->e : NULL, s->y);
 	}
 }
 
@@ -244,14 +243,91 @@ kiln_conv2d_f32(float *y, const float *x, const float *w, const float *b,
 	kiln_conv2d_ep_f32(y, x, w, b, p, NULL);
 }
 
-void
-kiln_conv2d_ep_f32(float *y, const float *x, const float *w, const float *b,
-                   const struct kiln_conv2d *p, const struct kiln_epilogue *e)
+/* ---- depthwise: one input and one output channel per group ------------ */
+
+/* Each row loop is built for AVX-512, AVX2 and the baseline, the best the
+ * CPU has picked when the program loads (GCC's and clang's function
+ * multiversioning); the compiler vectorizes each along the row. */
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__)
+#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define CLONES
+#endif
+
+/* yr[j] += wv * xr[j*sw] for j < n: one tap along an output row. */
+CLONES static void
+tap_row(float *restrict yr, const float *restrict xr, float wv, int64_t sw,
+        int64_t n)
 {
-	struct conv_job s = {y, x, w, b, p, 0, 0, 0, e};
+	if (sw == 1)
+		for (int64_t j = 0; j < n; j++)
+			yr[j] += wv * xr[j];
+	else
+		for (int64_t j = 0; j < n; j++)
+			yr[j] += wv * xr[j * sw];
+}
+
+/* Output plane yp of a depthwise conv from input plane xp and the
+ * channel's kh*kw weights wc: row by row, the bias first, then each tap
+ * inside the input in window order, then the epilogue on the row. */
+static void
+dw_plane(float *yp, const float *xp, const float *wc, float bias,
+         const struct kiln_conv2d *p, const struct kiln_epilogue *e,
+         const float *y0)
+{
+	for (int64_t i = 0; i < p->oh; i++) {
+		float *yr = yp + i * p->ow;
+		fill(yr, p->ow, bias);
+		for (int64_t u = 0; u < p->kh; u++) {
+			int64_t ih = i * p->sh - p->pt + u * p->dh;
+			if (ih < 0 || ih >= p->h)
+				continue;
+			for (int64_t v = 0; v < p->kw; v++) {
+				int64_t off = v * p->dw - p->pl, lo, hi;
+				span(off, p->sw, p->w, p->ow, &lo, &hi);
+				if (hi > lo)
+					tap_row(yr + lo, xp + ih * p->w + lo * p->sw + off,
+					        wc[u * p->kw + v], p->sw, hi - lo);
+			}
+		}
+		if (e)
+			kiln_epilogue_f32(yr, p->ow, yr - y0, e);
+	}
+}
+
+/* Planes lo..hi-1 (n*c + channel) of a depthwise conv, for the threads. */
+static void
+dw_part(void *ctx, int64_t lo, int64_t hi)
+{
+	const struct conv_job *s = ctx;
+	const struct kiln_conv2d *p = s->p;
+
+	for (int64_t nc = lo; nc < hi; nc++) {
+		int64_t c = nc % p->c;
+		dw_plane(s->y + nc * p->oh * p->ow, s->x + nc * p->h * p->w,
+		         s->w + c * p->kh * p->kw, s->b ? s->b[c] : 0.0f, p, s->e,
+		         s->y);
+	}
+}
+
+/* ---- conv2d ------------------------------------------------------------ */
+
+static void
+conv2d(float *y, const float *x, const float *w, const float *b,
+       const struct kiln_conv2d *p, const struct kiln_epilogue *e, int packed)
+{
+	struct conv_job s = {y, x, w, b, p, 0, 0, 0, e, packed};
 	int64_t k = p->c / p->group * p->kh * p->kw, oplane = p->oh * p->ow;
 	int64_t units;
 
+	if (p->group == p->c && p->oc == p->c) {
+		/* depthwise: a product per channel would have one row */
+		if (p->n * p->c * oplane * k > KILN_PARALLEL_MIN)
+			kiln_parallel_for(p->n * p->c, dw_part, &s);
+		else
+			dw_part(&s, 0, p->n * p->c);
+		return;
+	}
 	kiln_conv2d_chunks(p, k, oplane, &s.nr, &s.nc);
 	if (s.nc < 1)
 		return;         /* no output columns */
@@ -261,6 +337,44 @@ kiln_conv2d_ep_f32(float *y, const float *x, const float *w, const float *b,
 		kiln_parallel_for(units, conv_part, &s);
 	else
 		conv_part(&s, 0, units);
+}
+
+void
+kiln_conv2d_ep_f32(float *y, const float *x, const float *w, const float *b,
+                   const struct kiln_conv2d *p, const struct kiln_epilogue *e)
+{
+	conv2d(y, x, w, b, p, e, 0);
+}
+
+void
+kiln_conv2d_pk_ep_f32(float *y, const float *x, const float *wp,
+                      const float *b, const struct kiln_conv2d *p,
+                      const struct kiln_epilogue *e)
+{
+	conv2d(y, x, wp, b, p, e, 1);
+}
+
+void
+kiln_conv2d_pk_f32(float *y, const float *x, const float *wp, const float *b,
+                   const struct kiln_conv2d *p)
+{
+	conv2d(y, x, wp, b, p, NULL, 1);
+}
+
+void
+kiln_conv2d_pack_weights(float *wp, const float *w, const struct kiln_conv2d *p)
+{
+	int64_t og = p->oc / p->group, k = p->c / p->group * p->kh * p->kw;
+
+	for (int64_t g = 0; g < p->group; g++)
+		for (int64_t o = 0; o < og; o++) {
+			int64_t q = o / KILN_CONV_PANEL, i = o % KILN_CONV_PANEL;
+			int64_t r = MIN(KILN_CONV_PANEL, og - q * KILN_CONV_PANEL);
+			float *d = wp + g * og * k + q * KILN_CONV_PANEL * k + i;
+			const float *sr = w + (g * og + o) * k;
+			for (int64_t t = 0; t < k; t++)
+				d[t * r] = sr[t];
+		}
 }
 
 /* One group of one image, transposed: col[og*kh*kw, h*w] = wg^T @ xg,
@@ -314,7 +428,7 @@ void
 kiln_conv2d_transpose_f32(float *y, const float *x, const float *w,
                           const float *b, const struct kiln_conv2d *p)
 {
-	struct conv_job s = {y, x, w, b, p, 0, 0, 0, NULL};
+	struct conv_job s = {y, x, w, b, p, 0, 0, 0, NULL, 0};
 	int64_t units = p->n * p->group;
 
 	if (p->n * p->c * p->h * p->w * (p->oc / p->group) * p->kh * p->kw >

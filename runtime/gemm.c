@@ -1,74 +1,194 @@
 /* gemm.c: matrix products, the kernels behind matmul, gemm, dense layers
- * and (through kiln_gemm_ld_f32) the convolutions of conv.c.
+ * and (through kiln_gemm_ld_f32 and kiln_gemm_conv_f32) the convolutions
+ * of conv.c.
  *
  * The blocked scheme of GotoBLAS and BLIS: op(b) is cut into KC x NC
  * blocks and op(a) into MC x KC blocks, and each block is packed into
  * panels (MR rows of op(a), or NR columns of op(b), interleaved along k)
  * so that the micro-kernel reads both with unit stride while an MR x NR
  * tile of y stays in registers for a whole KC step.  An MC x KC block of
- * a stays in L2 and a KC x NR panel of b in L1.  The packing buffers are
- * on the stack (about 224 KB): nothing is allocated and the kernel is
- * reentrant.  Edge tiles run the same micro-kernel on zero-padded panels
- * into a scratch tile, so every element of y is summed the same way:
- * p ascending within a KC block, one block after the other, and the block
- * sizes depend only on k.  Products too small to repay the packing, or of
- * a single row, take row loops that sum each element the same way, in
- * the same k blocks.  So an element's value depends on k and its own
- * operands alone, not on m, n, the path or where the element lies: a
- * product may be cut into pieces of rows or columns anywhere, and the
- * pieces computed apart give the same bits.  The convolutions rely on
+ * a stays in L2 and a KC x NR panel of b in L1.  The micro-kernels, and
+ * MR and NR, come from one set of gemm_kern.h, chosen once per process
+ * by what the CPU has (AVX-512, else AVX2 with FMA, else the portable
+ * set below); KILN_ISA=avx2 or KILN_ISA=generic picks a lesser set, for
+ * tests and comparisons.  The packing buffers are on the stack (about
+ * 224 KB): nothing is allocated and the kernel is reentrant.
+ *
+ * Products with few rows and b's rows contiguous (a dense layer of batch
+ * 1) skip the packing: the wide kernels read a and b in place, several
+ * vectors of columns at a time.  Every path and every tile computes
+ * each element the same way (gemm_kern.h), in the same k blocks (sizes
+ * from k alone, kblock()), so an element's value depends on its
+ * operands, k and the kernel set alone, not on m, n, the path or where
+ * the element lies: a product may be cut into pieces of rows or columns
+ * anywhere and the pieces give the same bits.  The convolutions rely on
  * it, and so does the split of large products over the threads of
- * runtime/threads.c: by panels of NR columns or tiles of MR rows, each
+ * runtime/threads.c, by panels of NR columns or tiles of MR rows, each
  * thread with its own packing buffers on its own stack.
+ *
+ * The start value (beta * c, a bias per row or per column) enters in the
+ * first k block's stores and the epilogue (kiln.h) runs on each tile
+ * right after its last, while the tile is in L1: no extra pass over y.
  */
+#include <math.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "gemm_kern.h"
 #include "kiln.h"
+#include "kiln_scalar.h"
 
-/* MC is a multiple of MR and NC of NR, for the zero-padded last panels
- * fill the packing buffers; see the stack budget above. */
-enum { MR = 6, MC = 96, KC = 256, NC = 128 };
-
-/* Products of at most this many multiply-adds skip the packing, as do
- * those with one row (a depthwise convolution's, a batch of one), which
- * the row loops stream through at least as fast: 5 of the 6 rows of a
- * tile would be padding. */
-enum { SMALL = 4096 };
-
-/* The width of the row loops' partial sums, kept on the stack. */
-enum { RW = 256 };
-
-#if defined(__GNUC__)
-/* GCC and clang vector extensions: a row of the tile is two vectors, so
- * the 6 x 2 accumulators, two b vectors and one broadcast fit the 16
- * vector registers of SSE2 and AVX. */
-#ifdef __AVX__
-#define VL 8
-#else
-#define VL 4
-#endif
-#define NR (2 * VL)
-typedef float vf __attribute__((vector_size(VL * sizeof(float))));
-#else
-#define NR 8
-#endif
+enum { KC = 256, MC = 96, NC = 128 };   /* MC, NC: multiples of MR, NR */
 
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 
-/* An operand in place: element (r,c) of op(x) is p[r*rs + c*cs]. */
+/* ---- the portable kernel set ----------------------------------------- */
+
+enum { GMR = 6, GNR = 8 };
+
+/* Plain C that the compiler vectorises as it can: the sums of
+ * gemm_kern.h, without fused multiply-adds. */
+static void
+tile_generic(const struct kiln_tile *t)
+{
+	float acc[GMR][GNR] = {{0}};
+	const float *a = t->a, *b = t->b;
+
+	for (int64_t p = 0; p < t->kc; p++, a += t->aps, b += t->bps)
+		for (int i = 0; i < t->mr; i++) {
+			float ai = a[i * t->ais];
+			for (int j = 0; j < t->nr; j++)
+				acc[i][j] += ai * b[j];
+		}
+	for (int i = 0; i < t->mr; i++) {
+		float *yr = t->y + i * t->ldy;
+		const float *cr = t->c ? t->c + i * t->c_rs : NULL;
+		for (int j = 0; j < t->nr; j++) {
+			float s = 0.0f, u = t->alpha * acc[i][j];
+			if (t->add)
+				s = yr[j];
+			else if (cr)
+				s = t->beta * cr[j * t->c_cs];
+			s = s + u;
+			if (t->r)
+				s = s + t->r[i * t->ldy + j];
+			yr[j] = t->clamp ? kiln_s_clip(s, t->lo, t->hi) : s;
+		}
+	}
+}
+
+static const struct kiln_gemm_isa generic = {
+	"generic", GMR, GNR, GMR, GNR,
+	{NULL, tile_generic, tile_generic, tile_generic, tile_generic,
+	 tile_generic, tile_generic},
+	{NULL, tile_generic, tile_generic, tile_generic, tile_generic,
+	 tile_generic, tile_generic},
+};
+
+/* ---- choosing the set -------------------------------------------------- */
+
+static int
+supports(const struct kiln_gemm_isa *s)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+	__builtin_cpu_init();
+	if (s == &kiln_gemm_avx512)
+		return s->name && __builtin_cpu_supports("avx512f");
+	if (s == &kiln_gemm_avx2)
+		return s->name && __builtin_cpu_supports("avx2") &&
+		       __builtin_cpu_supports("fma");
+#endif
+	return s == &generic;
+}
+
+static const struct kiln_gemm_isa *
+choose(void)
+{
+	const struct kiln_gemm_isa *all[] = {&kiln_gemm_avx512, &kiln_gemm_avx2,
+	                                     &generic};
+	const char *want = getenv("KILN_ISA");
+	int n = sizeof all / sizeof *all, i = 0;
+
+	/* KILN_ISA names a set to use if the CPU has it, else the best. */
+	for (int j = 0; want && j < n; j++)
+		if (all[j]->name && strcmp(all[j]->name, want) == 0 &&
+		    supports(all[j]))
+			return all[j];
+	while (!supports(all[i]))
+		i++;
+	return all[i];
+}
+
+/* The set in use: chosen on the first call; threads racing to choose
+ * choose the same. */
+static const struct kiln_gemm_isa *
+isa(void)
+{
+	static _Atomic(const struct kiln_gemm_isa *) chosen;
+	const struct kiln_gemm_isa *s = atomic_load_explicit(&chosen,
+	                                                     memory_order_relaxed);
+
+	if (!s) {
+		s = choose();
+		atomic_store_explicit(&chosen, s, memory_order_relaxed);
+	}
+	return s;
+}
+
+const char *
+kiln_gemm_isa_name(void)
+{
+	return isa()->name;
+}
+
+/* ---- one product --------------------------------------------------- */
+
+/* An operand in place: element (r,c) of op(x) is p[r*rs + c*cs]; or,
+ * with panel > 0 (a only), the panels of kiln_conv2d_pack_weights() of
+ * a matrix of kfull columns, from column k0 (rs, cs unused). */
 struct mat {
 	const float *p;
 	int64_t rs, cs;
+	int panel;
+	int64_t kfull, k0;
 };
 
-/* ---- packing ------------------------------------------------------- */
+/* A product y[m,n] (row stride ldy) = epilogue(start + alpha * a @ b),
+ * start = y when add, else beta * c(i,j) (0 without c); the epilogue's
+ * residual element is at y's offset from ybase. */
+struct prod {
+	const struct kiln_gemm_isa *k;
+	float *y;
+	int64_t ldy;
+	struct mat a, b;
+	int64_t m, n, kk;
+	float alpha, beta;
+	int add;
+	const float *c;
+	int64_t c_rs;
+	int c_cs;
+	const struct kiln_epilogue *e;
+	const float *ybase;
+	int cols;               /* threads split columns, else rows */
+	int b_inplace;          /* the kernels read b's rows in place */
+};
+
+/* The size of the k blocks of every path: k cut into ceil(k/KC) nearly
+ * equal blocks, so no thin last block.  k >= 1. */
+static int64_t
+kblock(int64_t k)
+{
+	int64_t nk = (k + KC - 1) / KC;
+
+	return (k + nk - 1) / nk;
+}
 
 /* A panel d[kc][w] of an operand whose element (p,t) is s[p*ps + t*ts],
  * for t < nt; columns nt..w-1 are zero.  The operand is read along its
  * unit stride: line by line of t when that runs along p, else row by
- * row of d, a full row of an untransposed b in one copy.  With few rows
- * of a (a convolution's m is a channel count) packing is a good part of
- * the work. */
+ * row of d, a full row of an untransposed b in one copy. */
 static void
 pack(float *d, int64_t w, const float *s, int64_t ps, int64_t ts,
      int64_t nt, int64_t kc)
@@ -83,8 +203,8 @@ pack(float *d, int64_t w, const float *s, int64_t ps, int64_t ts,
 		return;
 	}
 	for (int64_t p = 0; p < kc; p++, d += w) {
-		if (w == NR && nt == NR && ts == 1) {
-			memcpy(d, s + p * ps, NR * sizeof *d);
+		if (nt == w && ts == 1) {
+			memcpy(d, s + p * ps, (size_t)w * sizeof *d);
 			continue;
 		}
 		for (int64_t t = 0; t < w; t++)
@@ -92,264 +212,143 @@ pack(float *d, int64_t w, const float *s, int64_t ps, int64_t ts,
 	}
 }
 
-/* ---- the micro-kernel ---------------------------------------------- */
-
-#if defined(__GNUC__)
-/* y[0:NR] = (add ? y : 0) + alpha * (c0, c1).  memcpy: y is unaligned and
- * a float lvalue, which a vf pointer may not alias. */
+/* The tile at (i, j) of y for the k block from pc (kc long), its
+ * operands at a (ais, aps) and b (bps); then the epilogue on its rows
+ * when this is the last block. */
 static void
-store_row(float *y, vf c0, vf c1, float alpha, int add)
+tile(const struct prod *s, kiln_tile_fn *fn, int64_t i, int64_t j,
+     int64_t mr, int64_t nr, const float *a, int64_t ais, int64_t aps,
+     const float *b, int64_t bps, int64_t pc, int64_t kc)
 {
-	vf y0 = {0}, y1 = {0};
+	struct kiln_tile t = {
+		s->y + i * s->ldy + j, s->ldy, a, ais, aps, b, bps,
+		s->c ? s->c + i * s->c_rs + j * s->c_cs : NULL, s->c_rs, s->c_cs,
+		kc, (int)mr, (int)nr, s->alpha, s->beta, s->add || pc > 0, NULL, 0,
+		0.0f, 0.0f,
+	};
+	const struct kiln_epilogue *e = s->e;
+	bool last = pc + kc == s->kk;
 
-	if (add) {
-		memcpy(&y0, y, sizeof y0);
-		memcpy(&y1, y + VL, sizeof y1);
+	/* The kernels' stores do the residual add, relu and clip themselves;
+	 * other activations run on the tile while it is in L1. */
+	if (e && last && (e->act == KILN_ACT_NONE || e->act == KILN_ACT_RELU ||
+	                  e->act == KILN_ACT_CLIP)) {
+		t.r = e->res ? e->res + (t.y - s->ybase) : NULL;
+		t.clamp = e->act != KILN_ACT_NONE;
+		t.lo = e->act == KILN_ACT_CLIP ? e->alpha : 0.0f;
+		t.hi = e->act == KILN_ACT_CLIP ? e->beta : INFINITY;
+		e = NULL;
 	}
-	y0 += alpha * c0;
-	y1 += alpha * c1;
-	memcpy(y, &y0, sizeof y0);
-	memcpy(y + VL, &y1, sizeof y1);
-}
-
-/* The MR x NR tile y (row stride ldy) = (add ? y : 0) + alpha * the sum
- * over p < kc of the outer product of ap[p][:] and bp[p][:]. */
-static void
-kernel(float *y, int64_t ldy, const float *ap, const float *bp, int64_t kc,
-       float alpha, int add)
-{
-	vf c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0};
-	vf c30 = {0}, c31 = {0}, c40 = {0}, c41 = {0}, c50 = {0}, c51 = {0};
-
-	for (int64_t p = 0; p < kc; p++, ap += MR, bp += NR) {
-		vf b0, b1;
-		memcpy(&b0, bp, sizeof b0);
-		memcpy(&b1, bp + VL, sizeof b1);
-		c00 += ap[0] * b0;
-		c01 += ap[0] * b1;
-		c10 += ap[1] * b0;
-		c11 += ap[1] * b1;
-		c20 += ap[2] * b0;
-		c21 += ap[2] * b1;
-		c30 += ap[3] * b0;
-		c31 += ap[3] * b1;
-		c40 += ap[4] * b0;
-		c41 += ap[4] * b1;
-		c50 += ap[5] * b0;
-		c51 += ap[5] * b1;
-	}
-	store_row(y, c00, c01, alpha, add);
-	store_row(y + ldy, c10, c11, alpha, add);
-	store_row(y + 2 * ldy, c20, c21, alpha, add);
-	store_row(y + 3 * ldy, c30, c31, alpha, add);
-	store_row(y + 4 * ldy, c40, c41, alpha, add);
-	store_row(y + 5 * ldy, c50, c51, alpha, add);
-}
-#else
-/* Portable C: the same sums in the same order, left to the optimiser. */
-static void
-kernel(float *y, int64_t ldy, const float *ap, const float *bp, int64_t kc,
-       float alpha, int add)
-{
-	float t[MR][NR] = {{0}};
-
-	for (int64_t p = 0; p < kc; p++, ap += MR, bp += NR)
-		for (int i = 0; i < MR; i++)
-			for (int j = 0; j < NR; j++)
-				t[i][j] += ap[i] * bp[j];
-	for (int i = 0; i < MR; i++)
-		for (int j = 0; j < NR; j++)
-			y[i * ldy + j] = (add ? y[i * ldy + j] : 0.0f) + alpha * t[i][j];
-}
-#endif
-
-/* An edge tile, mr x nr of it inside y: the kernel's exact sums land in
- * a scratch tile first (0 + 1*t is t), then merge as kernel() would. */
-static void
-edge(float *y, int64_t ldy, const float *ap, const float *bp, int64_t kc,
-     float alpha, int add, int64_t mr, int64_t nr)
-{
-	float t[MR * NR];
-
-	kernel(t, NR, ap, bp, kc, 1.0f, 0);
-	for (int64_t i = 0; i < mr; i++)
-		for (int64_t j = 0; j < nr; j++)
-			y[i * ldy + j] = (add ? y[i * ldy + j] : 0.0f) +
-			                 alpha * t[i * NR + j];
-}
-
-/* ---- blocking ------------------------------------------------------ */
-
-/* The size of the k blocks of both paths: k cut into ceil(k/KC) nearly
- * equal blocks, so no thin last block.  k >= 1. */
-static int64_t
-kblock(int64_t k)
-{
-	int64_t nk = (k + KC - 1) / KC;
-
-	return (k + nk - 1) / nk;
-}
-
-/* y[mc,nc] (+)= alpha * (packed block pa) @ (packed block pb): the
- * micro-kernel over every tile, a panel of b held while a's go by. */
-static void
-macro(float *y, int64_t ldy, const float *pa, const float *pb, int64_t mc,
-      int64_t nc, int64_t kc, float alpha, int add)
-{
-	for (int64_t j = 0; j < nc; j += NR)
-		for (int64_t i = 0; i < mc; i += MR) {
-			float *yt = y + i * ldy + j;
-			const float *ap = pa + i * kc, *bp = pb + j * kc;
-			if (mc - i >= MR && nc - j >= NR)
-				kernel(yt, ldy, ap, bp, kc, alpha, add);
-			else
-				edge(yt, ldy, ap, bp, kc, alpha, add, MIN(MR, mc - i),
-				     MIN(NR, nc - j));
+	fn(&t);
+	if (e && last)
+		for (int64_t r = 0; r < mr; r++) {
+			float *yr = t.y + r * s->ldy;
+			kiln_epilogue_f32(yr, nr, yr - s->ybase, e);
 		}
 }
 
-/* Columns jc.. of y (nc wide) for the rows of k from pc (kc of them);
- * pb holds the packed block of op(b). */
-static void
-block_row(float *y, int64_t ldy, const struct mat *a, const float *pb,
-          float *pa, int64_t m, int64_t nc, int64_t pc, int64_t kc,
-          float alpha, int add)
+/* Where row i of a packed a starts for the k block from pc, its panel's
+ * width (*aps), and *tm cut so the tile stays inside that panel.  The
+ * panel width divides by every set's mr, so the cut only shortens the
+ * last panel's tiles. */
+static const float *
+panel_at(const struct prod *s, int64_t i, int64_t pc, int64_t *tm,
+         int64_t *aps)
 {
-	for (int64_t ic = 0; ic < m; ic += MC) {
-		int64_t mc = MIN(MC, m - ic);
-		for (int64_t i = 0; i < mc; i += MR)
-			pack(pa + i * kc, MR, a->p + (ic + i) * a->rs + pc * a->cs,
-			     a->cs, a->rs, MIN(MR, mc - i), kc);
-		macro(y + ic * ldy, ldy, pa, pb, mc, nc, kc, alpha, add);
-	}
+	const struct mat *a = &s->a;
+	int64_t q = i / a->panel, r = i % a->panel;
+	int64_t w = MIN(a->panel, s->m - q * a->panel);
+
+	*tm = MIN(*tm, w - r);
+	*aps = w;
+	return a->p + q * a->panel * a->kfull + (a->k0 + pc) * w + r;
 }
 
-/* The blocked product; y is scaled by beta already unless beta is 0 or
- * 1, which the first block's stores take care of. */
+/* Rows i0..i1 and columns j0..j1 of the product, blocked and packed. */
 static void
-gemm_blocked(float *y, int64_t ldy, const struct mat *a, const struct mat *b,
-             int64_t m, int64_t n, int64_t k, float alpha, float beta)
+blocked(const struct prod *s, int64_t i0, int64_t i1, int64_t j0, int64_t j1)
 {
+	const struct kiln_gemm_isa *k = s->k;
 	_Alignas(64) float pa[MC * KC], pb[KC * NC];
-	int64_t kb = kblock(k);
+	int64_t kb = kblock(s->kk), mr = k->mr, nr = k->nr;
+	const struct mat *a = &s->a, *b = &s->b;
 
-	for (int64_t jc = 0; jc < n; jc += NC) {
-		int64_t nc = MIN(NC, n - jc);
-		for (int64_t pc = 0; pc < k; pc += kb) {
-			int64_t kc = MIN(kb, k - pc);
-			for (int64_t j = 0; j < nc; j += NR)
-				pack(pb + j * kc, NR, b->p + pc * b->rs + (jc + j) * b->cs,
-				     b->rs, b->cs, MIN(NR, nc - j), kc);
-			block_row(y + jc, ldy, a, pb, pa, m, nc, pc, kc, alpha,
-			          pc > 0 || beta != 0.0f);
+	for (int64_t jc = j0; jc < j1; jc += NC) {
+		int64_t nc = MIN(NC, j1 - jc);
+		for (int64_t pc = 0; pc < s->kk; pc += kb) {
+			int64_t kc = MIN(kb, s->kk - pc);
+			for (int64_t j = 0; !s->b_inplace && j < nc; j += nr)
+				pack(pb + j * kc, nr, b->p + pc * b->rs + (jc + j) * b->cs,
+				     b->rs, b->cs, MIN(nr, nc - j), kc);
+			for (int64_t ic = i0; ic < i1; ic += MC) {
+				int64_t mc = MIN(MC, i1 - ic);
+				for (int64_t i = 0; !a->panel && i < mc; i += mr)
+					pack(pa + i * kc, mr,
+					     a->p + (ic + i) * a->rs + pc * a->cs, a->cs, a->rs,
+					     MIN(mr, mc - i), kc);
+				for (int64_t j = 0; j < nc; j += nr)
+					for (int64_t i = 0, tm; i < mc; i += tm) {
+						int64_t tn = MIN(nr, nc - j), aps = mr, bps = nr;
+						const float *ap = pa + i * kc, *bp = pb + j * kc;
+						tm = MIN(mr, mc - i);
+						if (a->panel)
+							ap = panel_at(s, ic + i, pc, &tm, &aps);
+						if (s->b_inplace) {
+							bp = b->p + pc * b->rs + jc + j;
+							bps = b->rs;
+						}
+						tile(s, k->tile[tm], ic + i, jc + j, tm, tn,
+						     ap, 1, aps, bp, bps, pc, kc);
+					}
+			}
 		}
 	}
 }
 
-/* t[0:NR] = the sums over p < kc of ar[p] * the row p of a panel of NR
- * columns (row stride brs), each from 0 with p ascending: one row of the
- * micro-kernel's tile, the same operations. */
-#if defined(__GNUC__)
+/* Rows i0..i1 and columns j0..j1 of a product whose b has contiguous
+ * rows, by the wide kernels, reading a and b in place. */
 static void
-row_panel(float *t, const float *ar, int64_t acs, const float *bp,
-          int64_t brs, int64_t kc)
+wide(const struct prod *s, int64_t i0, int64_t i1, int64_t j0, int64_t j1)
 {
-	vf c0 = {0}, c1 = {0};
+	const struct kiln_gemm_isa *k = s->k;
+	int64_t kb = kblock(s->kk);
 
-	for (int64_t p = 0; p < kc; p++, bp += brs) {
-		vf b0, b1;
-		memcpy(&b0, bp, sizeof b0);
-		memcpy(&b1, bp + VL, sizeof b1);
-		c0 += ar[p * acs] * b0;
-		c1 += ar[p * acs] * b1;
-	}
-	memcpy(t, &c0, sizeof c0);
-	memcpy(t + VL, &c1, sizeof c1);
-}
-#else
-static void
-row_panel(float *t, const float *ar, int64_t acs, const float *bp,
-          int64_t brs, int64_t kc)
-{
-	for (int j = 0; j < NR; j++)
-		t[j] = 0.0f;
-	for (int64_t p = 0; p < kc; p++, bp += brs)
-		for (int j = 0; j < NR; j++)
-			t[j] += ar[p * acs] * bp[j];
-}
-#endif
-
-/* t[0:w] = the sums of row_panel() for the w columns of op(b) from bp,
- * which it reads in place when its rows are contiguous, else from a
- * packed panel (zero-padded at the end). */
-static void
-row_sums(float *t, const float *ar, int64_t acs, const float *bp,
-         const struct mat *b, int64_t w, int64_t kc)
-{
-	_Alignas(64) float pb[KC * NR];
-	float tt[NR];
-
-	for (int64_t j = 0; j < w; j += NR) {
-		int64_t nt = MIN(NR, w - j);
-		if (b->cs == 1 && nt == NR) {
-			row_panel(t + j, ar, acs, bp + j, b->rs, kc);
-			continue;
+	for (int64_t i = i0; i < i1; i += k->wide_mr)
+		for (int64_t j = j0; j < j1; j += k->wide_nr) {
+			int64_t tm = MIN(k->wide_mr, i1 - i), tn = MIN(k->wide_nr, j1 - j);
+			for (int64_t pc = 0; pc < s->kk; pc += kb)
+				tile(s, k->wide[tm], i, j, tm, tn,
+				     s->a.p + i * s->a.rs + pc * s->a.cs, s->a.rs, s->a.cs,
+				     s->b.p + pc * s->b.rs + j, s->b.rs, pc,
+				     MIN(kb, s->kk - pc));
 		}
-		pack(pb, NR, bp + j * b->cs, b->rs, b->cs, nt, kc);
-		row_panel(tt, ar, acs, pb, NR, kc);
-		memcpy(t + j, tt, (size_t)nt * sizeof *t);
-	}
 }
 
-/* Row i of y, yr, without packing: per k block, the block's sums merged
- * as kernel() merges them, y = (add ? y : 0) + alpha * sum. */
-static void
-gemm_row(float *yr, const struct mat *a, const struct mat *b, int64_t i,
-         int64_t n, int64_t k, float alpha, int add)
+static int
+is_wide(const struct prod *s)
 {
-	float t[RW];
-	int64_t kb = kblock(k);
-
-	for (int64_t pc = 0; pc < k; pc += kb, add = 1) {
-		int64_t kc = MIN(kb, k - pc);
-		for (int64_t j0 = 0; j0 < n; j0 += RW) {
-			int64_t w = MIN(RW, n - j0);
-			row_sums(t, a->p + i * a->rs + pc * a->cs, a->cs,
-			         b->p + pc * b->rs + j0 * b->cs, b, w, kc);
-			for (int64_t j = 0; j < w; j++)
-				yr[j0 + j] = (add ? yr[j0 + j] : 0.0f) + alpha * t[j];
-		}
-	}
+	return !s->a.panel && s->b.cs == 1 && s->m <= 2 * s->k->wide_mr;
 }
 
-/* A blocked product split over the threads: part u is panel u of NR
- * columns of y, or tile row u of MR rows. */
-struct split {
-	float *y;
-	int64_t ldy;
-	struct mat a, b;
-	int64_t m, n, k;
-	float alpha, beta;
-	int cols;               /* parts are column panels, else tile rows */
-};
-
+/* Parts lo..hi of the product for the threads: panels of NR columns or
+ * tiles of MR rows. */
 static void
-split_part(void *ctx, int64_t lo, int64_t hi)
+part(void *ctx, int64_t lo, int64_t hi)
 {
-	const struct split *s = ctx;
-	struct mat a = s->a, b = s->b;
-	int64_t step = s->cols ? NR : MR, end = s->cols ? s->n : s->m;
-	int64_t i0 = lo * step, i1 = MIN(hi * step, end);
+	const struct prod *s = ctx;
+	int64_t i0 = 0, i1 = s->m, j0 = 0, j1 = s->n;
 
 	if (s->cols) {
-		b.p += i0 * b.cs;
-		gemm_blocked(s->y + i0, s->ldy, &a, &b, s->m, i1 - i0, s->k,
-		             s->alpha, s->beta);
+		j0 = lo * s->k->nr;
+		j1 = MIN(hi * s->k->nr, s->n);
 	} else {
-		a.p += i0 * a.rs;
-		gemm_blocked(s->y + i0 * s->ldy, s->ldy, &a, &b, i1 - i0, s->n,
-		             s->k, s->alpha, s->beta);
+		i0 = lo * s->k->mr;
+		i1 = MIN(hi * s->k->mr, s->m);
 	}
+	if (is_wide(s))
+		wide(s, i0, i1, j0, j1);
+	else
+		blocked(s, i0, i1, j0, j1);
 }
 
 /* y *= beta over m x n, or y = 0 when beta is 0 (y not read). */
@@ -361,67 +360,102 @@ scale(float *y, int64_t ldy, int64_t m, int64_t n, float beta)
 			y[i * ldy + j] = beta == 0.0f ? 0.0f : beta * y[i * ldy + j];
 }
 
+static void
+run(struct prod *s)
+{
+	if (s->m <= 0 || s->n <= 0)
+		return;
+	if (s->kk <= 0) {
+		/* No products: the start, and the epilogue. */
+		for (int64_t i = 0; i < s->m; i++)
+			for (int64_t j = 0; j < s->n; j++) {
+				float *v = s->y + i * s->ldy + j;
+				if (!s->add)
+					*v = s->c ? s->beta * s->c[i * s->c_rs + j * s->c_cs] : 0.0f;
+			}
+		for (int64_t i = 0; s->e && i < s->m; i++) {
+			float *yr = s->y + i * s->ldy;
+			kiln_epilogue_f32(yr, s->n, yr - s->ybase, s->e);
+		}
+		return;
+	}
+	s->cols = s->n >= s->m;
+	if (s->m * s->n * s->kk > KILN_PARALLEL_MIN)
+		kiln_parallel_for(s->cols ? (s->n + s->k->nr - 1) / s->k->nr :
+		                  (s->m + s->k->mr - 1) / s->k->mr, part, s);
+	else
+		part(s, 0, s->cols ? (s->n + s->k->nr - 1) / s->k->nr :
+		     (s->m + s->k->mr - 1) / s->k->mr);
+}
+
+static struct mat
+operand(const float *p, int64_t ld, int trans)
+{
+	return trans ? (struct mat){p, 1, ld, 0, 0, 0} :
+	               (struct mat){p, ld, 1, 0, 0, 0};
+}
+
 void
 kiln_gemm_ld_f32(float *y, int64_t ldy, const float *a, int64_t lda,
                  const float *b, int64_t ldb, int64_t m, int64_t n,
                  int64_t k, int trans_a, int trans_b, float alpha,
                  float beta)
 {
-	struct mat A = trans_a ? (struct mat){a, 1, lda} : (struct mat){a, lda, 1};
-	struct mat B = trans_b ? (struct mat){b, 1, ldb} : (struct mat){b, ldb, 1};
-	struct split s = {y, ldy, A, B, m, n, k, alpha, beta, n >= m};
+	struct prod s = {isa(), y, ldy, operand(a, lda, trans_a),
+	                 operand(b, ldb, trans_b), m, n, k, alpha, 1.0f,
+	                 beta != 0.0f, NULL, 0, 0, NULL, y, 0, 0};
 
-	if (k <= 0) {
-		if (beta != 1.0f)
-			scale(y, ldy, m, n, beta);
-		return;
-	}
 	if (beta != 0.0f && beta != 1.0f)
 		scale(y, ldy, m, n, beta);
-	if (m == 1 || m * n * k <= SMALL) {
-		for (int64_t i = 0; i < m; i++)
-			gemm_row(y + i * ldy, &A, &B, i, n, k, alpha, beta != 0.0f);
-	} else if (m * n * k > KILN_PARALLEL_MIN) {
-		kiln_parallel_for(s.cols ? (n + NR - 1) / NR : (m + MR - 1) / MR,
-		                  split_part, &s);
-	} else {
-		gemm_blocked(y, ldy, &A, &B, m, n, k, alpha, beta);
-	}
+	run(&s);
 }
 
-/* yr[j] = beta * cr[j*c_cs].  c is not read when beta is 0 (see below). */
-static void
-init_row(float *yr, const float *cr, int64_t c_cs, float beta, int64_t n)
+void
+kiln_gemm_conv_f32(float *y, int64_t ldy, const struct kiln_gemm_a *a,
+                   const float *b, int64_t ldb, int b_inplace, int64_t m,
+                   int64_t n, int64_t k, const float *bias, int add,
+                   const struct kiln_epilogue *e, const float *ybase)
 {
-	for (int64_t j = 0; j < n; j++)
-		yr[j] = beta * cr[j * c_cs];
+	struct mat am = {a->p + (a->panel ? 0 : a->k0), a->kfull, 1, a->panel,
+	                 a->kfull, a->k0};
+	struct prod s = {isa(), y, ldy, am, operand(b, ldb, 0), m, n, k, 1.0f,
+	                 1.0f, add, bias, 1, 0, e, ybase, 0, b_inplace};
+
+	run(&s);
 }
 
 /* As in BLAS, c is not read when beta is 0, so NaNs in an unused c do
  * not leak into y. */
-void
-kiln_gemm_f32(float *y, const float *a, const float *b, const float *c,
-              int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,
-              float alpha, float beta, int64_t c_rs, int64_t c_cs)
-{
-	int use_c = c && beta != 0.0f;
-
-	for (int64_t i = 0; use_c && i < m; i++)
-		init_row(y + i * n, c + i * c_rs, c_cs, beta, n);
-	kiln_gemm_ld_f32(y, n, a, trans_a ? m : k, b, trans_b ? k : n, m, n, k,
-	                 trans_a, trans_b, alpha, use_c ? 1.0f : 0.0f);
-}
-
 void
 kiln_gemm_ep_f32(float *y, const float *a, const float *b, const float *c,
                  int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,
                  float alpha, float beta, int64_t c_rs, int64_t c_cs,
                  const struct kiln_epilogue *e)
 {
-	kiln_gemm_f32(y, a, b, c, m, n, k, trans_a, trans_b, alpha, beta, c_rs,
-	              c_cs);
-	if (e)
-		kiln_epilogue_f32(y, m * n, 0, e);
+	int use_c = c && beta != 0.0f;
+	struct prod s = {isa(), y, n, operand(a, trans_a ? m : k, trans_a),
+	                 operand(b, trans_b ? k : n, trans_b), m, n, k, alpha,
+	                 beta, 0, use_c ? c : NULL, c_rs, (int)c_cs, e, y, 0, 0};
+
+	if (use_c && c_cs > 1) {
+		/* A c that is neither broadcast nor contiguous along n: y
+		 * starts as beta * c, as the kernels' start would. */
+		for (int64_t i = 0; i < m; i++)
+			for (int64_t j = 0; j < n; j++)
+				y[i * n + j] = beta * c[i * c_rs + j * c_cs];
+		s.add = 1;
+		s.c = NULL;
+	}
+	run(&s);
+}
+
+void
+kiln_gemm_f32(float *y, const float *a, const float *b, const float *c,
+              int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,
+              float alpha, float beta, int64_t c_rs, int64_t c_cs)
+{
+	kiln_gemm_ep_f32(y, a, b, c, m, n, k, trans_a, trans_b, alpha, beta,
+	                 c_rs, c_cs, NULL);
 }
 
 /* A batched product split over the threads by matrices. */
@@ -429,6 +463,7 @@ struct batch {
 	float *y;
 	const float *a, *b;
 	int64_t m, n, k, a_bs, b_bs;
+	const struct kiln_epilogue *e;
 };
 
 static void
@@ -436,19 +471,23 @@ batch_part(void *ctx, int64_t lo, int64_t hi)
 {
 	const struct batch *s = ctx;
 
-	for (int64_t p = lo; p < hi; p++)
-		kiln_gemm_f32(s->y + p * s->m * s->n, s->a + p * s->a_bs,
-		              s->b + p * s->b_bs, NULL, s->m, s->n, s->k, 0, 0,
-		              1.0f, 0.0f, 0, 0);
+	for (int64_t p = lo; p < hi; p++) {
+		float *y = s->y + p * s->m * s->n;
+		struct prod q = {isa(), y, s->n, operand(s->a + p * s->a_bs, s->k, 0),
+		                 operand(s->b + p * s->b_bs, s->n, 0), s->m, s->n,
+		                 s->k, 1.0f, 1.0f, 0, NULL, 0, 0, s->e, s->y, 0, 0};
+		run(&q);
+	}
 }
 
 /* Many matrices share the threads out among them; a single one splits
  * itself. */
 void
-kiln_matmul_f32(float *y, const float *a, const float *b, int64_t batch,
-                int64_t m, int64_t n, int64_t k, int64_t a_bs, int64_t b_bs)
+kiln_matmul_ep_f32(float *y, const float *a, const float *b, int64_t batch,
+                   int64_t m, int64_t n, int64_t k, int64_t a_bs,
+                   int64_t b_bs, const struct kiln_epilogue *e)
 {
-	struct batch s = {y, a, b, m, n, k, a_bs, b_bs};
+	struct batch s = {y, a, b, m, n, k, a_bs, b_bs, e};
 
 	if (batch > 1 && batch * m * n * k > KILN_PARALLEL_MIN)
 		kiln_parallel_for(batch, batch_part, &s);
@@ -457,11 +496,8 @@ kiln_matmul_f32(float *y, const float *a, const float *b, int64_t batch,
 }
 
 void
-kiln_matmul_ep_f32(float *y, const float *a, const float *b, int64_t batch,
-                   int64_t m, int64_t n, int64_t k, int64_t a_bs,
-                   int64_t b_bs, const struct kiln_epilogue *e)
+kiln_matmul_f32(float *y, const float *a, const float *b, int64_t batch,
+                int64_t m, int64_t n, int64_t k, int64_t a_bs, int64_t b_bs)
 {
-	kiln_matmul_f32(y, a, b, batch, m, n, k, a_bs, b_bs);
-	if (e)
-		kiln_epilogue_f32(y, batch * m * n, 0, e);
+	kiln_matmul_ep_f32(y, a, b, batch, m, n, k, a_bs, b_bs, NULL);
 }

@@ -137,6 +137,11 @@ void kiln_gemm_ld_f32(float *y, int64_t ldy, const float *a, int64_t lda,
                       int64_t k, int trans_a, int trans_b, float alpha,
                       float beta);
 
+/* The name of the micro-kernel set the products use: "avx512", "avx2"
+ * or "generic", the best the CPU has, or the one the environment
+ * variable KILN_ISA names if the CPU has it. */
+const char *kiln_gemm_isa_name(void);
+
 /* y[p,m,n] = a[p,m,k] @ b[p,k,n] for p < batch, where matrix p of a starts
  * at a + p*a_bs and of b at b + p*b_bs (a stride of 0 broadcasts). */
 void kiln_matmul_f32(float *y, const float *a, const float *b, int64_t batch,
@@ -177,6 +182,24 @@ void kiln_conv2d_f32(float *y, const float *x, const float *w, const float *b,
 void kiln_conv2d_ep_f32(float *y, const float *x, const float *w,
                         const float *b, const struct kiln_conv2d *p,
                         const struct kiln_epilogue *e);
+/* kiln_conv2d_f32 and kiln_conv2d_ep_f32 with the weights in panels, as
+ * kiln_conv2d_pack_weights() lays them out: the matrix product reads
+ * them as they are, where the plain forms pack them on every call.
+ * kiln_conv2d_pack_weights(wp, w, p): per group, the weights as the
+ * matrix w[og, K] (og = oc/group, K = c/group*kh*kw) cut into panels of
+ * KILN_CONV_PANEL rows, the last one og % KILN_CONV_PANEL rows when that
+ * is not 0; a panel of r rows is stored column by column, [K][r]:
+ *   wp[g*og*K + q*KILN_CONV_PANEL*K + t*r + i] = w[g*og + q*PANEL + i][t]
+ * for row q*PANEL + i of the group, t < K.  The same elements as w,
+ * reordered: no padding. */
+#define KILN_CONV_PANEL 12
+void kiln_conv2d_pack_weights(float *wp, const float *w,
+                              const struct kiln_conv2d *p);
+void kiln_conv2d_pk_f32(float *y, const float *x, const float *wp,
+                        const float *b, const struct kiln_conv2d *p);
+void kiln_conv2d_pk_ep_f32(float *y, const float *x, const float *wp,
+                           const float *b, const struct kiln_conv2d *p,
+                           const struct kiln_epilogue *e);
 
 /* Transposed convolution (ONNX ConvTranspose), NCHW, with the same
  * parameters: x[n,c,h,w], w[c,oc/group,kh,kw], b[oc] or NULL,

@@ -464,6 +464,59 @@ gemm_epilogue(void)
 		}
 }
 
+static int
+cmp_float(const void *a, const void *b)
+{
+	float x = *(const float *)a, y = *(const float *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* a[n] and b[n] hold the same values, in any order. */
+static bool
+same_elements(const float *a, const float *b, int64_t n)
+{
+	float *sa = shifted(a, n, 0), *sb = shifted(b, n, 0);
+	bool same;
+
+	qsort(sa, (size_t)n, sizeof *sa, cmp_float);
+	qsort(sb, (size_t)n, sizeof *sb, cmp_float);
+	same = !memcmp(sa, sb, (size_t)n * sizeof *sa);
+	free(sa), free(sb);
+	return same;
+}
+
+/* The fused relu and residual of the kernels' stores on special values:
+ * NaN stays NaN through relu, negatives and -inf become 0, +inf stays;
+ * the bits of the unfused add and relu kernels, in a blocked product
+ * and a few-row one. */
+static void
+epilogue_special(void)
+{
+	static const float sp[] = {NAN, -INFINITY, INFINITY, -1.0f, 0.0f, 2.0f};
+	int64_t dims[][3] = {{30, 40, 5}, {1, 70, 3}};
+
+	for (int d = 0; d < countof(dims); d++) {
+		int64_t m = dims[d][0], n = dims[d][1], k = dims[d][2];
+		float *a = t_randf(m * k), *b = t_randf(k * n), *r = t_randf(m * n);
+		float *y = t_randf(m * n), *want = t_randf(m * n);
+		struct kiln_epilogue e = {KILN_ACT_RELU, 0, 0, r};
+		char what[80];
+
+		for (int64_t i = 0; i < m * k; i += 3)
+			a[i] = sp[i % countof(sp)];
+		for (int64_t i = 0; i < m * n; i += 5)
+			r[i] = sp[(i / 5) % countof(sp)];
+		kiln_gemm_f32(want, a, b, NULL, m, n, k, 0, 0, 1.0f, 0.0f, 0, 0);
+		unfused(want, m * n, &e);
+		kiln_gemm_ep_f32(y, a, b, NULL, m, n, k, 0, 0, 1.0f, 0.0f, 0, 0, &e);
+		snprintf(what, sizeof what, "gemm relu+residual on NaN, inf [%lld,"
+		         "%lld,%lld]", (long long)m, (long long)n, (long long)k);
+		t_expect(!memcmp(y, want, (size_t)(m * n) * sizeof *y), what);
+		free(a), free(b), free(r), free(y), free(want);
+	}
+}
+
 static void
 conv_forward(const struct conv_case *t, const float *x, const float *w,
              const float *b, const struct kiln_conv2d *p)
@@ -489,6 +542,18 @@ conv_forward(const struct conv_case *t, const float *x, const float *w,
 	kiln_conv2d_ep_f32(y2, x, w, b, p, &e);
 	strncat(what, " epilogue", sizeof what - strlen(what) - 1);
 	t_expect(!memcmp(y, y2, (size_t)ny * sizeof *y), what);
+	/* weights in panels: the same elements, reordered, and the same bits
+	 * as the plain weights, with and without the epilogue */
+	float *wp = t_randf(nw), *y3 = t_randf(ny);
+	kiln_conv2d_pack_weights(wp, w, p);
+	t_expect(same_elements(wp, w, nw), "pack_weights permutes");
+	kiln_conv2d_pk_ep_f32(y3, x, wp, b, p, &e);
+	strncat(what, " packed", sizeof what - strlen(what) - 1);
+	t_expect(!memcmp(y3, y2, (size_t)ny * sizeof *y), what);
+	kiln_conv2d_f32(y2, x, w, b, p);
+	kiln_conv2d_pk_f32(y3, x, wp, b, p);
+	t_expect(!memcmp(y3, y2, (size_t)ny * sizeof *y), what);
+	free(wp), free(y3);
 	free(r);
 	free(y), free(x2 - 1), free(w2 - 3), free(y2 - 2), free(ref), free(ss);
 }
@@ -563,6 +628,11 @@ test_conv(void)
 		{2, 6, 9, 8, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2, 1},  /* groups */
 		{1, 8, 10, 9, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 8, 1}, /* depthwise */
 		{1, 4, 7, 7, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 4, 0},  /* dw x2 */
+		/* depthwise by rows: stride 1, dilation, asymmetric pads,
+		 * a kernel wider than the input */
+		{2, 6, 9, 37, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 6, 1},
+		{1, 4, 12, 10, 4, 3, 3, 1, 1, 2, 0, 1, 2, 2, 2, 4, 0},
+		{1, 3, 5, 2, 3, 3, 5, 1, 1, 1, 1, 2, 2, 1, 1, 3, 1},
 		{1, 3, 8, 9, 5, 3, 3, 1, 1, 0, 2, 2, 0, 1, 1, 1, 1},  /* asym */
 		{2, 16, 7, 9, 24, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1}, /* 1x1 */
 		{1, 6, 7, 9, 4, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 2, 0},  /* 1x1 g2 */
@@ -579,6 +649,11 @@ test_conv(void)
 		{1, 64, 20, 17, 4, 3, 3, 2, 1, 1, 0, 1, 1, 1, 1, 2, 1},
 		{1, 4000, 5, 5, 2, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0},
 		{1, 2, 40, 40, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
+		/* weight panels (KILN_CONV_PANEL 12 rows): several, a short
+		 * last one, per group, with row pieces of the im2col matrix */
+		{1, 8, 9, 9, 30, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2, 1},
+		{2, 16, 6, 7, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
+		{1, 600, 5, 5, 26, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0},
 		/* the fashion_cnn layers, batch 2 */
 		{2, 1, 28, 28, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
 		{2, 32, 14, 14, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
@@ -591,10 +666,12 @@ test_conv(void)
 int
 main(void)
 {
+	printf("gemm kernels: %s\n", kiln_gemm_isa_name());
 	t_seed(42);
 	test_gemm();
 	gemm_beta0_nan();
 	gemm_epilogue();
+	epilogue_special();
 	test_conv();
 	return t_report("gemm_conv");
 }

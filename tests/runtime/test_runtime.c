@@ -330,6 +330,23 @@ pool_case(const struct pool_case *t, int avg)
 	         (long long)t->pt, (long long)t->pb, (long long)t->pl,
 	         (long long)t->pr, (long long)t->dh, (long long)t->dw);
 	t_close(what, y, ref, ny, TOL, TOL);
+	/* The 2-D kernels run along rows, the 3-D ones window by window: a
+	 * depth of 1 must give the same bits, special values included. */
+	static const float sp[] = {NAN, -INFINITY, INFINITY, -0.0f, 0.0f};
+	struct kiln_pool3d q = {p, 1, 1, 1, 1, 0, 1};
+	float *y3 = t_randf(ny);
+	for (int64_t i = 0; i < nx; i++)
+		x[i] = i % 4 ? sp[(i * 7 / 3) % 5] : x[i];
+	if (avg) {
+		kiln_avgpool2d_f32(y, x, &p);
+		kiln_avgpool3d_f32(y3, x, &q);
+	} else {
+		kiln_maxpool2d_f32(y, x, &p);
+		kiln_maxpool3d_f32(y3, x, &q);
+	}
+	strncat(what, " = 3-D, special values", sizeof what - strlen(what) - 1);
+	t_expect(!memcmp(y, y3, (size_t)ny * sizeof *y), what);
+	free(y3);
 	free(x), free(ones), free(y), free(xp), free(mask), free(ref);
 }
 

@@ -261,7 +261,7 @@ struct call {
 	int bias;
 	struct kiln_conv2d p;
 };
-enum { GEMM, GEMM_C, GEMM_LD, MATMUL, CONV, CONVT, GRAD_W };
+enum { GEMM, GEMM_C, GEMM_LD, MATMUL, CONV, CONV_PK, CONVT, GRAD_W };
 
 static int64_t
 out_size(const struct call *c)
@@ -271,6 +271,7 @@ out_size(const struct call *c)
 	switch (c->op) {
 	case MATMUL: return c->batch * c->m * c->n;
 	case CONV:
+	case CONV_PK:
 	case CONVT: return p->n * p->oc * p->oh * p->ow;
 	case GRAD_W: return p->oc * p->c / p->group * p->kh * p->kw;
 	default: return c->m * c->n;
@@ -305,6 +306,14 @@ run(const struct call *c, float *y, const float *u, const float *v,
 	case CONV:
 		kiln_conv2d_f32(y, u, v, c->bias ? bias : NULL, p);
 		break;
+	case CONV_PK: {
+		int64_t nw = p->oc * p->c / p->group * p->kh * p->kw;
+		float *wp = t_alloc((size_t)nw * sizeof *wp);
+		kiln_conv2d_pack_weights(wp, v, p);
+		kiln_conv2d_pk_f32(y, u, wp, c->bias ? bias : NULL, p);
+		free(wp);
+		break;
+	}
 	case CONVT:
 		kiln_conv2d_transpose_f32(y, u, v, c->bias ? bias : NULL, p);
 		break;
@@ -416,6 +425,9 @@ test_conv(void)
 		                            cs[i].d, cs[i].g);
 		struct call c = {.op = CONV, .p = p, .bias = i % 2};
 		snprintf(what, sizeof what, "conv2d %d", i);
+		same_bits(what, &c);
+		c.op = CONV_PK;
+		snprintf(what, sizeof what, "conv2d packed weights %d", i);
 		same_bits(what, &c);
 		c.op = GRAD_W;
 		snprintf(what, sizeof what, "conv2d_grad_w %d", i);

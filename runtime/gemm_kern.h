@@ -1,0 +1,86 @@
+/* gemm_kern.h: the matrix product's micro-kernels, internal to the
+ * runtime.  runtime/gemm.c blocks and packs the operands and calls them;
+ * runtime/gemm_x86.c holds the AVX-512 and AVX2 sets, compiled for those
+ * instruction sets whatever the rest of the runtime is compiled for, and
+ * gemm.c picks one at run time from what the CPU has.
+ *
+ * Every kernel computes each element of its tile the same way, which is
+ * what makes the products' results independent of how they are cut into
+ * tiles, pieces and threads: t = the products a(i,p) * b(p,j) for p < kc
+ * summed from 0 with p ascending (one fused multiply-add each in the
+ * x86 sets), then y = s + alpha * t, where s is y's old value when add,
+ * else beta * c(i,j) (0 when c is NULL), each product and sum rounded
+ * once; then, when r is not NULL, y += r(i,j) (one more rounding), and
+ * when clamp, y = y < lo ? lo : y, then y = y > hi ? hi : y (kiln_s_clip;
+ * kiln_s_relu is lo = 0, hi = inf): the fused epilogue of the last k
+ * block. */
+#ifndef KILN_GEMM_KERN_H
+#define KILN_GEMM_KERN_H
+
+#include <stdint.h>
+
+/* One tile: rows i < mr, columns j < nr of y. */
+struct kiln_tile {
+	float *y;
+	int64_t ldy;            /* y(i,j) is y[i*ldy + j] */
+	const float *a;
+	int64_t ais, aps;       /* a(i,p) is a[i*ais + p*aps] */
+	const float *b;
+	int64_t bps;            /* b(p,j) is b[p*bps + j]: rows contiguous */
+	const float *c;         /* y's start when !add, or NULL */
+	int64_t c_rs;           /* c(i,j) is c[i*c_rs + j*c_cs], */
+	int c_cs;               /* c_cs 0 or 1 */
+	int64_t kc;
+	int mr, nr;
+	float alpha, beta;
+	int add;
+	const float *r;         /* r(i,j) is r[i*ldy + j], or NULL */
+	int clamp;
+	float lo, hi;
+};
+
+typedef void kiln_tile_fn(const struct kiln_tile *t);
+
+/* KILN_GEMM_MAXMR bounds every set's mr. */
+enum { KILN_GEMM_MAXMR = 12 };
+
+/* A set of kernels: tile[r] takes tiles of r rows (1 <= r <= mr) and at
+ * most nr columns; wide[r] takes r rows (1 <= r <= wide_mr) and at most
+ * wide_nr columns, for products with few rows.  Kernels read b(p,j)
+ * only for j < nr, so b may be an operand in place; y likewise. */
+struct kiln_gemm_isa {
+	const char *name;
+	int mr, nr;
+	int wide_mr, wide_nr;
+	kiln_tile_fn *tile[KILN_GEMM_MAXMR + 1];
+	kiln_tile_fn *wide[KILN_GEMM_MAXMR + 1];
+};
+
+/* runtime/gemm_x86.c: NULL names where the compiler cannot build them
+ * (not x86-64, or not GCC or clang). */
+extern const struct kiln_gemm_isa kiln_gemm_avx512, kiln_gemm_avx2;
+
+struct kiln_epilogue;
+
+/* The left operand of kiln_gemm_conv_f32, m x k of a larger matrix of
+ * kfull columns, from column k0: plain, row r at p + r*kfull + k0; or,
+ * panel > 0, in panels as kiln_conv2d_pack_weights() lays them out. */
+struct kiln_gemm_a {
+	const float *p;
+	int64_t kfull, k0;
+	int panel;
+};
+
+/* runtime/gemm.c: for the convolutions, y (row stride ldy) = a @ b[k,n]
+ * (row stride ldb) plus y when add, else plus bias[i] per row (or
+ * nothing when bias is NULL), then the epilogue e (or NULL) with
+ * residual offsets counted from ybase.  b_inplace: the kernels read b
+ * in place, unpacked (the convolutions' im2col buffer, or x itself for a
+ * 1x1 kernel: measured faster than packing either). */
+void kiln_gemm_conv_f32(float *y, int64_t ldy, const struct kiln_gemm_a *a,
+                        const float *b, int64_t ldb, int b_inplace,
+                        int64_t m, int64_t n, int64_t k, const float *bias,
+                        int add, const struct kiln_epilogue *e,
+                        const float *ybase);
+
+#endif
