@@ -313,15 +313,20 @@ epilogue(Low *l, const Node *n)
 /* The kernel of a node with an epilogue: kiln_X_f32 becomes
  * kiln_X_ep_f32, which takes it last. */
 static void
-call_ep(Low *l, const Node *n, const KData *e)
+call_kernel_ep(Low *l, const Node *n, const char *k, const KData *e)
 {
-	const char *k = op_get(n->op)->kernel;
 	if (e) {
 		arg_data(l, e);
 		k = arena_printf(l->a, "%.*s_ep_f32",
 		                 (int)(strlen(k) - strlen("_f32")), k);
 	}
 	call(l, n, k, false);
+}
+
+static void
+call_ep(Low *l, const Node *n, const KData *e)
+{
+	call_kernel_ep(l, n, op_get(n->op)->kernel, e);
 }
 
 static void
@@ -425,7 +430,9 @@ lower_conv(Low *l, const Node *n)
 	arg_val(l, n->in[1]);
 	arg_val(l, n->nin > 2 ? n->in[2] : -1);
 	arg_data(l, p);
-	call_ep(l, n, e);
+	bool packed = n->op == OP_CONV2D && ival(l, n, AT_CONV2D_WPANEL);
+	call_kernel_ep(l, n, packed ? "kiln_conv2d_pk_f32" :
+	               op_get(n->op)->kernel, e);
 }
 
 /* The pools and their gradients, the same way: struct kiln_pool2d for

@@ -4,8 +4,10 @@
  * Glorot uniform with a seed) in the IR, so a .kir file rebuilds the same
  * weights as the .kiln it came from.  The generator is splitmix64, chosen
  * because it is tiny, fast and gives the same stream on every platform.
+ * Also the constants the passes make (ir_fixed_f32, ir_new_global).
  */
 #include <math.h>
+#include <string.h>
 #include "ir.h"
 
 static uint64_t
@@ -49,4 +51,35 @@ ir_materialize(Graph *g, int idx)
 		}
 	}
 	v->data = p;
+}
+
+const float *
+ir_fixed_f32(Graph *g, int v)
+{
+	if (v < 0)
+		return NULL;
+	Value *val = &g->val[v];
+	if ((val->kind != VK_PARAM && val->kind != VK_CONST) ||
+	    val->type.dtype != DT_F32)
+		return NULL;
+	ir_materialize(g, v);
+	return val->data;
+}
+
+int
+ir_new_global(Graph *g, int like, const char *suffix, const Type *t,
+              const void *x)
+{
+	Arena *a = g->mod->arena;
+	const char *name = arena_printf(a, "%s%s", g->val[like].name, suffix);
+	while (ir_find_value(g, name) >= 0)
+		name = arena_printf(a, "%s_", name);
+	Loc loc = g->val[like].loc;
+	int kind = g->val[like].kind;
+	int v = ir_add_value(g, name, kind, *t, loc);
+	size_t n = (size_t)type_bytes(t);
+	g->val[v].init = INIT_DATA;
+	g->val[v].data = arena_alloc(a, n ? n : 1);
+	memcpy(g->val[v].data, x, n);
+	return v;
 }

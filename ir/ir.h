@@ -289,6 +289,13 @@ const char *ir_fused_parse(Arena *a, const char *s, int nin, FusedExpr *e);
 
 /* ir/init.c */
 void ir_materialize(Graph *g, int v);       /* fills data from its init */
+/* The data of f32 param or const v, materialized if need be; NULL for any
+ * other value (a temporary, data elided from a .kir). */
+const float *ir_fixed_f32(Graph *g, int v);
+/* A new param or const (as `like` is) of type t holding a copy of x,
+ * named after like with suffix added (and _ until the name is free). */
+int ir_new_global(Graph *g, int like, const char *suffix, const Type *t,
+                  const void *x);
 
 /* ir/cfg.c */
 Cfg *cfg_new(Arena *a, int kind, Loc loc);

@@ -8,6 +8,7 @@
 #include <math.h>
 #include <string.h>
 #include "ir.h"
+#include "kiln.h"
 
 #define ERR(...) arena_printf(g->mod->arena, __VA_ARGS__)
 
@@ -341,6 +342,11 @@ shape_conv(Graph *g, const Node *n, Type *out)
 	if (b && (b->rank != 1 || b->dim[0] != w->dim[0]))
 		return ERR("%s: bias must be [%lld], got %s", name(n),
 		           (long long)w->dim[0], tstr(g, b));
+	int wp = op_attr_lookup(n->op, "wpanel");
+	if (wp >= 0 && ir_attr(g, n, wp)->i != 0 &&
+	    ir_attr(g, n, wp)->i != KILN_CONV_PANEL)
+		return ERR("%s: wpanel must be 0 or %d, got %lld", name(n),
+		           KILN_CONV_PANEL, (long long)ir_attr(g, n, wp)->i);
 	*out = (Type){.dtype = x->dtype, .rank = r, .dim = {x->dim[0], w->dim[0]}};
 	const char *err = spatial(g, n, w->dim + 2, false, out);
 	return err ? err : epilogue(g, n, out);

@@ -466,6 +466,10 @@ grad_conv(Ad *ad, const Node *n, int dy)
 	int x = n->in[0], w = n->in[1];
 	int nsp = g->val[x].type.rank - 2;
 	int tr = nsp == 2 ? OP_CONV2D_TRANSPOSE : OP_CONV3D_TRANSPOSE;
+	if (n->op == OP_CONV2D && ir_attr(g, n, AT_CONV2D_WPANEL)->i)
+		diag_error(ad->loc, "autodiff: conv2d '%s' has its weights in the "
+		           "runtime's panels (wpanel); differentiate the model "
+		           "before pack_weights", g->val[n->out].name);
 	if (wants(ad, x)) {
 		const int64_t *st = named(ad, n, "strides")->ints;
 		const int64_t *pads = named(ad, n, "pads")->ints;

@@ -22,41 +22,6 @@
 #include <string.h>
 #include "passes.h"
 
-/* The data of f32 param or const v, made from its initializer if need
- * be; NULL for any other value (a temporary, data elided from a .kir). */
-static const float *
-fixed(Graph *g, int v)
-{
-	if (v < 0)
-		return NULL;
-	Value *val = &g->val[v];
-	if ((val->kind != VK_PARAM && val->kind != VK_CONST) ||
-	    val->type.dtype != DT_F32)
-		return NULL;
-	ir_materialize(g, v);
-	return val->data;
-}
-
-/* A new param (or const, as `like` is) of type t holding x, named after
- * like with suffix added. */
-static int
-new_global(Graph *g, int like, const char *suffix, const Type *t,
-           const float *x)
-{
-	Arena *a = g->mod->arena;
-	const char *name = arena_printf(a, "%s%s", g->val[like].name, suffix);
-	while (ir_find_value(g, name) >= 0)
-		name = arena_printf(a, "%s_", name);
-	Loc loc = g->val[like].loc;
-	int kind = g->val[like].kind;
-	int v = ir_add_value(g, name, kind, *t, loc);
-	size_t n = (size_t)type_bytes(t);
-	g->val[v].init = INIT_DATA;
-	g->val[v].data = arena_alloc(a, n ? n : 1);
-	memcpy(g->val[v].data, x, n);
-	return v;
-}
-
 /* The epilogue is empty: no activation, no residual. */
 static bool
 plain(Graph *g, const Node *n)
@@ -75,8 +40,8 @@ typedef struct {
 static bool
 affine(Graph *g, const Node *bn, Affine *f)
 {
-	const float *sc = fixed(g, bn->in[1]), *bi = fixed(g, bn->in[2]);
-	const float *mean = fixed(g, bn->in[3]), *var = fixed(g, bn->in[4]);
+	const float *sc = ir_fixed_f32(g, bn->in[1]), *bi = ir_fixed_f32(g, bn->in[2]);
+	const float *mean = ir_fixed_f32(g, bn->in[3]), *var = ir_fixed_f32(g, bn->in[4]);
 	if (!sc || !bi || !mean || !var)
 		return false;
 	double eps = ir_attr(g, bn, AT_BATCHNORM_EPSILON)->f;
@@ -96,9 +61,9 @@ static bool
 fold_conv(Graph *g, int p, const Affine *f)
 {
 	Node *n = &g->node[p];
-	const float *w = fixed(g, n->in[1]);
+	const float *w = ir_fixed_f32(g, n->in[1]);
 	int bv = n->nin > 2 ? n->in[2] : -1;
-	const float *b = fixed(g, bv);
+	const float *b = ir_fixed_f32(g, bv);
 	if (!w || (bv >= 0 && !b))
 		return false;
 	Type wt = g->val[n->in[1]].type;
@@ -112,8 +77,8 @@ fold_conv(Graph *g, int p, const Affine *f)
 	}
 	Type bt = {.dtype = DT_F32, .rank = 1, .dim = {f->c}};
 	int like = n->in[1];
-	int v = new_global(g, like, "_bn", &wt, nw);
-	int u = new_global(g, bv >= 0 ? bv : like, bv >= 0 ? "_bn" : "_bn_bias",
+	int v = ir_new_global(g, like, "_bn", &wt, nw);
+	int u = ir_new_global(g, bv >= 0 ? bv : like, bv >= 0 ? "_bn" : "_bn_bias",
 	                   &bt, nb);
 	n = &g->node[p];
 	n->in[1] = v;
@@ -135,12 +100,12 @@ fold_product(Graph *g, int p, const Affine *f)
 	bool gemm = n->op == OP_GEMM;
 	Type btype = g->val[n->in[1]].type;
 	const Type *bt = &btype;
-	const float *b = fixed(g, n->in[1]);
+	const float *b = ir_fixed_f32(g, n->in[1]);
 	if (!b || bt->rank != 2 || g->val[n->in[0]].type.rank != 2)
 		return -1;
 	bool tb = gemm && ir_attr(g, n, AT_GEMM_TRANS_B)->i;
 	int cv = gemm && n->nin > 2 ? n->in[2] : -1;
-	const float *c = fixed(g, cv);
+	const float *c = ir_fixed_f32(g, cv);
 	double beta = gemm ? ir_attr(g, n, AT_GEMM_BETA)->f : 0.0;
 	if (cv >= 0 && !c)
 		return -1;
@@ -163,8 +128,8 @@ fold_product(Graph *g, int p, const Affine *f)
 	}
 	Type ctype = {.dtype = DT_F32, .rank = 1, .dim = {cols}};
 	int like = n->in[1];
-	int nbv = new_global(g, like, "_bn", bt, nb);
-	int ncv = new_global(g, cv >= 0 ? cv : like, cv >= 0 ? "_bn" : "_bn_bias",
+	int nbv = ir_new_global(g, like, "_bn", bt, nb);
+	int ncv = ir_new_global(g, cv >= 0 ? cv : like, cv >= 0 ? "_bn" : "_bn_bias",
 	                     &ctype, nc);
 	n = &g->node[p];
 	int q = ir_add_node(g, OP_GEMM, n->loc, (int[]){n->in[0], nbv, ncv}, 3);
@@ -194,7 +159,8 @@ pass_fold_bn(Graph *g)
 			continue;
 		Node *n = &g->node[p];
 		int rank = g->val[x].type.rank;
-		bool conv = n->op == OP_CONV2D;
+		bool conv = n->op == OP_CONV2D &&
+		            !ir_attr(g, n, AT_CONV2D_WPANEL)->i;
 		bool prod = (n->op == OP_GEMM || n->op == OP_MATMUL) && rank == 2;
 		Affine f;
 		if (!(conv || prod) || !plain(g, n) || !affine(g, bn, &f))

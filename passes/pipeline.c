@@ -44,8 +44,9 @@ static const int pipeline_o2[] = {
 	PASS_fold_pad,          /* pads into the conv or pool reading them */
 	PASS_fold_bn,           /* batchnorm into the weights before it */
 	PASS_fuse_epilogue,     /* residual add, activation into conv/gemm */
+	PASS_pack_weights,      /* conv weights in the runtime's panels */
 	PASS_fuse_eltwise,      /* trees of elementwise ops into one loop */
-	PASS_dce,               /* the weights fold_bn replaced */
+	PASS_dce,               /* the weights fold_bn, pack_weights replaced */
 	PASS_memplan,
 };
 

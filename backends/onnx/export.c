@@ -817,6 +817,11 @@ export_node(Ex *e, int i)
 		diag_error(n->loc, "export: %s '%s' has a fused epilogue, which "
 		           "ONNX has no form for; export the model before "
 		           "fuse_epilogue", name, e->g->val[n->out].name);
+	if (n->op == OP_CONV2D && ir_attr(e->g, n, AT_CONV2D_WPANEL)->i)
+		diag_error(n->loc, "export: %s '%s' has its weights in the "
+		           "runtime's panels (wpanel), which ONNX has no form for; "
+		           "export the model before pack_weights", name,
+		           e->g->val[n->out].name);
 	e->n = n;
 	e->base = n->loc.node ? n->loc.node :
 	          arena_printf(e->a, "%s_%d", name, i);

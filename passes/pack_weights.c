@@ -1,0 +1,52 @@
+/* pack_weights.c: lays the constant weights of each conv2d out in the
+ * panels the runtime's matrix product reads (kiln_conv2d_pack_weights,
+ * runtime/kiln.h), once at compile time, and marks the conv wpanel=12.
+ *
+ * The product y[og, positions] = w[og, K] @ im2col[K, positions] reads
+ * w in panels of rows; with plain weights the runtime repacks them on
+ * every call, which for the late layers of a CNN (few positions, many
+ * channels) costs as much as the product itself.  The packed weights
+ * hold the same elements in another order, so the conv's types do not
+ * change, and a .kir dump shows the attribute and the reordered data.
+ *
+ * Fires on a conv2d with plain weights that are an f32 param or const
+ * with data and at least MINROWS output channels per group (fewer rows
+ * than that make no tile worth a panel; the runtime reads those in
+ * place), and not in a training build (Module.training), whose weights
+ * change while it runs.  The packed weights are a new param or const
+ * named <weights>_panels; dce drops the old ones once unused.  Runs
+ * after fold_bn, which scales plain weights.
+ */
+#include "kiln.h"
+#include "passes.h"
+
+enum { MINROWS = 8 };
+
+void
+pass_pack_weights(Graph *g)
+{
+	if (g->mod->training)
+		return;
+	for (int k = 0; k < g->nnode; k++) {
+		Node *n = &g->node[k];
+		if (n->dead || n->op != OP_CONV2D ||
+		    ir_attr(g, n, AT_CONV2D_WPANEL)->i != 0)
+			continue;
+		int wv = n->in[1];
+		const Type wt = g->val[wv].type;
+		int64_t group = ir_attr(g, n, AT_CONV2D_GROUP)->i;
+		const float *w = ir_fixed_f32(g, wv);
+		if (!w || wt.rank != 4 || wt.dim[0] / group < MINROWS)
+			continue;
+		struct kiln_conv2d p = {
+			.c = wt.dim[1] * group, .oc = wt.dim[0], .kh = wt.dim[2],
+			.kw = wt.dim[3], .group = group,
+		};
+		float *wp = arena_alloc(g->mod->arena, type_bytes(&wt) + 1);
+		kiln_conv2d_pack_weights(wp, w, &p);
+		int v = ir_new_global(g, wv, "_panels", &wt, wp);
+		n = &g->node[k];
+		n->in[1] = v;
+		ir_set_int(g, k, AT_CONV2D_WPANEL, KILN_CONV_PANEL);
+	}
+}
