@@ -498,8 +498,11 @@ usage(const struct trainer *t)
 	for (size_t i = 0; i < countof(options); i++) {
 		const struct option *o = &options[i];
 		const char *f = (const char *)&t->o + o->off;
-		printf("  %s %-*s%s", o->name, 24 - (int)strlen(o->name), o->arg,
-		       o->help);
+		int w = 24 - (int)strlen(o->name);
+		/* an argument too long for its column puts the help below */
+		printf("  %s %-*s%s%s", o->name, w, o->arg,
+		       (int)strlen(o->arg) >= w ? "\n                           " :
+		       "", o->help);
 		if (o->kind == OPT_INT)
 			printf(" (default %lld)", (long long)*(const int64_t *)f);
 		else if (o->kind == OPT_REAL)
@@ -1055,7 +1058,7 @@ put_metrics(const struct trainer *t, FILE *f, bool json, const char *prefix,
 /* An epoch's line on stdout and in the log. */
 static void
 put_epoch(struct trainer *t, int64_t e, double lr, const struct metrics *m,
-          double secs)
+          double secs, double train_secs)
 {
 	for (int json = 0; json < 2; json++) {
 		FILE *f = json ? t->log : stdout;
@@ -1069,6 +1072,8 @@ put_epoch(struct trainer *t, int64_t e, double lr, const struct metrics *m,
 		put_metrics(t, f, json, "", &m[0]);
 		put_metrics(t, f, json, "val_", &m[1]);
 		put_metrics(t, f, json, "test_", &m[2]);
+		if (json)
+			fprintf(f, ",\"train_seconds\":%.3f", train_secs);
 		fprintf(f, json ? ",\"seconds\":%.3f}\n" : " (%.1f s)\n", secs);
 		fflush(f);
 	}
@@ -1434,9 +1439,9 @@ restore_best(struct trainer *t)
  * *stop when early stopping ends the run. */
 static kiln_status
 end_epoch(struct trainer *t, double lr, const struct metrics *m,
-          double secs, bool *stop)
+          double secs, double train_secs, bool *stop)
 {
-	put_epoch(t, t->epoch, lr, m, secs);
+	put_epoch(t, t->epoch, lr, m, secs, train_secs);
 	if (t->skipped)
 		printf("epoch %lld: %lld batches skipped: not finite\n",
 		       (long long)t->epoch + 1, (long long)t->skipped);
@@ -1466,6 +1471,7 @@ train(struct trainer *t)
 		struct metrics m[3] = {{0}};   /* SPLIT_ */
 		double t0 = now(), lr = epoch_lr(t, t->epoch);
 		s = train_epoch(t, lr, t0);
+		double t1 = now();
 		m[SPLIT_TRAIN] = t->run;
 		if (!s && !stop_signal && t->nval)
 			s = evaluate(t, tr, t->idx + t->ntrain, t->nval, &m[SPLIT_VAL],
@@ -1475,7 +1481,7 @@ train(struct trainer *t)
 			             t->report == REPORT_TEST);
 		if (s || stop_signal)
 			break;
-		s = end_epoch(t, lr, m, now() - t0, &stop);
+		s = end_epoch(t, lr, m, now() - t0, t1 - t0, &stop);
 	}
 	if (!s && stop_signal)
 		return interrupted(t);
