@@ -88,39 +88,38 @@ kiln_conv2d_chunks(const struct kiln_conv2d *p, int64_t rows, int64_t cols,
 	*nr = part(rows, KILN_CONV_COLBUF / MAX(*nc, 1));
 }
 
-static void
-zero(float *y, int64_t n)
-{
-	for (int64_t i = 0; i < n; i++)
-		y[i] = 0.0f;
-}
-
 /* cr[t] for t < jn: input plane xp seen through tap (u,v) at output
  * position j0 + t (row-major over oh x ow), 0 in the padding.  The
  * positions go by output row, each cut into padding and the inside
  * [c0, c1) that span() finds once for all rows. */
-static void
-im2col_row(float *cr, const float *xp, int64_t u, int64_t v, int64_t j0,
-           int64_t jn, const struct kiln_conv2d *p)
+KILN_CLONES static void
+im2col_row(float *restrict cr, const float *restrict xp, int64_t u, int64_t v,
+           int64_t j0, int64_t jn, const struct kiln_conv2d *p)
 {
 	int64_t du = u * p->dh - p->pt, dv = v * p->dw - p->pl, c0, c1;
 
 	span(dv, p->sw, p->w, p->ow, &c0, &c1);
-	for (int64_t t = 0; t < jn;) {
-		int64_t a = (j0 + t) % p->ow, b = MIN(p->ow, a + jn - t);
-		int64_t ih = (j0 + t) / p->ow * p->sh + du, xr = ih * p->w + dv;
+	/* output row i from column a: one division for the first, then
+	 * whole rows (divisions cost more than a short row's copy) */
+	int64_t i = j0 / p->ow, a = j0 % p->ow;
+	for (int64_t t = 0; t < jn; i++, a = 0) {
+		int64_t b = MIN(p->ow, a + jn - t);
+		int64_t ih = i * p->sh + du, xr = ih * p->w + dv;
 		int64_t lo = MIN(MAX(c0, a), b), hi = MAX(MIN(c1, b), lo);
-		float *d = cr + t;      /* d[j - a] is output column j */
+		float *d = cr + t - a;  /* d[j] is output column j */
 
 		if (ih < 0 || ih >= p->h)
 			lo = hi = b;
-		zero(d, lo - a);
-		if (p->sw == 1 && hi > lo)
-			memcpy(d + lo - a, xp + xr + lo, (size_t)(hi - lo) * sizeof *d);
+		for (int64_t j = a; j < lo; j++)
+			d[j] = 0.0f;
+		if (p->sw == 1)
+			for (int64_t j = lo; j < hi; j++)
+				d[j] = xp[xr + j];
 		else
 			for (int64_t j = lo; j < hi; j++)
-				d[j - a] = xp[xr + j * p->sw];
-		zero(d + hi - a, b - hi);
+				d[j] = xp[xr + j * p->sw];
+		for (int64_t j = hi; j < b; j++)
+			d[j] = 0.0f;
 		t += b - a;
 	}
 }
@@ -245,53 +244,56 @@ kiln_conv2d_f32(float *y, const float *x, const float *w, const float *b,
 
 /* ---- depthwise: one input and one output channel per group ------------ */
 
-/* Each row loop is built for AVX-512, AVX2 and the baseline, the best the
- * CPU has picked when the program loads (GCC's and clang's function
- * multiversioning); the compiler vectorizes each along the row. */
-#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__)
-#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define CLONES
-#endif
-
-/* yr[j] += wv * xr[j*sw] for j < n: one tap along an output row. */
-CLONES static void
-tap_row(float *restrict yr, const float *restrict xr, float wv, int64_t sw,
-        int64_t n)
+/* Rows i0..i1 of output plane yp += weight wv times input plane xp seen
+ * through tap (u,v): one tap over a block of rows, the columns inside
+ * the input found once (span()). */
+KILN_CLONES static void
+tap_rows(float *restrict yp, const float *restrict xp, float wv, int64_t u,
+         int64_t v, int64_t i0, int64_t i1, const struct kiln_conv2d *p)
 {
-	if (sw == 1)
-		for (int64_t j = 0; j < n; j++)
-			yr[j] += wv * xr[j];
-	else
-		for (int64_t j = 0; j < n; j++)
-			yr[j] += wv * xr[j * sw];
+	int64_t off = v * p->dw - p->pl, lo, hi;
+
+	span(off, p->sw, p->w, p->ow, &lo, &hi);
+	for (int64_t i = i0; i < i1; i++) {
+		int64_t ih = i * p->sh - p->pt + u * p->dh;
+		if (ih < 0 || ih >= p->h)
+			continue;
+		float *yr = yp + i * p->ow;
+		const float *xr = xp + ih * p->w + off;
+		if (p->sw == 1)
+			for (int64_t j = lo; j < hi; j++)
+				yr[j] += wv * xr[j];
+		else
+			for (int64_t j = lo; j < hi; j++)
+				yr[j] += wv * xr[j * p->sw];
+	}
 }
 
+/* Rows of a block of the depthwise conv's output: about this many
+ * floats, so the block stays in L1 while every tap passes over it. */
+enum { DWBLOCK = 2048 };
+
 /* Output plane yp of a depthwise conv from input plane xp and the
- * channel's kh*kw weights wc: row by row, the bias first, then each tap
- * inside the input in window order, then the epilogue on the row. */
+ * channel's kh*kw weights wc, a block of rows at a time: the bias, then
+ * each tap in window order over the block (the taps outside the input
+ * skipped), then the epilogue.  Every output gets its taps in window
+ * order, as a window-by-window loop would add them. */
 static void
 dw_plane(float *yp, const float *xp, const float *wc, float bias,
          const struct kiln_conv2d *p, const struct kiln_epilogue *e,
          const float *y0)
 {
-	for (int64_t i = 0; i < p->oh; i++) {
-		float *yr = yp + i * p->ow;
-		fill(yr, p->ow, bias);
-		for (int64_t u = 0; u < p->kh; u++) {
-			int64_t ih = i * p->sh - p->pt + u * p->dh;
-			if (ih < 0 || ih >= p->h)
-				continue;
-			for (int64_t v = 0; v < p->kw; v++) {
-				int64_t off = v * p->dw - p->pl, lo, hi;
-				span(off, p->sw, p->w, p->ow, &lo, &hi);
-				if (hi > lo)
-					tap_row(yr + lo, xp + ih * p->w + lo * p->sw + off,
-					        wc[u * p->kw + v], p->sw, hi - lo);
-			}
-		}
+	int64_t rows = MAX(1, DWBLOCK / p->ow);
+
+	for (int64_t i0 = 0; i0 < p->oh; i0 += rows) {
+		int64_t i1 = MIN(p->oh, i0 + rows);
+		float *yb = yp + i0 * p->ow;
+		fill(yb, (i1 - i0) * p->ow, bias);
+		for (int64_t u = 0; u < p->kh; u++)
+			for (int64_t v = 0; v < p->kw; v++)
+				tap_rows(yp, xp, wc[u * p->kw + v], u, v, i0, i1, p);
 		if (e)
-			kiln_epilogue_f32(yr, p->ow, yr - y0, e);
+			kiln_epilogue_f32(yb, (i1 - i0) * p->ow, yb - y0, e);
 	}
 }
 

@@ -1,5 +1,5 @@
-/* gemm_kern.h: the matrix product's micro-kernels, internal to the
- * runtime.  runtime/gemm.c blocks and packs the operands and calls them;
+/* gemm_kern.h: the matrix product's micro-kernels and KILN_CLONES,
+ * internal to the runtime.  runtime/gemm.c blocks and packs the operands and calls them;
  * runtime/gemm_x86.c holds the AVX-512 and AVX2 sets, compiled for those
  * instruction sets whatever the rest of the runtime is compiled for, and
  * gemm.c picks one at run time from what the CPU has.
@@ -18,6 +18,17 @@
 #define KILN_GEMM_KERN_H
 
 #include <stdint.h>
+
+/* A plain C kernel built for AVX-512, AVX2 and the baseline, the best
+ * the CPU has picked when the program loads (GCC's and clang's function
+ * multiversioning, through an ifunc): the compiler vectorizes each
+ * version for its instruction set.  Without FMA contraction (ISO C
+ * mode) the versions give the same bits. */
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__)
+#define KILN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define KILN_CLONES
+#endif
 
 /* One tile: rows i < mr, columns j < nr of y. */
 struct kiln_tile {

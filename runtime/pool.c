@@ -11,6 +11,7 @@
 #include <math.h>
 #include <stdbool.h>
 
+#include "gemm_kern.h"
 #include "kiln.h"
 
 /* Where in plane xp the max of the window of output (i,j) is: the first
@@ -115,9 +116,9 @@ tap_cols(const struct kiln_pool2d *p, int64_t off, int64_t j0, int64_t j1,
  * whole row: each output takes its taps in window order, as
  * max_window() does (padding skipped, NaN never wins), but the loops
  * run along the row, without per-tap tests. */
-static void
-max_row(float *yr, const float *xp, int64_t i, int64_t j0, int64_t j1,
-        const struct kiln_pool2d *p)
+KILN_CLONES static void
+max_row(float *restrict yr, const float *restrict xp, int64_t i, int64_t j0,
+        int64_t j1, const struct kiln_pool2d *p)
 {
 	for (int64_t j = j0; j < j1; j++)
 		yr[j] = -INFINITY;

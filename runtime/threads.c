@@ -12,6 +12,13 @@
  * every part of the one before has run.  The job and the counters are
  * read and written under the mutex only; the parts write disjoint data.
  *
+ * Before sleeping, a worker watches the generation counter and the
+ * caller the count of parts left, for a few tens of microseconds
+ * (SPIN): a model runs its layers back to back, and a sleeping thread
+ * takes about as long to wake as a small layer's work.  The mutex and
+ * the condition variables stay the protocol; the spinning only reads
+ * atomic copies of gen and left and then takes the mutex as before.
+ *
  * The workers are created on the first job that needs them, with big
  * stacks (the kernels keep their packing and im2col buffers on the
  * stack), and never exit; the pool grows when kiln_set_threads() asks for
@@ -26,6 +33,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -52,8 +60,36 @@ static struct {
 	int parts;
 } job;
 
+/* gen and left as published for spinning: written under mu together
+ * with them, read without it. */
+static _Atomic uint64_t pub_gen;
+static _Atomic int pub_left;
+
 /* Set in workers, and in the caller while it runs its part. */
 static _Thread_local int inside;
+
+/* How long a thread spins before it sleeps, in pause instructions: a few
+ * tens of microseconds.  Waking a sleeping thread costs about as much as
+ * a small layer's work; a model runs its layers back to back, so the
+ * workers and the caller keep watching for a short while instead. */
+enum { SPIN = 4096 };
+
+static void
+pause_cpu(void)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+	__builtin_ia32_pause();
+#endif
+}
+
+/* Spins until *v differs from old or SPIN runs out. */
+static void
+spin_gen(uint64_t old)
+{
+	for (int i = 0; i < SPIN && atomic_load_explicit(&pub_gen,
+	     memory_order_acquire) == old; i++)
+		pause_cpu();
+}
 
 /* Part i of parts of [0, n): contiguous, sizes differing by 1 at most. */
 static void
@@ -73,6 +109,12 @@ worker(void *arg)
 	inside = 1;
 	pthread_mutex_lock(&mu);
 	for (;;) {
+		if (seen[id] == gen) {
+			/* seen[id] is this thread's own */
+			pthread_mutex_unlock(&mu);
+			spin_gen(seen[id]);
+			pthread_mutex_lock(&mu);
+		}
 		while (seen[id] == gen)
 			pthread_cond_wait(&wake, &mu);
 		seen[id] = gen;
@@ -83,7 +125,8 @@ worker(void *arg)
 		pthread_mutex_unlock(&mu);
 		run_part(id);
 		pthread_mutex_lock(&mu);
-		if (--left == 0)
+		atomic_store_explicit(&pub_left, --left, memory_order_release);
+		if (left == 0)
 			pthread_cond_signal(&done);
 	}
 	return NULL;
@@ -181,7 +224,9 @@ start(int64_t n, void (*fn)(void *, int64_t, int64_t), void *ctx)
 		job.n = n;
 		job.parts = parts;
 		left = parts - 1;
+		atomic_store_explicit(&pub_left, left, memory_order_relaxed);
 		gen++;
+		atomic_store_explicit(&pub_gen, gen, memory_order_release);
 		pthread_cond_broadcast(&wake);
 	}
 	pthread_mutex_unlock(&mu);
@@ -203,6 +248,9 @@ kiln_parallel_for(int64_t n, void (*fn)(void *ctx, int64_t lo, int64_t hi),
 	inside = 1;
 	run_part(0);
 	inside = 0;
+	for (int i = 0; i < SPIN && atomic_load_explicit(&pub_left,
+	     memory_order_acquire) > 0; i++)
+		pause_cpu();
 	pthread_mutex_lock(&mu);
 	while (left > 0)
 		pthread_cond_wait(&done, &mu);
