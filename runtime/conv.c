@@ -20,7 +20,7 @@
  * The 3-D kernels work tap by tap: each tap (q,u,v) adds w[o,q,u,v] times
  * a strided window of an input plane to an output plane (add_tap()), or
  * scatters the other way (scatter_tap()), with the rows and columns in
- * the padding cut off beforehand (span()), so the inner loop has no
+ * the padding cut off beforehand (kiln_span()), so the inner loop has no
  * bounds tests.  They loop over the depth taps and hand each (output
  * plane, input plane) pair to that 2-D plane code.
  */
@@ -28,18 +28,6 @@
 
 #include "gemm_kern.h"
 #include "kiln.h"
-
-/* The output positions i in [*lo, *hi) of [0, n) whose input position
- * i*s + off lies in [0, len).  s >= 1. */
-static void
-span(int64_t off, int64_t s, int64_t len, int64_t n, int64_t *lo, int64_t *hi)
-{
-	int64_t a = off >= 0 ? 0 : (-off + s - 1) / s;
-	int64_t b = len - off <= 0 ? 0 : (len - off - 1) / s + 1;
-
-	*hi = b < n ? b : n;
-	*lo = a < *hi ? a : *hi;
-}
 
 static void
 fill(float *y, int64_t n, float v)
@@ -91,14 +79,14 @@ kiln_conv2d_chunks(const struct kiln_conv2d *p, int64_t rows, int64_t cols,
 /* cr[t] for t < jn: input plane xp seen through tap (u,v) at output
  * position j0 + t (row-major over oh x ow), 0 in the padding.  The
  * positions go by output row, each cut into padding and the inside
- * [c0, c1) that span() finds once for all rows. */
+ * [c0, c1) that kiln_span() finds once for all rows. */
 KILN_CLONES static void
 im2col_row(float *restrict cr, const float *restrict xp, int64_t u, int64_t v,
            int64_t j0, int64_t jn, const struct kiln_conv2d *p)
 {
 	int64_t du = u * p->dh - p->pt, dv = v * p->dw - p->pl, c0, c1;
 
-	span(dv, p->sw, p->w, p->ow, &c0, &c1);
+	kiln_span(dv, p->sw, p->w, p->ow, &c0, &c1);
 	/* output row i from column a: one division for the first, then
 	 * whole rows (divisions cost more than a short row's copy) */
 	int64_t i = j0 / p->ow, a = j0 % p->ow;
@@ -153,7 +141,7 @@ col2im_row(float *yp, const float *cr, int64_t u, int64_t v, int64_t j0,
 {
 	int64_t du = u * p->dh - p->pt, dv = v * p->dw - p->pl, c0, c1;
 
-	span(dv, p->sw, p->ow, p->w, &c0, &c1);
+	kiln_span(dv, p->sw, p->ow, p->w, &c0, &c1);
 	for (int64_t t = 0; t < jn;) {
 		int64_t a = (j0 + t) % p->w, b = MIN(p->w, a + jn - t);
 		int64_t oi = (j0 + t) / p->w * p->sh + du, yr = oi * p->ow + dv;
@@ -246,14 +234,14 @@ kiln_conv2d_f32(float *y, const float *x, const float *w, const float *b,
 
 /* Rows i0..i1 of output plane yp += weight wv times input plane xp seen
  * through tap (u,v): one tap over a block of rows, the columns inside
- * the input found once (span()). */
+ * the input found once (kiln_span()). */
 KILN_CLONES static void
 tap_rows(float *restrict yp, const float *restrict xp, float wv, int64_t u,
          int64_t v, int64_t i0, int64_t i1, const struct kiln_conv2d *p)
 {
 	int64_t off = v * p->dw - p->pl, lo, hi;
 
-	span(off, p->sw, p->w, p->ow, &lo, &hi);
+	kiln_span(off, p->sw, p->w, p->ow, &lo, &hi);
 	for (int64_t i = i0; i < i1; i++) {
 		int64_t ih = i * p->sh - p->pt + u * p->dh;
 		if (ih < 0 || ih >= p->h)
@@ -450,8 +438,8 @@ add_tap(float *yp, const float *xp, float wv, int64_t u, int64_t v,
 	int64_t i0, i1, j0, j1;
 	int64_t du = u * p->dh - p->pt, dv = v * p->dw - p->pl;
 
-	span(du, p->sh, p->h, p->oh, &i0, &i1);
-	span(dv, p->sw, p->w, p->ow, &j0, &j1);
+	kiln_span(du, p->sh, p->h, p->oh, &i0, &i1);
+	kiln_span(dv, p->sw, p->w, p->ow, &j0, &j1);
 	for (int64_t i = i0; i < i1; i++) {
 		float *yr = yp + i * p->ow;
 		int64_t xr = (i * p->sh + du) * p->w + dv;
@@ -471,8 +459,8 @@ kiln_conv2d_tap_dot(const float *dyp, const float *xp, int64_t u, int64_t v,
 	int64_t top = u * p->dh - p->pt, left = v * p->dw - p->pl;
 	float s = 0.0f;
 
-	span(top, p->sh, p->h, p->oh, &r0, &r1);
-	span(left, p->sw, p->w, p->ow, &c0, &c1);
+	kiln_span(top, p->sh, p->h, p->oh, &r0, &r1);
+	kiln_span(left, p->sw, p->w, p->ow, &c0, &c1);
 	for (int64_t i = r0; i < r1; i++) {
 		const float *dyr = dyp + i * p->ow;
 		const float *xr = xp + (i * p->sh + top) * p->w + left;
@@ -521,7 +509,7 @@ kiln_conv3d_f32(float *y, const float *x, const float *w, const float *b,
 
 /* Transposed convolution, tap by tap: yp[oh,ow] += wv * xp[h,w] scattered
  * through tap (u,v), input (i,j) landing on output (i*sh - pt + u*dh,
- * j*sw - pl + v*dw).  span() keeps the inputs that land inside. */
+ * j*sw - pl + v*dw).  kiln_span() keeps the inputs that land inside. */
 static void
 scatter_tap(float *yp, const float *xp, float wv, int64_t u, int64_t v,
             const struct kiln_conv2d *p)
@@ -529,8 +517,8 @@ scatter_tap(float *yp, const float *xp, float wv, int64_t u, int64_t v,
 	int64_t i0, i1, j0, j1;
 	int64_t du = u * p->dh - p->pt, dv = v * p->dw - p->pl;
 
-	span(du, p->sh, p->oh, p->h, &i0, &i1);
-	span(dv, p->sw, p->ow, p->w, &j0, &j1);
+	kiln_span(du, p->sh, p->oh, p->h, &i0, &i1);
+	kiln_span(dv, p->sw, p->ow, p->w, &j0, &j1);
 	for (int64_t i = i0; i < i1; i++) {
 		const float *xr = xp + i * p->w;
 		int64_t yr = (i * p->sh + du) * p->ow + dv;

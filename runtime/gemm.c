@@ -380,12 +380,12 @@ run(struct prod *s)
 		return;
 	}
 	s->cols = s->n >= s->m;
+	int64_t parts = s->cols ? (s->n + s->k->nr - 1) / s->k->nr :
+	                (s->m + s->k->mr - 1) / s->k->mr;
 	if (s->m * s->n * s->kk > KILN_PARALLEL_MIN)
-		kiln_parallel_for(s->cols ? (s->n + s->k->nr - 1) / s->k->nr :
-		                  (s->m + s->k->mr - 1) / s->k->mr, part, s);
+		kiln_parallel_for(parts, part, s);
 	else
-		part(s, 0, s->cols ? (s->n + s->k->nr - 1) / s->k->nr :
-		     (s->m + s->k->mr - 1) / s->k->mr);
+		part(s, 0, parts);
 }
 
 static struct mat

@@ -1,5 +1,5 @@
-/* gemm_kern.h: the matrix product's micro-kernels and KILN_CLONES,
- * internal to the runtime.  runtime/gemm.c blocks and packs the operands and calls them;
+/* gemm_kern.h: the matrix product's micro-kernels, KILN_CLONES and
+ * kiln_span, internal to the runtime.  runtime/gemm.c blocks and packs the operands and calls them;
  * runtime/gemm_x86.c holds the AVX-512 and AVX2 sets, compiled for those
  * instruction sets whatever the rest of the runtime is compiled for, and
  * gemm.c picks one at run time from what the CPU has.
@@ -51,6 +51,20 @@ struct kiln_tile {
 };
 
 typedef void kiln_tile_fn(const struct kiln_tile *t);
+
+/* The output positions i in [*lo, *hi) of [0, n) whose input position
+ * i*s + off lies in [0, len), s >= 1: where a window tap falls inside
+ * the input, for the convolutions and pools. */
+static inline void
+kiln_span(int64_t off, int64_t s, int64_t len, int64_t n, int64_t *lo,
+          int64_t *hi)
+{
+	int64_t a = off >= 0 ? 0 : (-off + s - 1) / s;
+	int64_t b = len - off <= 0 ? 0 : (len - off - 1) / s + 1;
+
+	*hi = b < n ? b : n;
+	*lo = a < *hi ? a : *hi;
+}
 
 /* KILN_GEMM_MAXMR bounds every set's mr. */
 enum { KILN_GEMM_MAXMR = 12 };

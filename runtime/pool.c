@@ -99,28 +99,15 @@ avg_window(const float *xp, int64_t i, int64_t j, const struct kiln_pool2d *p)
 	return cnt ? s / (float)cnt : 0.0f;
 }
 
-/* The output columns j in [*lo, *hi) of [j0, j1) whose tap at input
- * column j*sw + off lies inside the input. */
-static void
-tap_cols(const struct kiln_pool2d *p, int64_t off, int64_t j0, int64_t j1,
-         int64_t *lo, int64_t *hi)
-{
-	int64_t a = off >= 0 ? 0 : (-off + p->sw - 1) / p->sw;
-	int64_t b = p->w - off <= 0 ? 0 : (p->w - off - 1) / p->sw + 1;
-
-	*lo = a > j0 ? a : j0;
-	*hi = b < j1 ? b : j1;
-}
-
-/* Columns j0..j1 of output row i over plane xp, a tap at a time over the
+/* Output row i over plane xp, a tap at a time over the
  * whole row: each output takes its taps in window order, as
  * max_window() does (padding skipped, NaN never wins), but the loops
  * run along the row, without per-tap tests. */
 KILN_CLONES static void
-max_row(float *restrict yr, const float *restrict xp, int64_t i, int64_t j0,
-        int64_t j1, const struct kiln_pool2d *p)
+max_row(float *restrict yr, const float *restrict xp, int64_t i,
+        const struct kiln_pool2d *p)
 {
-	for (int64_t j = j0; j < j1; j++)
+	for (int64_t j = 0; j < p->ow; j++)
 		yr[j] = -INFINITY;
 	for (int64_t u = 0; u < p->kh; u++) {
 		int64_t ih = i * p->sh - p->pt + u * p->dh, lo, hi;
@@ -129,7 +116,7 @@ max_row(float *restrict yr, const float *restrict xp, int64_t i, int64_t j0,
 		const float *xr = xp + ih * p->w;
 		for (int64_t v = 0; v < p->kw; v++) {
 			int64_t off = v * p->dw - p->pl;
-			tap_cols(p, off, j0, j1, &lo, &hi);
+			kiln_span(off, p->sw, p->w, p->ow, &lo, &hi);
 			for (int64_t j = lo; j < hi; j++) {
 				float t = xr[j * p->sw + off];
 				yr[j] = t > yr[j] ? t : yr[j];
@@ -144,7 +131,7 @@ kiln_maxpool2d_f32(float *y, const float *x, const struct kiln_pool2d *p)
 	for (int64_t nc = 0; nc < p->n * p->c; nc++) {
 		const float *xp = x + nc * p->h * p->w;
 		for (int64_t i = 0; i < p->oh; i++, y += p->ow)
-			max_row(y, xp, i, 0, p->ow, p);
+			max_row(y, xp, i, p);
 	}
 }
 
