@@ -24,10 +24,12 @@
  * bounds tests.  They loop over the depth taps and hand each (output
  * plane, input plane) pair to that 2-D plane code.
  */
+#include <math.h>
 #include <string.h>
 
 #include "gemm_kern.h"
 #include "kiln.h"
+#include "kiln_scalar.h"
 
 static void
 fill(float *y, int64_t n, float v)
@@ -234,7 +236,8 @@ kiln_conv2d_f32(float *y, const float *x, const float *w, const float *b,
 
 /* Rows i0..i1 of output plane yp += weight wv times input plane xp seen
  * through tap (u,v): one tap over a block of rows, the columns inside
- * the input found once (kiln_span()). */
+ * the input found once (kiln_span()).  The path of planes too wide for
+ * the padded buffer below. */
 KILN_CLONES static void
 tap_rows(float *restrict yp, const float *restrict xp, float wv, int64_t u,
          int64_t v, int64_t i0, int64_t i1, const struct kiln_conv2d *p)
@@ -257,29 +260,177 @@ tap_rows(float *restrict yp, const float *restrict xp, float wv, int64_t u,
 	}
 }
 
-/* Rows of a block of the depthwise conv's output: about this many
- * floats, so the block stays in L1 while every tap passes over it. */
-enum { DWBLOCK = 2048 };
+/* Floats of the depthwise conv's buffers: a block of outputs (DWBLOCK,
+ * so it stays in L1 while every tap passes over it) and the input it
+ * reads with its padding (DWIN); both have VPAD more so that every pass
+ * runs over whole vectors. */
+enum { DWBLOCK = 2048, DWIN = 8192, VPAD = 16 };
+
+/* ob[t] += the next three, two or one taps' w * xs[t] for t < n, added
+ * in the order given: one pass over ob instead of one a tap. */
+static inline void
+acc_taps(float *restrict ob, int64_t n, const float *const *xs,
+         const float *ws, int cnt)
+{
+	const float *restrict x0 = xs[0], *restrict x1 = xs[cnt > 1],
+	            *restrict x2 = xs[cnt > 2 ? 2 : 0];
+	float w0 = ws[0], w1 = ws[cnt > 1], w2 = ws[cnt > 2 ? 2 : 0];
+
+	if (cnt == 3)
+		for (int64_t t = 0; t < n; t++)
+			ob[t] = ob[t] + w0 * x0[t] + w1 * x1[t] + w2 * x2[t];
+	else if (cnt == 2)
+		for (int64_t t = 0; t < n; t++)
+			ob[t] = ob[t] + w0 * x0[t] + w1 * x1[t];
+	else
+		for (int64_t t = 0; t < n; t++)
+			ob[t] += w0 * x0[t];
+}
+
+/* Where dw_block() reads: q columns and qr rows a plane (the rows of a
+ * whole block), off[] each tap's start in the copy, lo and hi the
+ * clamp of the stores. */
+enum { DWMAXTAP = 64 };
+struct dw_geom {
+	int64_t q, qr, rows, off[DWMAXTAP];
+	float lo, hi;
+};
+
+/* A block of a depthwise conv's output, rows i0..i0+rows-1 of plane yp,
+ * computed from a copy of the input they read, padding filled in and
+ * split by stride phase so that every tap reads a contiguous run: plane
+ * (a,b) of the copy, for a < sh and b < sw, holds qr rows of q columns,
+ *   xb[((a*sw + b)*qr + k)*q + t] = x(i0*sh - pt + k*sh + a,
+ *                                     t*sw + b - pl),
+ * zero outside the input.  Output (i,j) of the block is then
+ *   ob[i*q + j] = bias + sum over taps (u,v) in window order of
+ *                 w(u,v) * xb[plane(u*dh % sh, v*dw % sw) +
+ *                             (i + u*dh/sh)*q + j + v*dw/sw],
+ * one run of rows*q outputs (rounded up to whole vectors) for each
+ * tap, whatever the strides: the vectors are long where the rows are
+ * short, and the last q - ow columns of each row are thrown away.
+ * Padding taps add zeros, so an output does not depend on where its
+ * block starts.  The rows are stored clamped to [lo, hi] (relu and clip
+ * epilogues; -inf, inf for none).  The planes are qr rows apart even
+ * in a last block of fewer rows. */
+KILN_CLONES static void
+dw_block(float *restrict yp, const float *restrict xp, const float *wc,
+         float bias, int64_t i0, int64_t rows, const struct dw_geom *gm,
+         const struct kiln_conv2d *p)
+{
+	int64_t q = gm->q, qr = gm->qr;
+	_Alignas(64) float xb[DWIN + VPAD], ob[DWBLOCK + VPAD];
+	int64_t np = p->sh * p->sw;
+	int64_t m = (rows * q + VPAD - 1) / VPAD * VPAD;
+
+	/* all zeros first: the padding, and the reads past the last plane
+	 * of outputs thrown away */
+	memset(xb, 0, (size_t)((np * qr + 1) * q + VPAD) * sizeof *xb);
+	for (int64_t a = 0; a < p->sh; a++)
+		for (int64_t b = 0; b < p->sw; b++) {
+			int64_t c0, c1, off = b - p->pl;
+			float *d = xb + (a * p->sw + b) * qr * q;
+			kiln_span(off, p->sw, p->w, q, &c0, &c1);
+			for (int64_t k = 0; k < qr; k++, d += q) {
+				int64_t ih = i0 * p->sh - p->pt + k * p->sh + a;
+				if (ih < 0 || ih >= p->h)
+					continue;
+				const float *xr = xp + ih * p->w + off;
+				if (p->sw == 1)
+					for (int64_t t = c0; t < c1; t++)
+						d[t] = xr[t];
+				else if (p->sw == 2)    /* a constant stride vectorizes */
+					for (int64_t t = c0; t < c1; t++)
+						d[t] = xr[2 * t];
+				else
+					for (int64_t t = c0; t < c1; t++)
+						d[t] = xr[t * p->sw];
+			}
+		}
+	for (int64_t t = 0; t < m; t++)
+		ob[t] = bias;
+	int64_t ntap = p->kh * p->kw;
+	for (int64_t s = 0; s < ntap; s += 3) {
+		const float *xs[3] = {xb, xb, xb};
+		int cnt = (int)MIN(3, ntap - s);
+		for (int c = 0; c < cnt; c++)
+			xs[c] = xb + gm->off[s + c];
+		acc_taps(ob, m, xs, wc + s, cnt);
+	}
+	if (gm->lo != -INFINITY || gm->hi != INFINITY)
+		for (int64_t t = 0; t < m; t++)
+			ob[t] = kiln_s_clip(ob[t], gm->lo, gm->hi);
+	for (int64_t i = 0; i < rows; i++) {
+		float *yr = yp + (i0 + i) * p->ow;
+		const float *orow = ob + i * q;
+		if (p->ow >= 32)
+			memcpy(yr, orow, (size_t)p->ow * sizeof *yr);
+		else
+			for (int64_t j = 0; j < p->ow; j++)
+				yr[j] = orow[j];
+	}
+}
+
+/* dw_block()'s geometry for conv p with epilogue e: *gm, and whether
+ * the conv fits its buffers (rows of q <= DWBLOCK, (np*qr + 1)*q <=
+ * DWIN, at most DWMAXTAP taps); *e is cleared when the stores do it. */
+static int
+dw_geometry(struct dw_geom *gm, const struct kiln_conv2d *p,
+            const struct kiln_epilogue **e)
+{
+	int64_t q = p->ow + (p->kw - 1) * p->dw / p->sw;
+	int64_t extra = (p->kh - 1) * p->dh / p->sh;       /* qr - rows */
+	int64_t np = p->sh * p->sw;
+	int64_t rows = MIN(DWBLOCK / q, (DWIN / q - 1) / np - extra);
+	const struct kiln_epilogue *ep = *e;
+
+	if (rows < 1 || p->kh * p->kw > DWMAXTAP)
+		return 0;
+	rows = MIN(rows, p->oh);
+	*gm = (struct dw_geom){q, rows + extra, rows, {0}, -INFINITY,
+	                       INFINITY};
+	for (int64_t u = 0; u < p->kh; u++)
+		for (int64_t v = 0; v < p->kw; v++) {
+			int64_t ru = u * p->dh, cv = v * p->dw;
+			gm->off[u * p->kw + v] =
+				((ru % p->sh * p->sw + cv % p->sw) * gm->qr +
+				 ru / p->sh) * q + cv / p->sw;
+		}
+	if (ep && !ep->res && (ep->act == KILN_ACT_NONE ||
+	    ep->act == KILN_ACT_RELU || ep->act == KILN_ACT_CLIP)) {
+		if (ep->act != KILN_ACT_NONE)
+			gm->lo = ep->act == KILN_ACT_CLIP ? ep->alpha : 0.0f;
+		if (ep->act == KILN_ACT_CLIP)
+			gm->hi = ep->beta;
+		*e = NULL;
+	}
+	return 1;
+}
 
 /* Output plane yp of a depthwise conv from input plane xp and the
- * channel's kh*kw weights wc, a block of rows at a time: the bias, then
- * each tap in window order over the block (the taps outside the input
- * skipped), then the epilogue.  Every output gets its taps in window
- * order, as a window-by-window loop would add them. */
+ * channel's kh*kw weights wc, a block of rows at a time: dw_block()
+ * when gm is not NULL, else the bias, then each tap in window order
+ * over the block (the taps outside the input skipped); then the
+ * epilogue e, if dw_geometry() left one. */
 static void
 dw_plane(float *yp, const float *xp, const float *wc, float bias,
-         const struct kiln_conv2d *p, const struct kiln_epilogue *e,
-         const float *y0)
+         const struct kiln_conv2d *p, const struct dw_geom *gm,
+         const struct kiln_epilogue *e, const float *y0)
 {
-	int64_t rows = MAX(1, DWBLOCK / p->ow);
+	int64_t rows = gm ? gm->rows : MAX(1, DWBLOCK / p->ow);
 
 	for (int64_t i0 = 0; i0 < p->oh; i0 += rows) {
 		int64_t i1 = MIN(p->oh, i0 + rows);
 		float *yb = yp + i0 * p->ow;
-		fill(yb, (i1 - i0) * p->ow, bias);
-		for (int64_t u = 0; u < p->kh; u++)
-			for (int64_t v = 0; v < p->kw; v++)
-				tap_rows(yp, xp, wc[u * p->kw + v], u, v, i0, i1, p);
+		if (gm)
+			dw_block(yp, xp, wc, bias, i0, i1 - i0, gm, p);
+		else {
+			fill(yb, (i1 - i0) * p->ow, bias);
+			for (int64_t u = 0; u < p->kh; u++)
+				for (int64_t v = 0; v < p->kw; v++)
+					tap_rows(yp, xp, wc[u * p->kw + v], u, v,
+					         i0, i1, p);
+		}
 		if (e)
 			kiln_epilogue_f32(yb, (i1 - i0) * p->ow, yb - y0, e);
 	}
@@ -291,12 +442,15 @@ dw_part(void *ctx, int64_t lo, int64_t hi)
 {
 	const struct conv_job *s = ctx;
 	const struct kiln_conv2d *p = s->p;
+	const struct kiln_epilogue *e = s->e;
+	struct dw_geom gm;
+	int padded = dw_geometry(&gm, p, &e);
 
 	for (int64_t nc = lo; nc < hi; nc++) {
 		int64_t c = nc % p->c;
 		dw_plane(s->y + nc * p->oh * p->ow, s->x + nc * p->h * p->w,
-		         s->w + c * p->kh * p->kw, s->b ? s->b[c] : 0.0f, p, s->e,
-		         s->y);
+		         s->w + c * p->kh * p->kw, s->b ? s->b[c] : 0.0f, p,
+		         padded ? &gm : NULL, e, s->y);
 	}
 }
 
