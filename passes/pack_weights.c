@@ -16,11 +16,41 @@
  * change while it runs.  The packed weights are a new param or const
  * named <weights>_panels; dce drops the old ones once unused.  Runs
  * after fold_bn, which scales plain weights.
+ *
+ * A gemm with trans_b whose b is such a constant gets b transposed
+ * once here and trans_b=0: the product then reads b's rows in place
+ * (for one row of a, the few-row kernels read nothing else), where a
+ * transposed b is repacked on every call, a full pass over what is
+ * often the model's largest matrix (a classifier's [classes, features]
+ * weights, as ONNX exports them).  The sums run in the same order, so
+ * the results keep their bits.
  */
 #include "kiln.h"
 #include "passes.h"
 
 enum { MINROWS = 8 };
+
+/* Node k, a gemm with trans_b: b transposed into a new constant. */
+static void
+untranspose_b(Graph *g, int k)
+{
+	int bv = g->node[k].in[1];
+	const float *b = ir_fixed_f32(g, bv);
+	Type t = g->val[bv].type;
+
+	if (!b || t.rank != 2)
+		return;
+	int64_t r = t.dim[0], c = t.dim[1];
+	float *bt = arena_alloc(g->mod->arena, type_bytes(&t) + 1);
+	for (int64_t i = 0; i < r; i++)
+		for (int64_t j = 0; j < c; j++)
+			bt[j * r + i] = b[i * c + j];
+	t.dim[0] = c;
+	t.dim[1] = r;
+	int v = ir_new_global(g, bv, "_t", &t, bt);
+	g->node[k].in[1] = v;
+	ir_set_int(g, k, AT_GEMM_TRANS_B, 0);
+}
 
 void
 pass_pack_weights(Graph *g)
@@ -29,6 +59,11 @@ pass_pack_weights(Graph *g)
 		return;
 	for (int k = 0; k < g->nnode; k++) {
 		Node *n = &g->node[k];
+		if (!n->dead && n->op == OP_GEMM &&
+		    ir_attr(g, n, AT_GEMM_TRANS_B)->i) {
+			untranspose_b(g, k);
+			continue;
+		}
 		if (n->dead || n->op != OP_CONV2D ||
 		    ir_attr(g, n, AT_CONV2D_WPANEL)->i != 0)
 			continue;
