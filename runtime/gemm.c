@@ -85,6 +85,7 @@ static const struct kiln_gemm_isa generic = {
 	 tile_generic, tile_generic},
 	{NULL, tile_generic, tile_generic, tile_generic, tile_generic,
 	 tile_generic, tile_generic},
+	NULL,
 };
 
 /* ---- choosing the set -------------------------------------------------- */
@@ -188,11 +189,16 @@ kblock(int64_t k)
 /* A panel d[kc][w] of an operand whose element (p,t) is s[p*ps + t*ts],
  * for t < nt; columns nt..w-1 are zero.  The operand is read along its
  * unit stride: line by line of t when that runs along p, else row by
- * row of d, a full row of an untransposed b in one copy. */
+ * row of d, a full row of an untransposed b in one copy; the set's
+ * pack_t does the first where it has one. */
 static void
-pack(float *d, int64_t w, const float *s, int64_t ps, int64_t ts,
-     int64_t nt, int64_t kc)
+pack(const struct kiln_gemm_isa *k, float *d, int64_t w, const float *s,
+     int64_t ps, int64_t ts, int64_t nt, int64_t kc)
 {
+	if (ps == 1 && ts != 1 && k->pack_t) {
+		k->pack_t(d, w, s, ts, nt, kc);
+		return;
+	}
 	if (ps == 1 && ts != 1) {
 		for (int64_t t = 0; t < nt; t++)
 			for (int64_t p = 0; p < kc; p++)
@@ -278,12 +284,12 @@ blocked(const struct prod *s, int64_t i0, int64_t i1, int64_t j0, int64_t j1)
 		for (int64_t pc = 0; pc < s->kk; pc += kb) {
 			int64_t kc = MIN(kb, s->kk - pc);
 			for (int64_t j = 0; !s->b_inplace && j < nc; j += nr)
-				pack(pb + j * kc, nr, b->p + pc * b->rs + (jc + j) * b->cs,
+				pack(k, pb + j * kc, nr, b->p + pc * b->rs + (jc + j) * b->cs,
 				     b->rs, b->cs, MIN(nr, nc - j), kc);
 			for (int64_t ic = i0; ic < i1; ic += MC) {
 				int64_t mc = MIN(MC, i1 - ic);
 				for (int64_t i = 0; !a->panel && i < mc; i += mr)
-					pack(pa + i * kc, mr,
+					pack(k, pa + i * kc, mr,
 					     a->p + (ic + i) * a->rs + pc * a->cs, a->cs, a->rs,
 					     MIN(mr, mc - i), kc);
 				for (int64_t j = 0; j < nc; j += nr)

@@ -71,14 +71,20 @@ enum { KILN_GEMM_MAXMR = 12 };
 
 /* A set of kernels: tile[r] takes tiles of r rows (1 <= r <= mr) and at
  * most nr columns; wide[r] takes r rows (1 <= r <= wide_mr) and at most
- * wide_nr columns, for products with few rows.  Kernels read b(p,j)
- * only for j < nr, so b may be an operand in place; y likewise. */
+ * wide_nr columns, for products with few rows; pack_t transposes.
+ * Kernels read b(p,j) only for j < nr, so b may be an operand in place;
+ * y likewise. */
 struct kiln_gemm_isa {
 	const char *name;
 	int mr, nr;
 	int wide_mr, wide_nr;
 	kiln_tile_fn *tile[KILN_GEMM_MAXMR + 1];
 	kiln_tile_fn *wide[KILN_GEMM_MAXMR + 1];
+	/* A panel from an operand read across its rows: d[p*w + t] =
+	 * s[t*ts + p] for t < nt, p < kc, and 0 for nt <= t < w; or NULL
+	 * for gemm.c's plain loop. */
+	void (*pack_t)(float *d, int64_t w, const float *s, int64_t ts,
+	               int64_t nt, int64_t kc);
 };
 
 /* runtime/gemm_x86.c: NULL names where the compiler cannot build them

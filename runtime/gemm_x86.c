@@ -113,12 +113,72 @@ TILE512(7) TILE512(8) TILE512(9) TILE512(10) TILE512(11) TILE512(12)
 T512 static void wide512_1(const struct kiln_tile *t) { body512(t, 1, 8, 0); }
 T512 static void wide512_2(const struct kiln_tile *t) { body512(t, 2, 8, 0); }
 
+/* r[j] lane i = r[i] lane j: 16 x 16 in registers, pairs of floats,
+ * then of doubles, then of 128-bit lanes twice. */
+T512 INLINE void
+transpose16(__m512 r[16])
+{
+	__m512 t[16];
+
+UNROLL
+	for (int i = 0; i < 16; i += 2) {
+		t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+		t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+	}
+UNROLL
+	for (int i = 0; i < 16; i += 4)
+		for (int h = 0; h < 2; h++) {
+			__m512d a = _mm512_castps_pd(t[i + h]);
+			__m512d b = _mm512_castps_pd(t[i + h + 2]);
+			r[i + 2 * h] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+			r[i + 2 * h + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+		}
+UNROLL
+	for (int i = 0; i < 16; i += 8)
+		for (int j = 0; j < 4; j++) {
+			t[i + j] = _mm512_shuffle_f32x4(r[i + j], r[i + j + 4], 0x88);
+			t[i + j + 4] = _mm512_shuffle_f32x4(r[i + j], r[i + j + 4],
+			                                    0xdd);
+		}
+UNROLL
+	for (int j = 0; j < 8; j++) {
+		r[j] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0x88);
+		r[j + 8] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0xdd);
+	}
+}
+
+/* gemm_kern.h's pack_t by blocks of 16 x 16, masked at the edges. */
+T512 static void
+pack_t512(float *d, int64_t w, const float *s, int64_t ts, int64_t nt,
+          int64_t kc)
+{
+	for (int64_t t0 = 0; t0 < w; t0 += 16) {
+		int64_t tn = nt - t0 < 0 ? 0 : nt - t0 > 16 ? 16 : nt - t0;
+		int64_t wn = w - t0 > 16 ? 16 : w - t0;
+		__mmask16 sm = (__mmask16)((1u << wn) - 1);
+		for (int64_t p0 = 0; p0 < kc; p0 += 16) {
+			int64_t pn = kc - p0 > 16 ? 16 : kc - p0;
+			__mmask16 lm = (__mmask16)((1u << pn) - 1);
+			__m512 r[16];
+UNROLL
+			for (int i = 0; i < 16; i++)
+				r[i] = i < tn ? _mm512_maskz_loadu_ps(lm, s + (t0 + i) *
+				                                      ts + p0) :
+				       _mm512_setzero_ps();
+			transpose16(r);
+			for (int j = 0; j < pn; j++)
+				_mm512_mask_storeu_ps(d + (p0 + j) * w + t0, sm, r[j]);
+		}
+	}
+}
+
 const struct kiln_gemm_isa kiln_gemm_avx512 = {
 	"avx512", 12, 32, 2, 128,
 	{NULL, tile512_1, tile512_2, tile512_3, tile512_4, tile512_5,
 	 tile512_6, tile512_7, tile512_8, tile512_9, tile512_10, tile512_11,
 	 tile512_12},
 	{NULL, wide512_1, wide512_2},
+	pack_t512,
 };
 
 /* ---- AVX2 ----------------------------------------------------------- */
@@ -199,6 +259,7 @@ const struct kiln_gemm_isa kiln_gemm_avx2 = {
 	{NULL, tile256_1, tile256_2, tile256_3, tile256_4, tile256_5,
 	 tile256_6},
 	{NULL, wide256_1, wide256_2},
+	NULL,
 };
 
 #else

@@ -15,13 +15,25 @@
  */
 #include <math.h>
 
+#include "gemm_kern.h"
 #include "kiln.h"
+
+/* dy is read whatever x is, so the loop is a select the compiler can
+ * vectorize rather than a branch per element (dx may be dy).  The
+ * clones are static: clang gives an external function's no symbol. */
+KILN_CLONES static void
+relu_grad(float *dx, const float *dy, const float *x, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++) {
+		float g = dy[i];
+		dx[i] = x[i] > 0 ? g : 0.0f;
+	}
+}
 
 void
 kiln_relu_grad_f32(float *dx, const float *dy, const float *x, int64_t n)
 {
-	for (int64_t i = 0; i < n; i++)
-		dx[i] = x[i] > 0 ? dy[i] : 0.0f;
+	relu_grad(dx, dy, x, n);
 }
 
 static void
@@ -119,21 +131,53 @@ kiln_conv2d_grad_w_f32(float *dw, const float *x, const float *dy,
 		grad_w_block(&s, 0, p->oc, 0, k);
 }
 
+/* kiln_maxpool2d_argmax_f32() for a window wholly inside plane xp, its
+ * first tap at xp[r]: the first tap above every earlier one and -inf,
+ * else the first tap. */
+static int64_t
+argmax_inside(const float *xp, int64_t r, const struct kiln_pool2d *p)
+{
+	float m = -INFINITY;
+	int64_t at = r;
+
+	for (int64_t u = 0; u < p->kh; u++)
+		for (int64_t v = 0; v < p->kw; v++) {
+			int64_t t = r + u * p->dh * p->w + v * p->dw;
+			if (xp[t] > m) {
+				m = xp[t];
+				at = t;
+			}
+		}
+	return at;
+}
+
+/* Each dy goes to its window's argmax; the windows wholly inside the
+ * input (rows i0..i1-1, columns j0..j1-1 of the output, found once)
+ * skip the bounds tests. */
 void
 kiln_maxpool2d_grad_f32(float *dx, const float *dy, const float *x,
                         const struct kiln_pool2d *p)
 {
-	int64_t plane = p->h * p->w;
+	int64_t plane = p->h * p->w, i0, i1, j0, j1;
 
+	kiln_span(-p->pt, p->sh, p->h - (p->kh - 1) * p->dh, p->oh, &i0, &i1);
+	kiln_span(-p->pl, p->sw, p->w - (p->kw - 1) * p->dw, p->ow, &j0, &j1);
 	zero(dx, p->n * p->c * plane);
-	for (int64_t nc = 0; nc < p->n * p->c; nc++)
+	for (int64_t nc = 0; nc < p->n * p->c; nc++) {
+		const float *xp = x + nc * plane;
+		float *dp = dx + nc * plane;
 		for (int64_t i = 0; i < p->oh; i++)
 			for (int64_t j = 0; j < p->ow; j++, dy++) {
-				int64_t at = kiln_maxpool2d_argmax_f32(x + nc * plane, i, j,
-				                                       p, 0);
+				int64_t at;
+				if (i >= i0 && i < i1 && j >= j0 && j < j1)
+					at = argmax_inside(xp, (i * p->sh - p->pt) * p->w +
+					                   j * p->sw - p->pl, p);
+				else
+					at = kiln_maxpool2d_argmax_f32(xp, i, j, p, 0);
 				if (at >= 0)
-					dx[nc * plane + at] += *dy;
+					dp[at] += *dy;
 			}
+	}
 }
 
 /* Element i of the step's mask is kept when its uniform u(i) in [0, 1)
