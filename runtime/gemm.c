@@ -148,7 +148,7 @@ kiln_gemm_isa_name(void)
 
 /* An operand in place: element (r,c) of op(x) is p[r*rs + c*cs]; or,
  * with panel > 0 (a only), the panels of kiln_conv2d_pack_weights() of
- * a matrix of kfull columns, from column k0 (rs, cs unused). */
+ * a matrix of kfull columns, column c being its k0 + c*cs (rs unused). */
 struct mat {
 	const float *p;
 	int64_t rs, cs;
@@ -266,8 +266,8 @@ panel_at(const struct prod *s, int64_t i, int64_t pc, int64_t *tm,
 	int64_t w = MIN(a->panel, s->m - q * a->panel);
 
 	*tm = MIN(*tm, w - r);
-	*aps = w;
-	return a->p + q * a->panel * a->kfull + (a->k0 + pc) * w + r;
+	*aps = w * a->cs;
+	return a->p + q * a->panel * a->kfull + (a->k0 + pc * a->cs) * w + r;
 }
 
 /* Rows i0..i1 and columns j0..j1 of the product, blocked and packed. */
@@ -422,8 +422,8 @@ kiln_gemm_conv_f32(float *y, int64_t ldy, const struct kiln_gemm_a *a,
                    int64_t n, int64_t k, const float *bias, int add,
                    const struct kiln_epilogue *e, const float *ybase)
 {
-	struct mat am = {a->p + (a->panel ? 0 : a->k0), a->kfull, 1, a->panel,
-	                 a->kfull, a->k0};
+	struct mat am = {a->p + (a->panel ? 0 : a->k0), a->kfull, a->kstep,
+	                 a->panel, a->kfull, a->k0};
 	struct prod s = {isa(), y, ldy, am, operand(b, ldb, 0), m, n, k, 1.0f,
 	                 1.0f, add, bias, 1, 0, e, ybase, 0, b_inplace};
 

@@ -94,12 +94,15 @@ extern const struct kiln_gemm_isa kiln_gemm_avx512, kiln_gemm_avx2;
 struct kiln_epilogue;
 
 /* The left operand of kiln_gemm_conv_f32, m x k of a larger matrix of
- * kfull columns, from column k0: plain, row r at p + r*kfull + k0; or,
- * panel > 0, in panels as kiln_conv2d_pack_weights() lays them out. */
+ * kfull columns, its columns k0, k0 + kstep, k0 + 2*kstep, ...: plain,
+ * row r at p + r*kfull; or, panel > 0, in panels as
+ * kiln_conv2d_pack_weights() lays them out.  kstep > 1 picks one tap
+ * of a conv's window across the input channels. */
 struct kiln_gemm_a {
 	const float *p;
 	int64_t kfull, k0;
 	int panel;
+	int64_t kstep;
 };
 
 /* runtime/gemm.c: for the convolutions, y (row stride ldy) = a @ b[k,n]

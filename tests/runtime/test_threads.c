@@ -409,8 +409,12 @@ test_conv(void)
 {
 	static const struct { int64_t n, c, h, w, oc, k, s, pad, d, g; } cs[] = {
 		{3, 8, 31, 29, 17, 3, 1, 1, 1, 1},      /* several images */
-		{1, 64, 30, 30, 19, 3, 1, 1, 1, 1},     /* im2col in pieces */
-		{1, 600, 9, 9, 33, 3, 1, 1, 1, 1},      /* pieces of rows too */
+		{1, 12, 60, 60, 19, 3, 1, 1, 1, 1},     /* im2col in pieces */
+		{1, 6, 9, 9, 33, 3, 1, 1, 1, 1},        /* few channels */
+		{1, 64, 30, 30, 19, 3, 1, 1, 1, 1},     /* by taps, row blocks */
+		{1, 600, 9, 9, 33, 3, 1, 1, 1, 1},      /* chunks of channels */
+		{1, 16, 7, 7, 512, 3, 1, 1, 1, 1},      /* parts of channels */
+		{2, 32, 12, 12, 48, 3, 1, 1, 2, 2},     /* dilation, groups */
 		{2, 48, 33, 35, 36, 3, 2, 2, 2, 3},     /* strides, groups */
 		{1, 96, 40, 40, 80, 1, 1, 0, 1, 1},     /* 1x1: x is col */
 		{8, 32, 21, 21, 32, 5, 1, 2, 1, 32},    /* depthwise */
