@@ -10,10 +10,12 @@
  * change, and a .kir dump shows the attribute and the reordered data.
  *
  * Fires on a conv2d with plain weights that are an f32 param or const
- * with data and at least MINROWS output channels per group (fewer rows
+ * with data, at least MINROWS output channels per group (fewer rows
  * than that make no tile worth a panel; the runtime reads those in
- * place), and not in a training build (Module.training), whose weights
- * change while it runs.  The packed weights are a new param or const
+ * place) and more than one input channel per group (with one, the
+ * runtime computes the conv directly, no product, from plain weights),
+ * and not in a training build (Module.training), whose weights change
+ * while it runs.  The packed weights are a new param or const
  * named <weights>_panels; dce drops the old ones once unused.  Runs
  * after fold_bn, which scales plain weights.
  *
@@ -71,7 +73,8 @@ pass_pack_weights(Graph *g)
 		const Type wt = g->val[wv].type;
 		int64_t group = ir_attr(g, n, AT_CONV2D_GROUP)->i;
 		const float *w = ir_fixed_f32(g, wv);
-		if (!w || wt.rank != 4 || wt.dim[0] / group < MINROWS)
+		if (!w || wt.rank != 4 || wt.dim[0] / group < MINROWS ||
+		    wt.dim[1] == 1)
 			continue;
 		struct kiln_conv2d p = {
 			.c = wt.dim[1] * group, .oc = wt.dim[0], .kh = wt.dim[2],

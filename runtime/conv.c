@@ -233,38 +233,44 @@ kiln_conv2d_f32(float *y, const float *x, const float *w, const float *b,
 	kiln_conv2d_ep_f32(y, x, w, b, p, NULL);
 }
 
-/* ---- stride 1: a product per tap, no im2col -------------------------- */
+/* ---- stride 1: products over a padded copy of the input rows --------- */
 
 /* With unit strides, tap (u,v) of every output of a block of rows reads
  * one contiguous run of a copy of the input rows the block needs, the
  * padding filled in, at the copy's row pitch q = ow + (kw-1)*dw:
  * output (i,j) at column i*q + j of the block reads copy element
- * (i + u*dh)*q + j + v*dw.  So the conv is a sum over the taps of
- * products w[:, :, u, v] @ copy-shifted-by-the-tap, the copy read in
- * place with a channel's rows as the product's rows: the im2col matrix,
- * kh*kw times the input, is never built.  The products write a block
- * at the copy's pitch (the last kw-1 columns of each row are thrown
- * away), which is then copied into y and given the epilogue.  The
- * weights are read in place, a tap's column of every input channel
- * (kstep = kh*kw), plain or in panels.
+ * (i + u*dh)*q + j + v*dw.  The block is computed at that pitch (the
+ * last kw-1 columns of each row are thrown away), then its rows are
+ * copied into y and given the epilogue.  Two ways:
  *
- * It pays with enough input channels per group for a long product
- * (SHIFT_MINC) and enough output positions (SHIFT_MINPOS): with few
+ * - by taps, with at least SHIFT_MINC input channels a group: the conv
+ *   is a sum over the taps of products w[:, :, u, v] @ the copy shifted
+ *   by the tap, the copy read in place with a channel's rows as the
+ *   product's rows, and the weights in place too, a tap's column of
+ *   every input channel (kstep = kh*kw), plain or in panels.  No im2col
+ *   matrix, kh*kw times the input, is ever built;
+ * - flat, with fewer channels (too short a product per tap): the
+ *   im2col matrix at pitch q, each of its rows one copy of a run of the
+ *   padded copy (where im2col proper copies a piece per output row, a
+ *   call per few floats on small images), then one product.
+ *
+ * Either pays with enough output positions (SHIFT_MINPOS): with few
  * positions and many channels, the weights are the larger operand, and
  * reading a tap's column of them nine times over costs more than
  * im2col saves (measured on ResNet-18's 7x7 layers: 82 against 104
  * GFLOP/s; its 56x56 to 14x14 layers gain 20% to 30%).  The others go
- * through im2col.  Buffers: the copy of a chunk of channels
- * (SHIFT_XB floats) and the output block (SHIFT_OB floats), both on the
- * stack. */
-enum { SHIFT_XB = 32768, SHIFT_OB = 24576, SHIFT_MINC = 16,
-       SHIFT_MINPOS = 100 };
+ * through im2col.  The buffers share SHIFT_BUF floats on the stack. */
+enum { SHIFT_BUF = 57344, SHIFT_OB = 24576, SHIFT_MINC = 16,
+       SHIFT_MINPOS = 100, SHIFT_FLATK = 1024 };
 
-/* The blocks: rows of output per block, output channels per part (a
- * multiple of KILN_CONV_PANEL, so parts start on a panel), input
- * channels per chunk; and how many of each there are. */
+/* The blocks: the copy's pitch, rows of output per block, output
+ * channels per part (a multiple of KILN_CONV_PANEL, so parts start on a
+ * panel), input channels per chunk (all of them when flat); how many of
+ * each there are; and where the buffers start in SHIFT_BUF. */
 struct shift_geom {
 	int64_t q, rows, nblock, op, npart, cc;
+	int flat;
+	int64_t col, ob;        /* offsets of the im2col rows, the block */
 };
 
 /* The rows of output a block, at most max: the products' columns come
@@ -286,24 +292,33 @@ shift_rows(const struct kiln_conv2d *p, int64_t q, int64_t max)
 	return best;
 }
 
-/* Whether conv p goes by shifted products, and their blocks: from the
+/* Whether conv p goes by these products, and their blocks: from the
  * shapes alone, so the arithmetic does not depend on the threads. */
 static int
 shift_geometry(struct shift_geom *gm, const struct kiln_conv2d *p)
 {
 	int64_t cg = p->c / p->group, og = p->oc / p->group;
 	int64_t q = p->ow + (p->kw - 1) * p->dw, span = (p->kh - 1) * p->dh;
-	int64_t op = og, rows, units;
+	int64_t taps = p->kh * p->kw, op = og, rows, units, max;
+	int flat = cg < SHIFT_MINC;
 
-	if (p->sh != 1 || p->sw != 1 || p->kh * p->kw == 1 ||
-	    cg < SHIFT_MINC || p->oh * p->ow < SHIFT_MINPOS || p->ow < 1 ||
-	    (span + 1) * q > SHIFT_XB ||
+	if (p->sh != 1 || p->sw != 1 || taps == 1 ||
+	    p->oh * p->ow < SHIFT_MINPOS || p->ow < 1 ||
+	    (flat && cg * taps > SHIFT_FLATK) ||
 	    MIN(og, KILN_CONV_PANEL) * q > SHIFT_OB)
 		return 0;
 	if (op * q > SHIFT_OB)
 		op = SHIFT_OB / q / KILN_CONV_PANEL * KILN_CONV_PANEL;
-	rows = shift_rows(p, q, MIN(p->oh, MIN(SHIFT_OB / (op * q),
-	                                       SHIFT_XB / q - span)));
+	if (flat) {
+		/* cg*(r + span)*q copied, cg*taps*((r-1)*q + ow) of im2col
+		 * and op*r*q of output in SHIFT_BUF */
+		int64_t fixed = cg * span * q + cg * taps * (p->ow - q);
+		max = (SHIFT_BUF - fixed) / ((cg + cg * taps + op) * q);
+	} else
+		max = MIN(SHIFT_OB / (op * q), (SHIFT_BUF - SHIFT_OB) / q - span);
+	if (max < 1)
+		return 0;
+	rows = shift_rows(p, q, MIN(p->oh, max));
 	/* at least 4 parts for the threads where the channels allow */
 	units = p->n * p->group * ((p->oh + rows - 1) / rows);
 	while (units * ((og + op - 1) / op) < 4 && op > KILN_CONV_PANEL)
@@ -311,19 +326,25 @@ shift_geometry(struct shift_geom *gm, const struct kiln_conv2d *p)
 		     KILN_CONV_PANEL;
 	*gm = (struct shift_geom){
 		q, rows, (p->oh + rows - 1) / rows, op, (og + op - 1) / op,
-		part(cg, SHIFT_XB / ((rows + span) * q)),
+		flat ? cg : part(cg, (SHIFT_BUF - SHIFT_OB) / ((rows + span) * q)),
+		flat, 0, SHIFT_BUF - SHIFT_OB,
 	};
+	if (flat) {
+		gm->col = cg * (rows + span) * q;
+		gm->ob = gm->col + cg * taps * ((rows - 1) * q + p->ow);
+	}
 	return 1;
 }
 
 /* Output rows i0..i0+rows-1, channels o0..o0+on-1 of group g of image
- * n (ng = n*group + g): per chunk of input channels, the padded copy
- * into xb, then a product per tap into ob, the bias in the first one's
- * stores; then ob's rows into y, and the epilogue. */
+ * n (ng = n*group + g), buffers in buf: per chunk of input channels,
+ * the padded copy, then a product per tap (or flat, the im2col rows and
+ * one product) into the block, the bias in the first one's stores; then
+ * the block's rows into y, and the epilogue. */
 static void
 shift_block(const struct conv_job *s, const struct shift_geom *gm,
-            float *xb, float *ob, int64_t ng, int64_t i0, int64_t rows,
-            int64_t o0, int64_t on)
+            float *buf, int64_t ng, int64_t i0, int64_t rows, int64_t o0,
+            int64_t on)
 {
 	const struct kiln_conv2d *p = s->p;
 	int64_t cg = p->c / p->group, og = p->oc / p->group, g = ng % p->group;
@@ -332,7 +353,9 @@ shift_block(const struct conv_job *s, const struct shift_geom *gm,
 	int64_t plane = p->h * p->w, oplane = p->oh * p->ow, c0, c1;
 	const float *xg = s->x + ng * cg * plane;
 	const float *bg = s->b ? s->b + g * og + o0 : NULL;
-	float *yg = s->y + ng * og * oplane;
+	const float *wg = s->w + (g * og + o0) * k;
+	float *yg = s->y + ng * og * oplane, *xb = buf, *ob = buf + gm->ob;
+	int panel = s->packed ? KILN_CONV_PANEL : 0;
 
 	kiln_span(-p->pl, 1, p->w, q, &c0, &c1);
 	for (int64_t ch = 0; ch < cg; ch += gm->cc) {
@@ -346,13 +369,23 @@ shift_block(const struct conv_job *s, const struct shift_geom *gm,
 					       xg + (ch + c) * plane + ih * p->w + c0 - p->pl,
 					       (size_t)(c1 - c0) * sizeof *xb);
 			}
+		if (gm->flat) {
+			float *col = buf + gm->col;
+			for (int64_t c = 0; c < cn; c++)
+				for (int64_t t = 0; t < taps; t++)
+					memcpy(col + (c * taps + t) * n,
+					       xb + c * prow * q +
+					       t / p->kw * p->dh * q + t % p->kw * p->dw,
+					       (size_t)n * sizeof *col);
+			struct kiln_gemm_a a = {wg, k, 0, panel, 1};
+			kiln_gemm_conv_f32(ob, rows * q, &a, col, n, 1, on, n, k, bg,
+			                   0, NULL, ob);
+			continue;
+		}
 		for (int64_t t = 0; t < taps; t++) {
 			int64_t u = t / p->kw, v = t % p->kw;
 			int first = ch == 0 && t == 0;
-			struct kiln_gemm_a a = {
-				s->w + (g * og + o0) * k, k, ch * taps + t,
-				s->packed ? KILN_CONV_PANEL : 0, taps,
-			};
+			struct kiln_gemm_a a = {wg, k, ch * taps + t, panel, taps};
 			kiln_gemm_conv_f32(ob, rows * q, &a,
 			                   xb + u * p->dh * q + v * p->dw, prow * q, 1,
 			                   on, n, cn, first ? bg : NULL, !first, NULL,
@@ -383,17 +416,17 @@ shift_part(void *ctx, int64_t lo, int64_t hi)
 	const struct shift_geom *gm = &j->gm;
 	const struct kiln_conv2d *p = j->s->p;
 	int64_t og = p->oc / p->group;
-	float xb[SHIFT_XB], ob[SHIFT_OB];
+	float buf[SHIFT_BUF];
 
 	for (int64_t u = lo; u < hi; u++) {
 		int64_t o0 = u % gm->npart * gm->op, b = u / gm->npart;
 		int64_t i0 = b % gm->nblock * gm->rows, ng = b / gm->nblock;
-		shift_block(j->s, gm, xb, ob, ng, i0, MIN(gm->rows, p->oh - i0),
+		shift_block(j->s, gm, buf, ng, i0, MIN(gm->rows, p->oh - i0),
 		            o0, MIN(gm->op, og - o0));
 	}
 }
 
-/* ---- depthwise: one input and one output channel per group ------------ */
+/* ---- one input channel per group: depthwise, and the like ------------ */
 
 /* Rows i0..i1 of output plane yp += weight wv times input plane xp seen
  * through tap (u,v): one tap over a block of rows, the columns inside
@@ -597,7 +630,13 @@ dw_plane(float *yp, const float *xp, const float *wc, float bias,
 	}
 }
 
-/* Planes lo..hi-1 (n*c + channel) of a depthwise conv, for the threads. */
+/* The most taps of a conv with one input channel per group whose
+ * weights, in panels, dw_part() gathers for a plane. */
+enum { DWPACKED = 256 };
+
+/* Output planes lo..hi-1 (n*oc + channel) of a conv with one input
+ * channel per group (depthwise, with or without a depth multiplier),
+ * for the threads: output channel o reads input channel o / (oc/c). */
 static void
 dw_part(void *ctx, int64_t lo, int64_t hi)
 {
@@ -606,12 +645,25 @@ dw_part(void *ctx, int64_t lo, int64_t hi)
 	const struct kiln_epilogue *e = s->e;
 	struct dw_geom gm;
 	int padded = dw_geometry(&gm, p, &e);
+	int64_t og = p->oc / p->group, taps = p->kh * p->kw;
+	float wl[DWPACKED];
 
-	for (int64_t nc = lo; nc < hi; nc++) {
-		int64_t c = nc % p->c;
-		dw_plane(s->y + nc * p->oh * p->ow, s->x + nc * p->h * p->w,
-		         s->w + c * p->kh * p->kw, s->b ? s->b[c] : 0.0f, p,
-		         padded ? &gm : NULL, e, s->y);
+	for (int64_t no = lo; no < hi; no++) {
+		int64_t o = no % p->oc, xc = no / p->oc * p->c + o / og;
+		const float *wo = s->w + o * taps;
+		if (s->packed) {
+			/* o's taps from its panel: row i of a panel of r rows,
+			 * tap t at t*r + i (kiln_conv2d_pack_weights) */
+			int64_t g = o / og, i = o % og, q0 = i / KILN_CONV_PANEL;
+			int64_t r = MIN(KILN_CONV_PANEL, og - q0 * KILN_CONV_PANEL);
+			const float *pn = s->w + (g * og + q0 * KILN_CONV_PANEL) *
+			                  taps + i % KILN_CONV_PANEL;
+			for (int64_t t = 0; t < taps; t++)
+				wl[t] = pn[t * r];
+			wo = wl;
+		}
+		dw_plane(s->y + no * p->oh * p->ow, s->x + xc * p->h * p->w, wo,
+		         s->b ? s->b[o] : 0.0f, p, padded ? &gm : NULL, e, s->y);
 	}
 }
 
@@ -625,12 +677,13 @@ conv2d(float *y, const float *x, const float *w, const float *b,
 	int64_t k = p->c / p->group * p->kh * p->kw, oplane = p->oh * p->ow;
 	int64_t units;
 
-	if (p->group == p->c && p->oc == p->c) {
-		/* depthwise: a product per channel would have one row */
-		if (p->n * p->c * oplane * k > KILN_PARALLEL_MIN)
-			kiln_parallel_for(p->n * p->c, dw_part, &s);
+	if (p->c == p->group && (!packed || p->kh * p->kw <= DWPACKED)) {
+		/* one input channel per group: a product would have a row per
+		 * tap, too short to pay */
+		if (p->n * p->oc * oplane * k > KILN_PARALLEL_MIN)
+			kiln_parallel_for(p->n * p->oc, dw_part, &s);
 		else
-			dw_part(&s, 0, p->n * p->c);
+			dw_part(&s, 0, p->n * p->oc);
 		return;
 	}
 	struct shift_job sj = {&s, {0}};

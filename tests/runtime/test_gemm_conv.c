@@ -628,6 +628,7 @@ test_conv(void)
 		{2, 6, 9, 8, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2, 1},  /* groups */
 		{1, 8, 10, 9, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 8, 1}, /* depthwise */
 		{1, 4, 7, 7, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 4, 0},  /* dw x2 */
+		{1, 2, 9, 8, 30, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2, 1}, /* dw x15 */
 		/* depthwise by rows: stride 1, dilation, asymmetric pads,
 		 * a kernel wider than the input */
 		{2, 6, 9, 37, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 6, 1},

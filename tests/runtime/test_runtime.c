@@ -417,6 +417,11 @@ test_pool(void)
 		{1, 1, 3, 3, 3, 3, 1, 1, 3, 3, 3, 3, 1, 1}, /* all pad */
 		{1, 2, 5, 5, 5, 5, 1, 1, 0, 0, 0, 0, 1, 1}, /* global */
 		{1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1},
+		/* 2x2 of stride 2 in one pass: odd sizes (floor), many
+		 * planes; with a pad, the general path */
+		{1, 2, 7, 9, 2, 2, 2, 2, 0, 0, 0, 0, 1, 1},
+		{2, 3, 28, 28, 2, 2, 2, 2, 0, 0, 0, 0, 1, 1},
+		{1, 2, 5, 5, 2, 2, 2, 2, 0, 1, 0, 1, 1, 1},
 	};
 
 	for (int i = 0; i < countof(cases); i++) {
