@@ -117,10 +117,16 @@ max_row(float *restrict yr, const float *restrict xp, int64_t i,
 		for (int64_t v = 0; v < p->kw; v++) {
 			int64_t off = v * p->dw - p->pl;
 			kiln_span(off, p->sw, p->w, p->ow, &lo, &hi);
-			for (int64_t j = lo; j < hi; j++) {
-				float t = xr[j * p->sw + off];
-				yr[j] = t > yr[j] ? t : yr[j];
-			}
+			if (p->sw == 2)         /* a constant stride vectorizes */
+				for (int64_t j = lo; j < hi; j++) {
+					float t = xr[2 * j + off];
+					yr[j] = t > yr[j] ? t : yr[j];
+				}
+			else
+				for (int64_t j = lo; j < hi; j++) {
+					float t = xr[j * p->sw + off];
+					yr[j] = t > yr[j] ? t : yr[j];
+				}
 		}
 	}
 }
