@@ -679,8 +679,10 @@ conv2d(float *y, const float *x, const float *w, const float *b,
 
 	if (p->c == p->group && (!packed || p->kh * p->kw <= DWPACKED)) {
 		/* one input channel per group: a product would have a row per
-		 * tap, too short to pay */
-		if (p->n * p->oc * oplane * k > KILN_PARALLEL_MIN)
+		 * tap, too short to pay.  A multiply-add costs several times
+		 * what it does in a product, so smaller convs are worth the
+		 * threads (MobileNetV2's 7x7 and 14x14 layers) */
+		if (p->n * p->oc * oplane * k > KILN_PARALLEL_MIN / 8)
 			kiln_parallel_for(p->n * p->oc, dw_part, &s);
 		else
 			dw_part(&s, 0, p->n * p->oc);
