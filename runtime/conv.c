@@ -17,6 +17,14 @@
  * overlap across pieces).  A piece's arithmetic does not depend on who
  * runs it, so neither do the results.
  *
+ * Two kinds of conv2d skip the im2col matrix: those with one input
+ * channel per group (depthwise and the like) are computed directly, a
+ * plane at a time (dw_block()), and those of stride 1 with enough
+ * output positions multiply a padded copy of the input rows in place
+ * (shift_block()); each section below says when it applies.  The path
+ * is chosen from the shapes alone.  The stack holds at most about 450
+ * KB: the stride-1 path's SHIFT_BUF floats and the product's panels.
+ *
  * The 3-D kernels work tap by tap: each tap (q,u,v) adds w[o,q,u,v] times
  * a strided window of an input plane to an output plane (add_tap()), or
  * scatters the other way (scatter_tap()), with the rows and columns in
