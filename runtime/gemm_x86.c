@@ -37,6 +37,24 @@ enum { NACC = 24 };
 #define UNROLL _Pragma("GCC unroll 16")
 #endif
 
+/* How far ahead, in steps of p, the tile kernels prefetch the panel of
+ * a and the rows of b they are about to read.  The late layers of a
+ * CNN stream megabytes of weights from L3 or memory, once each, faster
+ * than the hardware prefetchers fetch them: on ResNet-18's 7x7 layers
+ * the products ran at 40% of the kernel's speed from L1 without these
+ * and at 60% with them, and the whole network 8% faster (2026-12-06).
+ * The addresses are computed as integers: they may lie past the
+ * operands, which a prefetch may touch but C pointer arithmetic may
+ * not. */
+enum { PF_A = 64, PF_B = 32 };
+
+INLINE void
+prefetch(const float *p, int64_t ahead)
+{
+	__builtin_prefetch((const void *)((uintptr_t)p +
+	                                  (uintptr_t)ahead * sizeof *p));
+}
+
 /* ---- AVX-512 -------------------------------------------------------- */
 
 T512 INLINE void
@@ -65,6 +83,12 @@ UNROLL
 		for (int v = 0; v < V; v++)
 			c[i * V + v] = _mm512_setzero_ps();
 	for (int64_t p = 0; p < kc; p++, a += aps, b += bps) {
+		if (packed) {
+			prefetch(a, PF_A * aps);
+UNROLL
+			for (int v = 0; v < V; v++)
+				prefetch(b + 16 * v, PF_B * bps);
+		}
 UNROLL
 		for (int v = 0; v < V; v++)
 			bv[v] = _mm512_maskz_loadu_ps(mk[v], b + 16 * v);
@@ -207,6 +231,10 @@ UNROLL
 		for (int v = 0; v < V; v++)
 			c[i * V + v] = _mm256_setzero_ps();
 	for (int64_t p = 0; p < kc; p++, a += aps, b += bps) {
+		if (packed) {
+			prefetch(a, PF_A * aps);
+			prefetch(b, PF_B * bps);
+		}
 UNROLL
 		for (int v = 0; v < V; v++)
 			bv[v] = _mm256_maskload_ps(b + 8 * v, mk[v]);
