@@ -210,7 +210,7 @@ conv_piece(float *yg, const float *xg, const float *wg, const float *bg,
 		                        1};
 		kiln_gemm_conv_f32(yg + j0, oplane, &a, m, ld, 1, og, jn, kn,
 		                   k0 ? NULL : bg, k0 > 0,
-		                   k0 + kn == k ? s->e : NULL, s->y);
+		                   k0 + kn == k ? s->e : NULL, s->y, NULL);
 	}
 }
 
@@ -255,8 +255,11 @@ kiln_conv2d_f32(float *y, const float *x, const float *w, const float *b,
  *   is a sum over the taps of products w[:, :, u, v] @ the copy shifted
  *   by the tap, the copy read in place with a channel's rows as the
  *   product's rows, and the weights in place too, a tap's column of
- *   every input channel (kstep = kh*kw), plain or in panels.  No im2col
- *   matrix, kh*kw times the input, is ever built;
+ *   every input channel (kstep = kh*kw), plain or in panels.  The taps
+ *   are the segments of one product (struct kiln_gemm_seg), summed in
+ *   the kernels' registers, not one product each added into the block
+ *   (SqueezeNet's 3x3 layers of 16 to 64 channels: 10% to 35% faster).
+ *   No im2col matrix, kh*kw times the input, is ever built;
  * - flat, with fewer channels (too short a product per tap): the
  *   im2col matrix at pitch q, each of its rows one copy of a run of the
  *   padded copy (where im2col proper copies a piece per output row, a
@@ -387,17 +390,25 @@ shift_block(const struct conv_job *s, const struct shift_geom *gm,
 					       (size_t)n * sizeof *col);
 			struct kiln_gemm_a a = {wg, k, 0, panel, 1};
 			kiln_gemm_conv_f32(ob, rows * q, &a, col, n, 1, on, n, k, bg,
-			                   0, NULL, ob);
+			                   0, NULL, ob, NULL);
 			continue;
 		}
-		for (int64_t t = 0; t < taps; t++) {
-			int64_t u = t / p->kw, v = t % p->kw;
-			int first = ch == 0 && t == 0;
-			struct kiln_gemm_a a = {wg, k, ch * taps + t, panel, taps};
-			kiln_gemm_conv_f32(ob, rows * q, &a,
-			                   xb + u * p->dh * q + v * p->dw, prow * q, 1,
-			                   on, n, cn, first ? bg : NULL, !first, NULL,
-			                   ob);
+		/* the taps as segments of one product, KILN_GEMM_MAXSEG at a
+		 * time: tap t reads the weights' column t of each channel and
+		 * the copy shifted by (u*dh, v*dw) */
+		for (int64_t t0 = 0; t0 < taps; t0 += KILN_GEMM_MAXSEG) {
+			int64_t nt = MIN(KILN_GEMM_MAXSEG, taps - t0);
+			int64_t ao[KILN_GEMM_MAXSEG], bo[KILN_GEMM_MAXSEG];
+			int first = ch == 0 && t0 == 0;
+			for (int64_t t = 0; t < nt; t++) {
+				ao[t] = t;
+				bo[t] = (t0 + t) / p->kw * p->dh * q +
+				        (t0 + t) % p->kw * p->dw;
+			}
+			struct kiln_gemm_a a = {wg, k, ch * taps + t0, panel, taps};
+			struct kiln_gemm_seg sg = {(int)nt, ao, bo};
+			kiln_gemm_conv_f32(ob, rows * q, &a, xb, prow * q, 1, on, n,
+			                   cn, first ? bg : NULL, !first, NULL, ob, &sg);
 		}
 	}
 	for (int64_t o = 0; o < on; o++) {

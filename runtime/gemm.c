@@ -26,6 +26,11 @@
  * runtime/threads.c, by panels of NR columns or tiles of MR rows, each
  * thread with its own packing buffers on its own stack.
  *
+ * A conv's product may come in segments (gemm_kern.h): the same k
+ * steps over shifted operands, one product per tap, which the tiles sum
+ * in their registers.  Segments read a in place, in panels or plain
+ * (tile_u), since a packed block of every segment would not fit.
+ *
  * The start value (beta * c, a bias per row or per column) enters in the
  * first k block's stores and the epilogue (kiln.h) runs on each tile
  * right after its last, while the tile is in L1: no extra pass over y.
@@ -54,14 +59,18 @@ static void
 tile_generic(const struct kiln_tile *t)
 {
 	float acc[GMR][GNR] = {{0}};
-	const float *a = t->a, *b = t->b;
+	int nseg = t->aseg ? t->nseg : 1;
 
-	for (int64_t p = 0; p < t->kc; p++, a += t->aps, b += t->bps)
-		for (int i = 0; i < t->mr; i++) {
-			float ai = a[i * t->ais];
-			for (int j = 0; j < t->nr; j++)
-				acc[i][j] += ai * b[j];
-		}
+	for (int sg = 0; sg < nseg; sg++) {
+		const float *a = t->a + (t->aseg ? t->aseg[sg] : 0);
+		const float *b = t->b + (t->aseg ? t->bseg[sg] : 0);
+		for (int64_t p = 0; p < t->kc; p++, a += t->aps, b += t->bps)
+			for (int i = 0; i < t->mr; i++) {
+				float ai = a[i * t->ais];
+				for (int j = 0; j < t->nr; j++)
+					acc[i][j] += ai * b[j];
+			}
+	}
 	for (int i = 0; i < t->mr; i++) {
 		float *yr = t->y + i * t->ldy;
 		const float *cr = t->c ? t->c + i * t->c_rs : NULL;
@@ -81,6 +90,8 @@ tile_generic(const struct kiln_tile *t)
 
 static const struct kiln_gemm_isa generic = {
 	"generic", GMR, GNR, GMR, GNR,
+	{NULL, tile_generic, tile_generic, tile_generic, tile_generic,
+	 tile_generic, tile_generic},
 	{NULL, tile_generic, tile_generic, tile_generic, tile_generic,
 	 tile_generic, tile_generic},
 	{NULL, tile_generic, tile_generic, tile_generic, tile_generic,
@@ -174,6 +185,7 @@ struct prod {
 	const float *ybase;
 	int cols;               /* threads split columns, else rows */
 	int b_inplace;          /* the kernels read b's rows in place */
+	const struct kiln_gemm_seg *seg;        /* or NULL */
 };
 
 /* The size of the k blocks of every path: k cut into ceil(k/KC) nearly
@@ -224,16 +236,26 @@ pack(const struct kiln_gemm_isa *k, float *d, int64_t w, const float *s,
 static void
 tile(const struct prod *s, kiln_tile_fn *fn, int64_t i, int64_t j,
      int64_t mr, int64_t nr, const float *a, int64_t ais, int64_t aps,
-     const float *b, int64_t bps, int64_t pc, int64_t kc)
+     const float *b, int64_t bps, int64_t pc, int64_t kc, int64_t acol)
 {
 	struct kiln_tile t = {
 		s->y + i * s->ldy + j, s->ldy, a, ais, aps, b, bps,
 		s->c ? s->c + i * s->c_rs + j * s->c_cs : NULL, s->c_rs, s->c_cs,
 		kc, (int)mr, (int)nr, s->alpha, s->beta, s->add || pc > 0, NULL, 0,
-		0.0f, 0.0f,
+		0.0f, 0.0f, 0, NULL, NULL,
 	};
 	const struct kiln_epilogue *e = s->e;
 	bool last = pc + kc == s->kk;
+	int64_t aseg[KILN_GEMM_MAXSEG];
+
+	/* segments: a's column offsets in floats, acol a column */
+	if (s->seg) {
+		for (int g = 0; g < s->seg->n; g++)
+			aseg[g] = s->seg->a[g] * acol;
+		t.nseg = s->seg->n;
+		t.aseg = aseg;
+		t.bseg = s->seg->b;
+	}
 
 	/* The kernels' stores do the residual add, relu and clip themselves;
 	 * other activations run on the tile while it is in L1. */
@@ -278,6 +300,9 @@ blocked(const struct prod *s, int64_t i0, int64_t i1, int64_t j0, int64_t j1)
 	_Alignas(64) float pa[MC * KC], pb[KC * NC];
 	int64_t kb = kblock(s->kk), mr = k->mr, nr = k->nr;
 	const struct mat *a = &s->a, *b = &s->b;
+	/* a plain a is packed a block at a time, except with segments: the
+	 * block of every segment would not fit, and tile_u reads it */
+	bool a_packs = !a->panel && !s->seg;
 
 	for (int64_t jc = j0; jc < j1; jc += NC) {
 		int64_t nc = MIN(NC, j1 - jc);
@@ -288,23 +313,35 @@ blocked(const struct prod *s, int64_t i0, int64_t i1, int64_t j0, int64_t j1)
 				     b->rs, b->cs, MIN(nr, nc - j), kc);
 			for (int64_t ic = i0; ic < i1; ic += MC) {
 				int64_t mc = MIN(MC, i1 - ic);
-				for (int64_t i = 0; !a->panel && i < mc; i += mr)
+				for (int64_t i = 0; a_packs && i < mc; i += mr)
 					pack(k, pa + i * kc, mr,
 					     a->p + (ic + i) * a->rs + pc * a->cs, a->cs, a->rs,
 					     MIN(mr, mc - i), kc);
 				for (int64_t j = 0; j < nc; j += nr)
 					for (int64_t i = 0, tm; i < mc; i += tm) {
-						int64_t tn = MIN(nr, nc - j), aps = mr, bps = nr;
+						int64_t tn = MIN(nr, nc - j), ais = 1, aps = mr;
+						int64_t bps = nr, acol = 1;
 						const float *ap = pa + i * kc, *bp = pb + j * kc;
+						kiln_tile_fn *fn;
 						tm = MIN(mr, mc - i);
-						if (a->panel)
+						fn = k->tile[tm];
+						if (a->panel) {
 							ap = panel_at(s, ic + i, pc, &tm, &aps);
+							fn = k->tile[tm];
+							acol = aps / a->cs;
+						} else if (!a_packs) {
+							/* segments of a plain a: in place */
+							ap = a->p + (ic + i) * a->rs + pc * a->cs;
+							ais = a->rs;
+							aps = a->cs;
+							fn = k->tile_u[tm];
+						}
 						if (s->b_inplace) {
 							bp = b->p + pc * b->rs + jc + j;
 							bps = b->rs;
 						}
-						tile(s, k->tile[tm], ic + i, jc + j, tm, tn,
-						     ap, 1, aps, bp, bps, pc, kc);
+						tile(s, fn, ic + i, jc + j, tm, tn, ap, ais, aps, bp,
+						     bps, pc, kc, acol);
 					}
 			}
 		}
@@ -326,14 +363,15 @@ wide(const struct prod *s, int64_t i0, int64_t i1, int64_t j0, int64_t j1)
 				tile(s, k->wide[tm], i, j, tm, tn,
 				     s->a.p + i * s->a.rs + pc * s->a.cs, s->a.rs, s->a.cs,
 				     s->b.p + pc * s->b.rs + j, s->b.rs, pc,
-				     MIN(kb, s->kk - pc));
+				     MIN(kb, s->kk - pc), 1);
 		}
 }
 
 static int
 is_wide(const struct prod *s)
 {
-	return !s->a.panel && s->b.cs == 1 && s->m <= 2 * s->k->wide_mr;
+	return !s->a.panel && !s->seg && s->b.cs == 1 &&
+	       s->m <= 2 * s->k->wide_mr;
 }
 
 /* Parts lo..hi of the product for the threads: panels of NR columns or
@@ -409,7 +447,7 @@ kiln_gemm_ld_f32(float *y, int64_t ldy, const float *a, int64_t lda,
 {
 	struct prod s = {isa(), y, ldy, operand(a, lda, trans_a),
 	                 operand(b, ldb, trans_b), m, n, k, alpha, 1.0f,
-	                 beta != 0.0f, NULL, 0, 0, NULL, y, 0, 0};
+	                 beta != 0.0f, NULL, 0, 0, NULL, y, 0, 0, NULL};
 
 	if (beta != 0.0f && beta != 1.0f)
 		scale(y, ldy, m, n, beta);
@@ -420,12 +458,16 @@ void
 kiln_gemm_conv_f32(float *y, int64_t ldy, const struct kiln_gemm_a *a,
                    const float *b, int64_t ldb, int b_inplace, int64_t m,
                    int64_t n, int64_t k, const float *bias, int add,
-                   const struct kiln_epilogue *e, const float *ybase)
+                   const struct kiln_epilogue *e, const float *ybase,
+                   const struct kiln_gemm_seg *seg)
 {
 	struct mat am = {a->p + (a->panel ? 0 : a->k0), a->kfull, a->kstep,
 	                 a->panel, a->kfull, a->k0};
+	/* b in place is right for any b here (rows contiguous), and
+	 * segments need it */
 	struct prod s = {isa(), y, ldy, am, operand(b, ldb, 0), m, n, k, 1.0f,
-	                 1.0f, add, bias, 1, 0, e, ybase, 0, b_inplace};
+	                 1.0f, add, bias, 1, 0, e, ybase, 0, b_inplace || seg,
+	                 seg};
 
 	run(&s);
 }
@@ -441,7 +483,7 @@ kiln_gemm_ep_f32(float *y, const float *a, const float *b, const float *c,
 	int use_c = c && beta != 0.0f;
 	struct prod s = {isa(), y, n, operand(a, trans_a ? m : k, trans_a),
 	                 operand(b, trans_b ? k : n, trans_b), m, n, k, alpha,
-	                 beta, 0, use_c ? c : NULL, c_rs, (int)c_cs, e, y, 0, 0};
+	                 beta, 0, use_c ? c : NULL, c_rs, (int)c_cs, e, y, 0, 0, NULL};
 
 	if (use_c && c_cs > 1) {
 		/* A c that is neither broadcast nor contiguous along n: y
@@ -481,7 +523,7 @@ batch_part(void *ctx, int64_t lo, int64_t hi)
 		float *y = s->y + p * s->m * s->n;
 		struct prod q = {isa(), y, s->n, operand(s->a + p * s->a_bs, s->k, 0),
 		                 operand(s->b + p * s->b_bs, s->n, 0), s->m, s->n,
-		                 s->k, 1.0f, 1.0f, 0, NULL, 0, 0, s->e, s->y, 0, 0};
+		                 s->k, 1.0f, 1.0f, 0, NULL, 0, 0, s->e, s->y, 0, 0, NULL};
 		run(&q);
 	}
 }

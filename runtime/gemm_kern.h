@@ -8,7 +8,8 @@
  * what makes the products' results independent of how they are cut into
  * tiles, pieces and threads: t = the products a(i,p) * b(p,j) for p < kc
  * summed from 0 with p ascending (one fused multiply-add each in the
- * x86 sets), then y = s + alpha * t, where s is y's old value when add,
+ * x86 sets), segment after segment when the tile has several (struct
+ * kiln_tile), then y = s + alpha * t, where s is y's old value when add,
  * else beta * c(i,j) (0 when c is NULL), each product and sum rounded
  * once; then, when r is not NULL, y += r(i,j) (one more rounding), and
  * when clamp, y = y < lo ? lo : y, then y = y > hi ? hi : y (kiln_s_clip;
@@ -30,7 +31,10 @@
 #define KILN_CLONES
 #endif
 
-/* One tile: rows i < mr, columns j < nr of y. */
+/* One tile: rows i < mr, columns j < nr of y.  With aseg not NULL the
+ * sum runs over nseg >= 1 segments of kc steps, segment s reading a and
+ * b from aseg[s] and bseg[s] floats further on: a conv's taps, each a
+ * shift of the same operands, summed in registers. */
 struct kiln_tile {
 	float *y;
 	int64_t ldy;            /* y(i,j) is y[i*ldy + j] */
@@ -48,6 +52,8 @@ struct kiln_tile {
 	const float *r;         /* r(i,j) is r[i*ldy + j], or NULL */
 	int clamp;
 	float lo, hi;
+	int nseg;
+	const int64_t *aseg, *bseg;     /* or NULL: one segment */
 };
 
 typedef void kiln_tile_fn(const struct kiln_tile *t);
@@ -66,11 +72,13 @@ kiln_span(int64_t off, int64_t s, int64_t len, int64_t n, int64_t *lo,
 	*lo = a < *hi ? a : *hi;
 }
 
-/* KILN_GEMM_MAXMR bounds every set's mr. */
-enum { KILN_GEMM_MAXMR = 12 };
+/* KILN_GEMM_MAXMR bounds every set's mr; KILN_GEMM_MAXSEG a tile's
+ * segments. */
+enum { KILN_GEMM_MAXMR = 12, KILN_GEMM_MAXSEG = 64 };
 
 /* A set of kernels: tile[r] takes tiles of r rows (1 <= r <= mr) and at
- * most nr columns; wide[r] takes r rows (1 <= r <= wide_mr) and at most
+ * most nr columns, a packed (ais 1); tile_u[r] the same with a read in
+ * place, any ais; wide[r] takes r rows (1 <= r <= wide_mr) and at most
  * wide_nr columns, for products with few rows; pack_t transposes.
  * Kernels read b(p,j) only for j < nr, so b may be an operand in place;
  * y likewise. */
@@ -79,6 +87,7 @@ struct kiln_gemm_isa {
 	int mr, nr;
 	int wide_mr, wide_nr;
 	kiln_tile_fn *tile[KILN_GEMM_MAXMR + 1];
+	kiln_tile_fn *tile_u[KILN_GEMM_MAXMR + 1];
 	kiln_tile_fn *wide[KILN_GEMM_MAXMR + 1];
 	/* A panel from an operand read across its rows: d[p*w + t] =
 	 * s[t*ts + p] for t < nt, p < kc, and 0 for nt <= t < w; or NULL
@@ -105,16 +114,26 @@ struct kiln_gemm_a {
 	int64_t kstep;
 };
 
+/* The segments of a conv product: the sum of n products over the same
+ * k steps, product s reading a's columns a[s] further on (columns of
+ * the whole matrix) and b from b[s] floats further on: the taps of a
+ * conv over a padded copy of its input, 1 <= n <= KILN_GEMM_MAXSEG. */
+struct kiln_gemm_seg {
+	int n;
+	const int64_t *a, *b;
+};
+
 /* runtime/gemm.c: for the convolutions, y (row stride ldy) = a @ b[k,n]
- * (row stride ldb) plus y when add, else plus bias[i] per row (or
- * nothing when bias is NULL), then the epilogue e (or NULL) with
- * residual offsets counted from ybase.  b_inplace: the kernels read b
- * in place, unpacked (the convolutions' im2col buffer, or x itself for a
- * 1x1 kernel: measured faster than packing either). */
+ * (row stride ldb), summed over the segments seg when not NULL, plus y
+ * when add, else plus bias[i] per row (or nothing when bias is NULL),
+ * then the epilogue e (or NULL) with residual offsets counted from
+ * ybase.  b_inplace: the kernels read b in place, unpacked (the
+ * convolutions' im2col buffer, or x itself for a 1x1 kernel: measured
+ * faster than packing either); segments need it. */
 void kiln_gemm_conv_f32(float *y, int64_t ldy, const struct kiln_gemm_a *a,
                         const float *b, int64_t ldb, int b_inplace,
                         int64_t m, int64_t n, int64_t k, const float *bias,
                         int add, const struct kiln_epilogue *e,
-                        const float *ybase);
+                        const float *ybase, const struct kiln_gemm_seg *seg);
 
 #endif

@@ -55,6 +55,14 @@ prefetch(const float *p, int64_t ahead)
 	                                  (uintptr_t)ahead * sizeof *p));
 }
 
+/* Where segment sg of tile t reads a and b from (gemm_kern.h). */
+INLINE void
+segment(const struct kiln_tile *t, int sg, const float **a, const float **b)
+{
+	*a = t->a + (t->aseg ? t->aseg[sg] : 0);
+	*b = t->b + (t->aseg ? t->bseg[sg] : 0);
+}
+
 /* ---- AVX-512 -------------------------------------------------------- */
 
 T512 INLINE void
@@ -62,11 +70,12 @@ body512(const struct kiln_tile *t, const int R, const int V, const int packed)
 {
 	__m512 c[NACC], bv[8];
 	__mmask16 mk[8];
-	const float *a = t->a, *b = t->b, *c0 = t->c;
+	const float *c0 = t->c;
 	float *y = t->y;
 	int64_t ais = t->ais, aps = t->aps, bps = t->bps, ldy = t->ldy;
 	int64_t kc = t->kc, c_rs = t->c_rs;
 	int nr = t->nr, add = t->add, c_cs = t->c_cs, clamp = t->clamp;
+	int nseg = t->aseg ? t->nseg : 1;
 	const float *res = t->r;
 	__m512 al = _mm512_set1_ps(t->alpha), be = _mm512_set1_ps(t->beta);
 	__m512 lo = _mm512_set1_ps(t->lo), hi = _mm512_set1_ps(t->hi);
@@ -82,22 +91,27 @@ UNROLL
 UNROLL
 		for (int v = 0; v < V; v++)
 			c[i * V + v] = _mm512_setzero_ps();
-	for (int64_t p = 0; p < kc; p++, a += aps, b += bps) {
-		if (packed) {
-			prefetch(a, PF_A * aps);
+	for (int sg = 0; sg < nseg; sg++) {
+		const float *a, *b;
+		segment(t, sg, &a, &b);
+		for (int64_t p = 0; p < kc; p++, a += aps, b += bps) {
+			if (packed) {
+				prefetch(a, PF_A * aps);
+UNROLL
+				for (int v = 0; v < V; v++)
+					prefetch(b + 16 * v, PF_B * bps);
+			}
 UNROLL
 			for (int v = 0; v < V; v++)
-				prefetch(b + 16 * v, PF_B * bps);
-		}
+				bv[v] = _mm512_maskz_loadu_ps(mk[v], b + 16 * v);
 UNROLL
-		for (int v = 0; v < V; v++)
-			bv[v] = _mm512_maskz_loadu_ps(mk[v], b + 16 * v);
+			for (int i = 0; i < R; i++) {
+				__m512 av = _mm512_set1_ps(a[packed ? i : i * ais]);
 UNROLL
-		for (int i = 0; i < R; i++) {
-			__m512 av = _mm512_set1_ps(a[packed ? i : i * ais]);
-UNROLL
-			for (int v = 0; v < V; v++)
-				c[i * V + v] = _mm512_fmadd_ps(av, bv[v], c[i * V + v]);
+				for (int v = 0; v < V; v++)
+					c[i * V + v] = _mm512_fmadd_ps(av, bv[v],
+					                               c[i * V + v]);
+			}
 		}
 	}
 UNROLL
@@ -130,7 +144,9 @@ UNROLL
 
 #define TILE512(r)                                                       \
 	T512 static void tile512_##r(const struct kiln_tile *t)          \
-	{ body512(t, r, 2, 1); }
+	{ body512(t, r, 2, 1); }                                         \
+	T512 static void tile512u_##r(const struct kiln_tile *t)         \
+	{ body512(t, r, 2, 0); }
 TILE512(1) TILE512(2) TILE512(3) TILE512(4) TILE512(5) TILE512(6)
 TILE512(7) TILE512(8) TILE512(9) TILE512(10) TILE512(11) TILE512(12)
 
@@ -201,6 +217,9 @@ const struct kiln_gemm_isa kiln_gemm_avx512 = {
 	{NULL, tile512_1, tile512_2, tile512_3, tile512_4, tile512_5,
 	 tile512_6, tile512_7, tile512_8, tile512_9, tile512_10, tile512_11,
 	 tile512_12},
+	{NULL, tile512u_1, tile512u_2, tile512u_3, tile512u_4, tile512u_5,
+	 tile512u_6, tile512u_7, tile512u_8, tile512u_9, tile512u_10,
+	 tile512u_11, tile512u_12},
 	{NULL, wide512_1, wide512_2},
 	pack_t512,
 };
@@ -212,11 +231,12 @@ body256(const struct kiln_tile *t, const int R, const int V, const int packed)
 {
 	__m256 c[NACC], bv[8];
 	__m256i mk[4];
-	const float *a = t->a, *b = t->b, *c0 = t->c;
+	const float *c0 = t->c;
 	float *y = t->y;
 	int64_t ais = t->ais, aps = t->aps, bps = t->bps, ldy = t->ldy;
 	int64_t kc = t->kc, c_rs = t->c_rs;
 	int nr = t->nr, add = t->add, c_cs = t->c_cs, clamp = t->clamp;
+	int nseg = t->aseg ? t->nseg : 1;
 	const float *res = t->r;
 	__m256 al = _mm256_set1_ps(t->alpha), be = _mm256_set1_ps(t->beta);
 	__m256 lo = _mm256_set1_ps(t->lo), hi = _mm256_set1_ps(t->hi);
@@ -230,20 +250,26 @@ UNROLL
 UNROLL
 		for (int v = 0; v < V; v++)
 			c[i * V + v] = _mm256_setzero_ps();
-	for (int64_t p = 0; p < kc; p++, a += aps, b += bps) {
-		if (packed) {
-			prefetch(a, PF_A * aps);
-			prefetch(b, PF_B * bps);
-		}
-UNROLL
-		for (int v = 0; v < V; v++)
-			bv[v] = _mm256_maskload_ps(b + 8 * v, mk[v]);
-UNROLL
-		for (int i = 0; i < R; i++) {
-			__m256 av = _mm256_broadcast_ss(a + (packed ? i : i * ais));
+	for (int sg = 0; sg < nseg; sg++) {
+		const float *a, *b;
+		segment(t, sg, &a, &b);
+		for (int64_t p = 0; p < kc; p++, a += aps, b += bps) {
+			if (packed) {
+				prefetch(a, PF_A * aps);
+				prefetch(b, PF_B * bps);
+			}
 UNROLL
 			for (int v = 0; v < V; v++)
-				c[i * V + v] = _mm256_fmadd_ps(av, bv[v], c[i * V + v]);
+				bv[v] = _mm256_maskload_ps(b + 8 * v, mk[v]);
+UNROLL
+			for (int i = 0; i < R; i++) {
+				__m256 av = _mm256_broadcast_ss(a + (packed ? i :
+				                                         i * ais));
+UNROLL
+				for (int v = 0; v < V; v++)
+					c[i * V + v] = _mm256_fmadd_ps(av, bv[v],
+					                               c[i * V + v]);
+			}
 		}
 	}
 UNROLL
@@ -276,7 +302,9 @@ UNROLL
 
 #define TILE256(r)                                                       \
 	T256 static void tile256_##r(const struct kiln_tile *t)          \
-	{ body256(t, r, 2, 1); }
+	{ body256(t, r, 2, 1); }                                         \
+	T256 static void tile256u_##r(const struct kiln_tile *t)         \
+	{ body256(t, r, 2, 0); }
 TILE256(1) TILE256(2) TILE256(3) TILE256(4) TILE256(5) TILE256(6)
 
 T256 static void wide256_1(const struct kiln_tile *t) { body256(t, 1, 4, 0); }
@@ -286,6 +314,8 @@ const struct kiln_gemm_isa kiln_gemm_avx2 = {
 	"avx2", 6, 16, 2, 32,
 	{NULL, tile256_1, tile256_2, tile256_3, tile256_4, tile256_5,
 	 tile256_6},
+	{NULL, tile256u_1, tile256u_2, tile256u_3, tile256u_4, tile256u_5,
+	 tile256u_6},
 	{NULL, wide256_1, wide256_2},
 	NULL,
 };

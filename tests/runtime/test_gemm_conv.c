@@ -672,6 +672,12 @@ test_conv(void)
 		{1, 16, 20, 58, 300, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
 		{1, 17, 5, 3, 13, 1, 5, 1, 1, 0, 0, 2, 2, 1, 1, 1, 0},
 		{2, 16, 30, 30, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
+		/* ... the taps as segments of one product: more of them than
+		 * a product takes (81 > KILN_GEMM_MAXSEG), with 3 output
+		 * channels (plain weights read in place); a short last
+		 * panel */
+		{1, 16, 14, 14, 3, 9, 9, 1, 1, 4, 4, 4, 4, 1, 1, 1, 1},
+		{1, 20, 12, 12, 14, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0},
 		/* the fashion_cnn layers, batch 2 */
 		{2, 1, 28, 28, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
 		{2, 32, 14, 14, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
