@@ -38,6 +38,7 @@
 #include "gemm_kern.h"
 #include "kiln.h"
 #include "kiln_scalar.h"
+#include "phase.h"
 
 static void
 fill(float *y, int64_t n, float v)
@@ -477,7 +478,7 @@ tap_rows(float *restrict yp, const float *restrict xp, float wv, int64_t u,
  * so it stays in L1 while every tap passes over it) and the input it
  * reads with its padding (DWIN); both have VPAD more so that every pass
  * runs over whole vectors. */
-enum { DWBLOCK = 2048, DWIN = 8192, VPAD = 16 };
+enum { DWBLOCK = 2048, DWIN = 8192, VPAD = KILN_PHASE_VPAD };
 
 /* ob[t] += the next three, two or one taps' w * xs[t] for t < n, added
  * in the order given: one pass over ob instead of one a tap. */
@@ -500,66 +501,31 @@ acc_taps(float *restrict ob, int64_t n, const float *const *xs,
 			ob[t] += w0 * x0[t];
 }
 
-/* Where dw_block() reads: q columns and qr rows a plane (the rows of a
- * whole block), off[] each tap's start in the copy, lo and hi the
- * clamp of the stores. */
-enum { DWMAXTAP = 64 };
+/* Where dw_block() reads (phase.h), and the clamp of its stores. */
 struct dw_geom {
-	int64_t q, qr, rows, off[DWMAXTAP];
+	struct kiln_phase ph;
 	float lo, hi;
 };
 
 /* A block of a depthwise conv's output, rows i0..i0+rows-1 of plane yp,
- * computed from a copy of the input they read, padding filled in and
- * split by stride phase so that every tap reads a contiguous run: plane
- * (a,b) of the copy, for a < sh and b < sw, holds qr rows of q columns,
- *   xb[((a*sw + b)*qr + k)*q + t] = x(i0*sh - pt + k*sh + a,
- *                                     t*sw + b - pl),
- * zero outside the input.  Output (i,j) of the block is then
+ * computed from phase.h's copy of the input rows it reads, zero in the
+ * padding:
  *   ob[i*q + j] = bias + sum over taps (u,v) in window order of
- *                 w(u,v) * xb[plane(u*dh % sh, v*dw % sw) +
- *                             (i + u*dh/sh)*q + j + v*dw/sw],
+ *                 w(u,v) * xb[off(u,v) + i*q + j],
  * one run of rows*q outputs (rounded up to whole vectors) for each
- * tap, whatever the strides: the vectors are long where the rows are
- * short, and the last q - ow columns of each row are thrown away.
- * Padding taps add zeros, so an output does not depend on where its
- * block starts.  The rows are stored clamped to [lo, hi] (relu and clip
- * epilogues; -inf, inf for none).  The planes are qr rows apart even
- * in a last block of fewer rows. */
+ * tap, whatever the strides.  Padding taps add zeros, so an output does
+ * not depend on where its block starts.  The rows are stored clamped to
+ * [lo, hi] (relu and clip epilogues; -inf, inf for none). */
 KILN_CLONES static void
 dw_block(float *restrict yp, const float *restrict xp, const float *wc,
          float bias, int64_t i0, int64_t rows, const struct dw_geom *gm,
          const struct kiln_conv2d *p)
 {
-	int64_t q = gm->q, qr = gm->qr;
+	int64_t q = gm->ph.q;
 	_Alignas(64) float xb[DWIN + VPAD], ob[DWBLOCK + VPAD];
-	int64_t np = p->sh * p->sw;
 	int64_t m = (rows * q + VPAD - 1) / VPAD * VPAD;
 
-	/* all zeros first: the padding, and the reads past the last plane
-	 * of outputs thrown away */
-	memset(xb, 0, (size_t)((np * qr + 1) * q + VPAD) * sizeof *xb);
-	for (int64_t a = 0; a < p->sh; a++)
-		for (int64_t b = 0; b < p->sw; b++) {
-			int64_t c0, c1, off = b - p->pl;
-			float *d = xb + (a * p->sw + b) * qr * q;
-			kiln_span(off, p->sw, p->w, q, &c0, &c1);
-			for (int64_t k = 0; k < qr; k++, d += q) {
-				int64_t ih = i0 * p->sh - p->pt + k * p->sh + a;
-				if (ih < 0 || ih >= p->h)
-					continue;
-				const float *xr = xp + ih * p->w + off;
-				if (p->sw == 1)
-					for (int64_t t = c0; t < c1; t++)
-						d[t] = xr[t];
-				else if (p->sw == 2)    /* a constant stride vectorizes */
-					for (int64_t t = c0; t < c1; t++)
-						d[t] = xr[2 * t];
-				else
-					for (int64_t t = c0; t < c1; t++)
-						d[t] = xr[t * p->sw];
-			}
-		}
+	kiln_phase_copy(xb, xp, 0.0f, i0, &gm->ph, p);
 	for (int64_t t = 0; t < m; t++)
 		ob[t] = bias;
 	int64_t ntap = p->kh * p->kw;
@@ -567,7 +533,7 @@ dw_block(float *restrict yp, const float *restrict xp, const float *wc,
 		const float *xs[3] = {xb, xb, xb};
 		int cnt = (int)MIN(3, ntap - s);
 		for (int c = 0; c < cnt; c++)
-			xs[c] = xb + gm->off[s + c];
+			xs[c] = xb + gm->ph.off[s + c];
 		acc_taps(ob, m, xs, wc + s, cnt);
 	}
 	if (gm->lo != -INFINITY || gm->hi != INFINITY)
@@ -585,30 +551,17 @@ dw_block(float *restrict yp, const float *restrict xp, const float *wc,
 }
 
 /* dw_block()'s geometry for conv p with epilogue e: *gm, and whether
- * the conv fits its buffers (rows of q <= DWBLOCK, (np*qr + 1)*q <=
- * DWIN, at most DWMAXTAP taps); *e is cleared when the stores do it. */
+ * the conv fits its buffers; *e is cleared when the stores do it. */
 static int
 dw_geometry(struct dw_geom *gm, const struct kiln_conv2d *p,
             const struct kiln_epilogue **e)
 {
-	int64_t q = p->ow + (p->kw - 1) * p->dw / p->sw;
-	int64_t extra = (p->kh - 1) * p->dh / p->sh;       /* qr - rows */
-	int64_t np = p->sh * p->sw;
-	int64_t rows = MIN(DWBLOCK / q, (DWIN / q - 1) / np - extra);
 	const struct kiln_epilogue *ep = *e;
 
-	if (rows < 1 || p->kh * p->kw > DWMAXTAP)
+	if (!kiln_phase_geometry(&gm->ph, p, DWBLOCK, DWIN))
 		return 0;
-	rows = MIN(rows, p->oh);
-	*gm = (struct dw_geom){q, rows + extra, rows, {0}, -INFINITY,
-	                       INFINITY};
-	for (int64_t u = 0; u < p->kh; u++)
-		for (int64_t v = 0; v < p->kw; v++) {
-			int64_t ru = u * p->dh, cv = v * p->dw;
-			gm->off[u * p->kw + v] =
-				((ru % p->sh * p->sw + cv % p->sw) * gm->qr +
-				 ru / p->sh) * q + cv / p->sw;
-		}
+	gm->lo = -INFINITY;
+	gm->hi = INFINITY;
 	if (ep && !ep->res && (ep->act == KILN_ACT_NONE ||
 	    ep->act == KILN_ACT_RELU || ep->act == KILN_ACT_CLIP)) {
 		if (ep->act != KILN_ACT_NONE)
@@ -630,7 +583,7 @@ dw_plane(float *yp, const float *xp, const float *wc, float bias,
          const struct kiln_conv2d *p, const struct dw_geom *gm,
          const struct kiln_epilogue *e, const float *y0)
 {
-	int64_t rows = gm ? gm->rows : MAX(1, DWBLOCK / p->ow);
+	int64_t rows = gm ? gm->ph.rows : MAX(1, DWBLOCK / p->ow);
 
 	for (int64_t i0 = 0; i0 < p->oh; i0 += rows) {
 		int64_t i1 = MIN(p->oh, i0 + rows);

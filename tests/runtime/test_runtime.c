@@ -422,6 +422,13 @@ test_pool(void)
 		{1, 2, 7, 9, 2, 2, 2, 2, 0, 0, 0, 0, 1, 1},
 		{2, 3, 28, 28, 2, 2, 2, 2, 0, 0, 0, 0, 1, 1},
 		{1, 2, 5, 5, 2, 2, 2, 2, 0, 1, 0, 1, 1, 1},
+		/* the others through the stride-phase copy: blocks of rows
+		 * (3 of them), stride 3 with dilation; and the rows path
+		 * again: rows wider than the copy, more taps than it takes */
+		{1, 2, 150, 131, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1},
+		{1, 2, 20, 23, 3, 3, 3, 3, 1, 2, 2, 1, 2, 2},
+		{1, 1, 3, 9000, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1},
+		{1, 1, 12, 12, 9, 9, 1, 1, 4, 4, 4, 4, 1, 1},
 	};
 
 	for (int i = 0; i < countof(cases); i++) {
