@@ -266,6 +266,10 @@ extern const char *const shape_scatter_reduction[]; /* none, add, mul */
 int shape_choice(const char *s, const char *const *names); /* index or -1 */
 /* The dims a reduce_* node reduces, bit d = dim d; or an error message. */
 const char *shape_reduce_mask(Graph *g, const Node *n, unsigned *mask);
+/* The runtime's parameters (runtime/kiln.h) of conv2d node n, whose
+ * operands and output have their types. */
+struct kiln_conv2d;
+void shape_conv2d_params(Graph *g, const Node *n, struct kiln_conv2d *p);
 
 /* ir/fused.c: the expression of a fused node (grammar in that file), as
  * terms in postorder, the root last.  An op term reads earlier terms. */

@@ -318,6 +318,29 @@ spatial(Graph *g, const Node *n, const int64_t *k, bool ceil, Type *out)
 	return spatial_of(g, n, in(g, n, 0), k, ceil, out);
 }
 
+/* conv2d's parameters for input x, weights w and output y. */
+static struct kiln_conv2d
+conv2d_params(Graph *g, const Node *n, const Type *x, const Type *w,
+              const Type *y)
+{
+	const int64_t *s = named(g, n, "strides")->ints;
+	const int64_t *p = named(g, n, "pads")->ints;
+	const int64_t *d = named(g, n, "dilations")->ints;
+
+	return (struct kiln_conv2d){
+		x->dim[0], x->dim[1], x->dim[2], x->dim[3], w->dim[0], w->dim[2],
+		w->dim[3], y->dim[2], y->dim[3], s[0], s[1], p[0], p[1], d[0], d[1],
+		named(g, n, "group")->i,
+	};
+}
+
+void
+shape_conv2d_params(Graph *g, const Node *n, struct kiln_conv2d *p)
+{
+	*p = conv2d_params(g, n, in(g, n, 0), in(g, n, 1),
+	                   &g->val[n->out].type);
+}
+
 /* conv2d and conv3d */
 const char *
 shape_conv(Graph *g, const Node *n, Type *out)
@@ -342,14 +365,21 @@ shape_conv(Graph *g, const Node *n, Type *out)
 	if (b && (b->rank != 1 || b->dim[0] != w->dim[0]))
 		return ERR("%s: bias must be [%lld], got %s", name(n),
 		           (long long)w->dim[0], tstr(g, b));
-	int wp = op_attr_lookup(n->op, "wpanel");
-	if (wp >= 0 && ir_attr(g, n, wp)->i != 0 &&
-	    ir_attr(g, n, wp)->i != KILN_CONV_PANEL)
-		return ERR("%s: wpanel must be 0 or %d, got %lld", name(n),
-		           KILN_CONV_PANEL, (long long)ir_attr(g, n, wp)->i);
 	*out = (Type){.dtype = x->dtype, .rank = r, .dim = {x->dim[0], w->dim[0]}};
 	const char *err = spatial(g, n, w->dim + 2, false, out);
-	return err ? err : epilogue(g, n, out);
+	if (err)
+		return err;
+	/* packed weights: the runtime's panels for this conv's shapes */
+	int wp = op_attr_lookup(n->op, "wpanel");
+	if (wp >= 0 && ir_attr(g, n, wp)->i != 0) {
+		struct kiln_conv2d p = conv2d_params(g, n, x, w, out);
+		int want = kiln_conv2d_wpanel(&p);
+		if (ir_attr(g, n, wp)->i != want)
+			return ERR("%s: wpanel must be 0 or, for these shapes, %d; "
+			           "got %lld", name(n), want,
+			           (long long)ir_attr(g, n, wp)->i);
+	}
+	return epilogue(g, n, out);
 }
 
 /* Checks an INT attribute is 0 or 1. */

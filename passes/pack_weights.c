@@ -1,6 +1,9 @@
 /* pack_weights.c: lays the constant weights of each conv2d out in the
  * panels the runtime's matrix product reads (kiln_conv2d_pack_weights,
- * runtime/kiln.h), once at compile time, and marks the conv wpanel=12.
+ * runtime/kiln.h), once at compile time, and marks the conv with the
+ * panels' width: wpanel=12, or 32 for the convs whose product the
+ * runtime runs along the output channels (few positions, many channels;
+ * kiln_conv2d_wpanel() decides from the shapes).
  *
  * The product y[og, positions] = w[og, K] @ im2col[K, positions] reads
  * w in panels of rows; with plain weights the runtime repacks them on
@@ -76,15 +79,13 @@ pass_pack_weights(Graph *g)
 		if (!w || wt.rank != 4 || wt.dim[0] / group < MINROWS ||
 		    wt.dim[1] == 1)
 			continue;
-		struct kiln_conv2d p = {
-			.c = wt.dim[1] * group, .oc = wt.dim[0], .kh = wt.dim[2],
-			.kw = wt.dim[3], .group = group,
-		};
+		struct kiln_conv2d p;
+		shape_conv2d_params(g, n, &p);
 		float *wp = arena_alloc(g->mod->arena, type_bytes(&wt) + 1);
 		kiln_conv2d_pack_weights(wp, w, &p);
 		int v = ir_new_global(g, wv, "_panels", &wt, wp);
 		n = &g->node[k];
 		n->in[1] = v;
-		ir_set_int(g, k, AT_CONV2D_WPANEL, KILN_CONV_PANEL);
+		ir_set_int(g, k, AT_CONV2D_WPANEL, kiln_conv2d_wpanel(&p));
 	}
 }

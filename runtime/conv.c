@@ -21,8 +21,10 @@
  * channel per group (depthwise and the like) are computed directly, a
  * plane at a time (dw_block()), and those of stride 1 with enough
  * output positions multiply a padded copy of the input rows in place
- * (shift_block()); each section below says when it applies.  The path
- * is chosen from the shapes alone.  The stack holds at most about 450
+ * (shift_block()).  With packed weights, convs with few output
+ * positions and many channels run their product along the channels
+ * (cv_unit()).  Each section below says when it applies.  The path is
+ * chosen from the shapes alone.  The stack holds at most about 450
  * KB: the stride-1 path's SHIFT_BUF floats and the product's panels.
  *
  * The 3-D kernels work tap by tap: each tap (q,u,v) adds w[o,q,u,v] times
@@ -639,6 +641,102 @@ dw_part(void *ctx, int64_t lo, int64_t hi)
 	}
 }
 
+/* ---- few positions, many channels: the channels as the vectors ------- */
+
+/* The product y[oc, positions] = w @ col runs its vectors along the
+ * positions, in tiles of 32 columns: with 49 positions (a 7x7 plane) a
+ * quarter of every tile's lanes are padding, with 196 an eighth.  When
+ * the output channels fill the tiles better, the product runs the other
+ * way, yt[positions, oc] = col^T @ w^T: the row tiles take the
+ * positions in nearly equal heights, the vectors the channels, the
+ * weights come in panels of KILN_CONV_CPANEL channels (pack_weights),
+ * and the im2col matrix (or x, for a 1x1 kernel of stride 1) is read in
+ * place.  yt is then transposed into y (16 x 16 blocks in registers
+ * with AVX-512), and the epilogue run on it.
+ * ResNet-18's 7x7 layers and MobileNetV2's 1x1 convs over 7x7 and 14x14
+ * planes take this path.  It needs the weights in those panels, so only
+ * the packed form takes it; which convs do is decided from the shapes
+ * (cv_conv()), the same at compile time and at run time.  Its pieces of
+ * k, and the product's blocks in them, are the im2col path's, and a
+ * product's terms the same with its operands swapped, so the results
+ * are the plain weights' bits (where the im2col path cuts the columns
+ * into pieces, too small a piece of rows to hold whole columns, this
+ * path is not taken).  yt holds
+ * CV_YT floats, so the output channels come in chunks, each its own
+ * unit for the threads (which repeat the im2col matrix per chunk; the
+ * sums are the same whatever the chunks). */
+enum { CV_YT = 32768, CV_MAXPOS = CV_YT / KILN_CONV_CPANEL,
+       CV_TRANSPOSE = 8 };
+
+static int
+cv_conv(const struct kiln_conv2d *p)
+{
+	int64_t np = p->oh * p->ow, r = KILN_CONV_CPANEL, nr, nc;
+	struct shift_geom gm;
+
+	if (p->group != 1 || p->c < 2 || np < 1 || np > CV_MAXPOS ||
+	    p->oc < r || shift_geometry(&gm, p))
+		return 0;
+	/* the im2col path's pieces of k, whole columns: the same sums */
+	kiln_conv2d_chunks(p, p->c * p->kh * p->kw, np, &nr, &nc);
+	if (nc != np)
+		return 0;
+	/* the lanes each way, padding included, times the steps of k;
+	 * along the channels, plus the transpose of the output, which
+	 * costs about CV_TRANSPOSE steps an element (measured on
+	 * MobileNetV2's 1x1 convs); 5% less to pay */
+	int64_t k = p->c * p->kh * p->kw;
+	int64_t along_pos = (np + r - 1) / r * r * p->oc * k;
+	int64_t along_oc = (p->oc + r - 1) / r * r * np * k +
+	                   np * p->oc * CV_TRANSPOSE;
+	return 20 * along_oc < 19 * along_pos;
+}
+
+int
+kiln_conv2d_wpanel(const struct kiln_conv2d *p)
+{
+	return cv_conv(p) ? KILN_CONV_CPANEL : KILN_CONV_PANEL;
+}
+
+struct cv_job {
+	const struct conv_job *s;
+	int64_t chunk, nchunk;  /* output channels a unit, units an image */
+};
+
+/* Output channels o0..o0+on-1 of image i. */
+static void
+cv_unit(const struct conv_job *s, int64_t i, int64_t o0, int64_t on)
+{
+	const struct kiln_conv2d *p = s->p;
+	int64_t np = p->oh * p->ow, k = p->c * p->kh * p->kw, ld, kn, nc;
+	const float *xg = s->x + i * p->c * p->h * p->w;
+	float col[KILN_CONV_COLBUF], yt[CV_YT];
+
+	kiln_conv2d_chunks(p, k, np, &kn, &nc);
+	for (int64_t k0 = 0; k0 < k; k0 += kn) {
+		int64_t n = MIN(kn, k - k0);
+		const float *c = kiln_conv2d_im2col(col, &ld, xg, k0, n, 0, np, p);
+		kiln_gemm_cv_f32(yt, on, c, np, s->w, k, k0, n, p->oc, o0, on,
+		                 k0 ? NULL : s->b, k0 > 0);
+	}
+	float *yi = s->y + (i * p->oc + o0) * np;
+	kiln_gemm_transpose(yi, np, yt, on, np, on);
+	for (int64_t o = 0; s->e && o < on; o++)
+		kiln_epilogue_f32(yi + o * np, np, yi + o * np - s->y, s->e);
+}
+
+static void
+cv_part(void *ctx, int64_t lo, int64_t hi)
+{
+	const struct cv_job *j = ctx;
+	const struct kiln_conv2d *p = j->s->p;
+
+	for (int64_t u = lo; u < hi; u++) {
+		int64_t o0 = u % j->nchunk * j->chunk;
+		cv_unit(j->s, u / j->nchunk, o0, MIN(j->chunk, p->oc - o0));
+	}
+}
+
 /* ---- conv2d ------------------------------------------------------------ */
 
 static void
@@ -658,6 +756,23 @@ conv2d(float *y, const float *x, const float *w, const float *b,
 			kiln_parallel_for(p->n * p->oc, dw_part, &s);
 		else
 			dw_part(&s, 0, p->n * p->oc);
+		return;
+	}
+	if (packed && cv_conv(p)) {
+		int64_t r = KILN_CONV_CPANEL, np = oplane;
+		int64_t chunk = MIN((p->oc + r - 1) / r, CV_YT / np / r) * r;
+		struct cv_job cj = {&s, chunk, 0};
+		int big = p->n * p->oc * oplane * k > KILN_PARALLEL_MIN;
+		/* with threads, units enough for them where channels allow */
+		while (big && kiln_threads() > 1 && cj.chunk > r &&
+		       p->n * ((p->oc + cj.chunk - 1) / cj.chunk) <
+		       2 * kiln_threads())
+			cj.chunk = ((cj.chunk + 1) / 2 + r - 1) / r * r;
+		cj.nchunk = (p->oc + cj.chunk - 1) / cj.chunk;
+		if (big)
+			kiln_parallel_for(p->n * cj.nchunk, cv_part, &cj);
+		else
+			cv_part(&cj, 0, p->n * cj.nchunk);
 		return;
 	}
 	struct shift_job sj = {&s, {0}};
@@ -706,12 +821,12 @@ void
 kiln_conv2d_pack_weights(float *wp, const float *w, const struct kiln_conv2d *p)
 {
 	int64_t og = p->oc / p->group, k = p->c / p->group * p->kh * p->kw;
+	int64_t pn = kiln_conv2d_wpanel(p);
 
 	for (int64_t g = 0; g < p->group; g++)
 		for (int64_t o = 0; o < og; o++) {
-			int64_t q = o / KILN_CONV_PANEL, i = o % KILN_CONV_PANEL;
-			int64_t r = MIN(KILN_CONV_PANEL, og - q * KILN_CONV_PANEL);
-			float *d = wp + g * og * k + q * KILN_CONV_PANEL * k + i;
+			int64_t q = o / pn, i = o % pn, r = MIN(pn, og - q * pn);
+			float *d = wp + g * og * k + q * pn * k + i;
 			const float *sr = w + (g * og + o) * k;
 			for (int64_t t = 0; t < k; t++)
 				d[t * r] = sr[t];

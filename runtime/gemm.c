@@ -472,6 +472,46 @@ kiln_gemm_conv_f32(float *y, int64_t ldy, const struct kiln_gemm_a *a,
 	run(&s);
 }
 
+void
+kiln_gemm_transpose(float *d, int64_t w, const float *s, int64_t ts,
+                    int64_t nt, int64_t kc)
+{
+	pack(isa(), d, w, s, 1, ts, nt, kc);
+}
+
+void
+kiln_gemm_cv_f32(float *yt, int64_t ldyt, const float *c, int64_t n,
+                 const float *w, int64_t kfull, int64_t k0, int64_t kn,
+                 int64_t oc, int64_t o0, int64_t on, const float *bias,
+                 int add)
+{
+	const struct kiln_gemm_isa *k = isa();
+	struct prod s = {k, yt, ldyt, {0}, {0}, n, on, kn, 1.0f, 1.0f, add,
+	                 bias ? bias + o0 : NULL, 0, 1, NULL, yt, 0, 1, NULL};
+	int64_t kb = kblock(kn), nt = (n + k->mr - 1) / k->mr;
+
+	if (n <= 0 || on <= 0 || kn <= 0)
+		return;
+	/* b, a panel's kc x tn block, stays in L1 while the row tiles, as
+	 * many as mr rows allow and of nearly equal heights, pass over it */
+	for (int64_t pc = 0; pc < kn; pc += kb) {
+		int64_t kc = MIN(kb, kn - pc);
+		for (int64_t j = 0, tn; j < on; j += tn) {
+			int64_t o = o0 + j, q = o / KILN_CONV_CPANEL;
+			int64_t pw = MIN(KILN_CONV_CPANEL, oc - q * KILN_CONV_CPANEL);
+			int64_t jj = o % KILN_CONV_CPANEL;
+			const float *b = w + q * KILN_CONV_CPANEL * kfull +
+			                 (k0 + pc) * pw + jj;
+			tn = MIN(MIN(k->nr, pw - jj), on - j);
+			for (int64_t t = 0, i = 0, tm; t < nt; t++, i += tm) {
+				tm = (n - i + nt - t - 1) / (nt - t);
+				tile(&s, k->tile[tm], i, j, tm, tn, c + pc * n + i, 1, n, b,
+				     pw, pc, kc, 1);
+			}
+		}
+	}
+}
+
 /* As in BLAS, c is not read when beta is 0, so NaNs in an unused c do
  * not leak into y. */
 void

@@ -136,4 +136,23 @@ void kiln_gemm_conv_f32(float *y, int64_t ldy, const struct kiln_gemm_a *a,
                         int add, const struct kiln_epilogue *e,
                         const float *ybase, const struct kiln_gemm_seg *seg);
 
+/* runtime/gemm.c: for the convs whose product runs along the output
+ * channels (conv.c): yt[n, on] (row stride ldyt) = c^T @ w^T over k
+ * steps k0..k0+kn-1, plus yt when add, else plus bias[o0 + j] per
+ * column (or nothing when bias is NULL).  c[kn, n] holds those k steps'
+ * rows (the im2col matrix of n output positions, or x itself), and w is
+ * the whole of the weights in panels of KILN_CONV_CPANEL output
+ * channels (kiln_conv2d_pack_weights, kfull steps, oc channels);
+ * columns j < on of yt are channels o0 + j, o0 a multiple of
+ * KILN_CONV_CPANEL. */
+/* runtime/gemm.c: d[p*w + t] = s[t*ts + p] for t < nt, p < kc, and 0
+ * for nt <= t < w: a transpose, by the set's pack_t where it has one. */
+void kiln_gemm_transpose(float *d, int64_t w, const float *s, int64_t ts,
+                         int64_t nt, int64_t kc);
+
+void kiln_gemm_cv_f32(float *yt, int64_t ldyt, const float *c, int64_t n,
+                      const float *w, int64_t kfull, int64_t k0, int64_t kn,
+                      int64_t oc, int64_t o0, int64_t on, const float *bias,
+                      int add);
+
 #endif

@@ -187,12 +187,18 @@ void kiln_conv2d_ep_f32(float *y, const float *x, const float *w,
  * them as they are, where the plain forms pack them on every call.
  * kiln_conv2d_pack_weights(wp, w, p): per group, the weights as the
  * matrix w[og, K] (og = oc/group, K = c/group*kh*kw) cut into panels of
- * KILN_CONV_PANEL rows, the last one og % KILN_CONV_PANEL rows when that
- * is not 0; a panel of r rows is stored column by column, [K][r]:
- *   wp[g*og*K + q*KILN_CONV_PANEL*K + t*r + i] = w[g*og + q*PANEL + i][t]
- * for row q*PANEL + i of the group, t < K.  The same elements as w,
- * reordered: no padding. */
+ * P = kiln_conv2d_wpanel(p) rows, the last one og % P rows when that is
+ * not 0; a panel of r rows is stored column by column, [K][r]:
+ *   wp[g*og*K + q*P*K + t*r + i] = w[g*og + q*P + i][t]
+ * for row q*P + i of the group, t < K.  The same elements as w,
+ * reordered: no padding.  P is KILN_CONV_PANEL, or KILN_CONV_CPANEL for
+ * the convs with few output positions and many channels whose product
+ * runs along the channels (runtime/conv.c), chosen from p's shapes
+ * alone (the input's and output's planes, channels, kernel, strides,
+ * padding, dilations and groups; not the batch). */
 #define KILN_CONV_PANEL 12
+#define KILN_CONV_CPANEL 32
+int kiln_conv2d_wpanel(const struct kiln_conv2d *p);
 void kiln_conv2d_pack_weights(float *wp, const float *w,
                               const struct kiln_conv2d *p);
 void kiln_conv2d_pk_f32(float *y, const float *x, const float *wp,

@@ -678,6 +678,15 @@ test_conv(void)
 		 * panel */
 		{1, 16, 14, 14, 3, 9, 9, 1, 1, 4, 4, 4, 4, 1, 1, 1, 1},
 		{1, 20, 12, 12, 14, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0},
+		/* few positions, many channels: packed, the product runs
+		 * along the channels (panels of KILN_CONV_CPANEL): 1x1 over
+		 * 7x7, two images; 3x3 of stride 2 to 7x7 with a last panel
+		 * of 8 channels; 5x5 positions; and 14x14, whose im2col
+		 * matrix comes in pieces of columns, stays on that path */
+		{2, 160, 7, 7, 96, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1},
+		{1, 12, 14, 13, 168, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 0},
+		{1, 40, 5, 5, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
+		{1, 200, 14, 14, 64, 3, 3, 1, 1, 1, 1, 1, 1, 2, 2, 1, 1},
 		/* the fashion_cnn layers, batch 2 */
 		{2, 1, 28, 28, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
 		{2, 32, 14, 14, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
@@ -685,6 +694,49 @@ test_conv(void)
 
 	for (int i = 0; i < countof(cases); i++)
 		conv_case(&cases[i]);
+}
+
+/* Which convs the packed form computes along the channels: the panel
+ * width kiln_conv2d_wpanel() gives pack_weights. */
+static void
+test_wpanel(void)
+{
+	/* n c h w oc kh kw sh sw pt pb pl pr dh dw group bias; panel */
+	static const struct {
+		struct conv_case c;
+		int panel;
+	} cases[] = {
+		/* ResNet-18's 7x7 layers and downsample, MobileNetV2's 1x1 */
+		{{1, 512, 7, 7, 512, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, 32},
+		{{1, 256, 14, 14, 512, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1}, 32},
+		{{1, 256, 14, 14, 512, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1, 1}, 32},
+		{{1, 160, 7, 7, 960, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1}, 32},
+		{{1, 576, 14, 14, 96, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1}, 32},
+		/* the cases above (and in test_threads) that take it */
+		{{2, 160, 7, 7, 96, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1}, 32},
+		{{1, 12, 14, 13, 168, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 0}, 32},
+		{{1, 40, 5, 5, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, 32},
+		{{1, 16, 7, 7, 512, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, 32},
+		{{1, 64, 13, 13, 168, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1}, 32},
+		/* positions fill the lanes (28x28), stride 1 over enough
+		 * positions (by taps), too few channels, groups, one input
+		 * channel, pieces of columns, too short a k for the
+		 * transpose to pay (64) */
+		{{1, 64, 14, 14, 384, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1}, 12},
+		{{1, 64, 28, 28, 128, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1}, 12},
+		{{1, 256, 14, 14, 256, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, 12},
+		{{1, 160, 7, 7, 24, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1}, 12},
+		{{1, 64, 7, 7, 64, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 2, 1}, 12},
+		{{1, 1, 7, 7, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, 12},
+		{{1, 200, 14, 14, 64, 3, 3, 1, 1, 1, 1, 1, 1, 2, 2, 1, 1}, 12},
+	};
+	char what[240];
+
+	for (int i = 0; i < countof(cases); i++) {
+		struct kiln_conv2d p = conv_params(&cases[i].c);
+		describe_conv(what, sizeof what, "wpanel of", &cases[i].c);
+		t_expect(kiln_conv2d_wpanel(&p) == cases[i].panel, what);
+	}
 }
 
 int
@@ -697,5 +749,6 @@ main(void)
 	gemm_epilogue();
 	epilogue_special();
 	test_conv();
+	test_wpanel();
 	return t_report("gemm_conv");
 }
