@@ -766,7 +766,7 @@ conv2d(float *y, const float *x, const float *w, const float *b,
 		/* with threads, units enough for them where channels allow */
 		while (big && kiln_threads() > 1 && cj.chunk > r &&
 		       p->n * ((p->oc + cj.chunk - 1) / cj.chunk) <
-		       2 * kiln_threads())
+		       kiln_threads())
 			cj.chunk = ((cj.chunk + 1) / 2 + r - 1) / r * r;
 		cj.nchunk = (p->oc + cj.chunk - 1) / cj.chunk;
 		if (big)
@@ -777,8 +777,20 @@ conv2d(float *y, const float *x, const float *w, const float *b,
 	}
 	struct shift_job sj = {&s, {0}};
 	if (shift_geometry(&sj.gm, p)) {
-		units = p->n * p->group * sj.gm.nblock * sj.gm.npart;
-		if (p->n * p->oc * oplane * k > KILN_PARALLEL_MIN)
+		struct shift_geom *gm = &sj.gm;
+		int64_t og = p->oc / p->group, r = KILN_CONV_PANEL;
+		int big = p->n * p->oc * oplane * k > KILN_PARALLEL_MIN;
+		int nt = big ? kiln_threads() : 1;
+		units = p->n * p->group * gm->nblock * gm->npart;
+		/* units a multiple of the threads, where the channels allow
+		 * (5 blocks on 2 threads leave one idle a fifth of the time);
+		 * the parts of the channels do not change the sums */
+		while (nt > 1 && gm->op > r && (units % nt || units < 2 * nt)) {
+			gm->op = ((gm->op + 1) / 2 + r - 1) / r * r;
+			gm->npart = (og + gm->op - 1) / gm->op;
+			units = p->n * p->group * gm->nblock * gm->npart;
+		}
+		if (big)
 			kiln_parallel_for(units, shift_part, &sj);
 		else
 			shift_part(&sj, 0, units);
