@@ -116,6 +116,9 @@ im2col_row(float *restrict cr, const float *restrict xp, int64_t u, int64_t v,
 		if (p->sw == 1)
 			for (int64_t j = lo; j < hi; j++)
 				d[j] = xp[xr + j];
+		else if (p->sw == 2)    /* a constant stride vectorizes */
+			for (int64_t j = lo; j < hi; j++)
+				d[j] = xp[xr + 2 * j];
 		else
 			for (int64_t j = lo; j < hi; j++)
 				d[j] = xp[xr + j * p->sw];
