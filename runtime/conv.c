@@ -9,7 +9,8 @@
  * scratch memory), whole columns when they fit; a 1x1 kernel of stride 1
  * without padding uses x itself.  The transposed convolution runs it the
  * other way: col = w^T @ x, then col2im adds each column into the output
- * windows.  Asymmetric padding needs no parameter: the bottom/right pads
+ * windows; with unit strides it is a conv2d with the weights flipped.
+ * Asymmetric padding needs no parameter: the bottom/right pads
  * are whatever oh and ow imply.  Large convolutions are split over the
  * threads of runtime/threads.c, each with its own col buffer: conv2d by
  * pieces of columns of an image and group (each output element belongs
@@ -151,9 +152,9 @@ kiln_conv2d_im2col(float *col, int64_t *ld, const float *xg, int64_t k0,
 /* The adjoint of im2col_row() for the transposed convolution: cr[t] for
  * t < jn, input position j0 + t (row-major over h x w), is added to
  * output plane yp at (i*sh - pt + u*dh, j*sw - pl + v*dw) when inside. */
-static void
-col2im_row(float *yp, const float *cr, int64_t u, int64_t v, int64_t j0,
-           int64_t jn, const struct kiln_conv2d *p)
+KILN_CLONES static void
+col2im_row(float *restrict yp, const float *restrict cr, int64_t u,
+           int64_t v, int64_t j0, int64_t jn, const struct kiln_conv2d *p)
 {
 	int64_t du = u * p->dh - p->pt, dv = v * p->dw - p->pl, c0, c1;
 
@@ -164,7 +165,15 @@ col2im_row(float *yp, const float *cr, int64_t u, int64_t v, int64_t j0,
 		int64_t lo = MIN(MAX(c0, a), b), hi = MAX(MIN(c1, b), lo);
 		const float *s = cr + t;        /* s[j - a] is input column j */
 
-		if (oi >= 0 && oi < p->oh)
+		if (oi < 0 || oi >= p->oh)
+			;
+		else if (p->sw == 1)    /* unit and constant strides vectorize */
+			for (int64_t j = lo; j < hi; j++)
+				yp[yr + j] += s[j - a];
+		else if (p->sw == 2)
+			for (int64_t j = lo; j < hi; j++)
+				yp[yr + 2 * j] += s[j - a];
+		else
 			for (int64_t j = lo; j < hi; j++)
 				yp[yr + j * p->sw] += s[j - a];
 		t += b - a;
@@ -895,12 +904,44 @@ convt_part(void *ctx, int64_t lo, int64_t hi)
 	}
 }
 
+/* The floats of weights a transposed conv of stride 1 may flip on the
+ * stack to run as a conv2d. */
+enum { CONVT_FLIP = 16384 };
+
 void
 kiln_conv2d_transpose_f32(float *y, const float *x, const float *w,
                           const float *b, const struct kiln_conv2d *p)
 {
 	struct conv_job s = {y, x, w, b, p, 0, 0, 0, NULL, 0};
 	int64_t units = p->n * p->group;
+	int64_t cg = p->c / p->group, og = p->oc / p->group;
+	int64_t taps = p->kh * p->kw;
+	int64_t pt = (p->kh - 1) * p->dh - p->pt, pl = (p->kw - 1) * p->dw - p->pl;
+
+	/* With unit strides the transposed conv is a conv2d of x with the
+	 * weights flipped and their channels swapped, w2[o][c][u][v] =
+	 * w[c][o][kh-1-u][kw-1-v] (per group), padded by (k-1)*d - pad:
+	 * y[o][a][b] takes x[c][a + pt - u*dh][b + pl - v*dw] * w[c][o][u][v]
+	 * over the taps.  That conv takes the fast paths above, where the
+	 * product and col2im (its rows as short as the input's) cost more
+	 * (LeNet's input gradient).  The pads must not be negative. */
+	if (p->sh == 1 && p->sw == 1 && p->oc * cg * taps <= CONVT_FLIP &&
+	    pt >= 0 && pl >= 0 && p->oh - p->h + p->pt >= 0 &&
+	    p->ow - p->w + p->pl >= 0) {
+		float w2[CONVT_FLIP];
+		struct kiln_conv2d q = *p;
+		for (int64_t g = 0; g < p->group; g++)
+			for (int64_t o = 0; o < og; o++)
+				for (int64_t c = 0; c < cg; c++)
+					for (int64_t t = 0; t < taps; t++)
+						w2[((g * og + o) * cg + c) * taps + t] =
+							w[((g * cg + c) * og + o) * taps +
+							  taps - 1 - t];
+		q.pt = pt;
+		q.pl = pl;
+		conv2d(y, x, w2, b, &q, NULL, 0);
+		return;
+	}
 
 	if (p->n * p->c * p->h * p->w * (p->oc / p->group) * p->kh * p->kw >
 	    KILN_PARALLEL_MIN)
