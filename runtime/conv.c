@@ -25,8 +25,9 @@
  * (shift_block()).  With packed weights, convs with few output
  * positions and many channels run their product along the channels
  * (cv_unit()).  Each section below says when it applies.  The path is
- * chosen from the shapes alone.  The stack holds at most about 450
- * KB: the stride-1 path's SHIFT_BUF floats and the product's panels.
+ * chosen from the shapes alone.  The stack holds at most about 520
+ * KB: the stride-1 path's SHIFT_BUF floats and the product's panels,
+ * under a transposed conv's flipped weights (CONVT_FLIP floats).
  *
  * The 3-D kernels work tap by tap: each tap (q,u,v) adds w[o,q,u,v] times
  * a strided window of an input plane to an output plane (add_tap()), or
