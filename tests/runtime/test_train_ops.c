@@ -251,6 +251,11 @@ static const struct pool_case pool_cases[] = {
 	{1, 1, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 0, 0}, /* windows all pad */
 	{2, 2, 8, 6, 2, 3, 1, 2, 0, 1, 1, 1, 1, 1, 0, 1}, /* -inf and NaN */
 	{1, 3, 12, 6, 3, 3, 2, 1, 1, 0, 1, 2, 1, 1, 1, 1}, /* -inf, ceil */
+	/* 2x2 of stride 2, a row at a time: odd sizes (a row and column
+	 * no window covers), ties, -inf and NaN runs */
+	{2, 3, 9, 11, 2, 2, 2, 2, 0, 0, 0, 0, 1, 1, 0, 0},
+	{2, 3, 9, 11, 2, 2, 2, 2, 0, 0, 0, 0, 1, 1, 0, 1},
+	{1, 6, 28, 28, 2, 2, 2, 2, 0, 0, 0, 0, 1, 1, 0, 1},
 };
 
 /* ---- dropout_train --------------------------------------------------- */
