@@ -776,10 +776,10 @@ conv2d(float *y, const float *x, const float *w, const float *b,
 		int64_t chunk = MIN((p->oc + r - 1) / r, CV_YT / np / r) * r;
 		struct cv_job cj = {&s, chunk, 0};
 		int big = p->n * p->oc * oplane * k > KILN_PARALLEL_MIN;
+		int nt = big ? kiln_threads() : 1;
 		/* with threads, units enough for them where channels allow */
-		while (big && kiln_threads() > 1 && cj.chunk > r &&
-		       p->n * ((p->oc + cj.chunk - 1) / cj.chunk) <
-		       kiln_threads())
+		while (nt > 1 && cj.chunk > r &&
+		       p->n * ((p->oc + cj.chunk - 1) / cj.chunk) < nt)
 			cj.chunk = ((cj.chunk + 1) / 2 + r - 1) / r * r;
 		cj.nchunk = (p->oc + cj.chunk - 1) / cj.chunk;
 		if (big)

@@ -207,11 +207,11 @@ static void
 pack(const struct kiln_gemm_isa *k, float *d, int64_t w, const float *s,
      int64_t ps, int64_t ts, int64_t nt, int64_t kc)
 {
-	if (ps == 1 && ts != 1 && k->pack_t) {
-		k->pack_t(d, w, s, ts, nt, kc);
-		return;
-	}
 	if (ps == 1 && ts != 1) {
+		if (k->pack_t) {
+			k->pack_t(d, w, s, ts, nt, kc);
+			return;
+		}
 		for (int64_t t = 0; t < nt; t++)
 			for (int64_t p = 0; p < kc; p++)
 				d[p * w + t] = s[t * ts + p];
