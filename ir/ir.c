@@ -40,6 +40,19 @@ type_bytes(const Type *t)
 	return type_numel(t) * dt_size[t->dtype];
 }
 
+/* Whether t's element count times 8 (the widest dtype) fits an int64, the
+ * bound type_numel and type_bytes rely on.  Dims below 1 are the callers'
+ * to refuse; here they count as 1. */
+bool
+type_fits(const Type *t)
+{
+	int64_t n = 8;
+	for (int i = 0; i < t->rank; i++)
+		if (t->dim[i] > 1 && __builtin_mul_overflow(n, t->dim[i], &n))
+			return false;
+	return true;
+}
+
 void
 type_strides(const Type *t, int64_t *st)
 {
@@ -367,6 +380,11 @@ ir_infer(Graph *g, int node)
 		return err;
 	Type t = {0};
 	err = o->shape(g, n, &t);
+	/* every rule's result, checked once here, before a later rule's
+	 * arithmetic on its dims could overflow */
+	if (!err && !type_fits(&t))
+		return arena_printf(g->mod->arena, "%s: the result %s is too large",
+		                    o->name, type_str(g->mod->arena, &t));
 	if (!err && n->out >= 0)
 		g->val[n->out].type = t;
 	return err;

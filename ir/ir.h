@@ -213,6 +213,7 @@ extern const int dt_size[NDTYPE];
 int dt_lookup(const char *name);            /* DT_, or -1 */
 int64_t type_numel(const Type *t);
 int64_t type_bytes(const Type *t);
+bool type_fits(const Type *t);  /* numel * 8 fits an int64 */
 bool type_eq(const Type *a, const Type *b);
 void type_strides(const Type *t, int64_t *st);  /* dense, in elements */
 /* strides of t broadcast to y (numpy rules): 0 along broadcast dims */

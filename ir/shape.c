@@ -352,7 +352,10 @@ shape_conv(Graph *g, const Node *n, Type *out)
 		           "and %s", name(n), r, r == 4 ? "NCHW, OIHW" :
 		           "NCDHW, OIDHW", tstr(g, x), tstr(g, w));
 	int64_t group = named(g, n, "group")->i;
-	if (group < 1 || x->dim[1] % group || w->dim[0] % group)
+	if (group < 1)
+		return ERR("%s: group must be at least 1, got %lld", name(n),
+		           (long long)group);
+	if (x->dim[1] % group || w->dim[0] % group)
 		return ERR("%s: group %lld must divide the input channels "
 		           "(%lld) and output channels (%lld)", name(n),
 		           (long long)group, (long long)x->dim[1],
@@ -952,7 +955,10 @@ shape_conv_transpose(Graph *g, const Node *n, Type *out)
 		           "and %s", name(n), r, r == 4 ? "NCHW, CO'HW" :
 		           "NCDHW, CO'DHW", tstr(g, x), tstr(g, w));
 	int64_t group = named(g, n, "group")->i;
-	if (group < 1 || x->dim[1] % group)
+	if (group < 1)
+		return ERR("%s: group must be at least 1, got %lld", name(n),
+		           (long long)group);
+	if (x->dim[1] % group)
 		return ERR("%s: group %lld must divide the input channels (%lld)",
 		           name(n), (long long)group, (long long)x->dim[1]);
 	if (w->dim[0] != x->dim[1])

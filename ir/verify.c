@@ -16,17 +16,14 @@ verify_type(const Graph *g, const Value *v)
 	if (t->dtype < 0 || t->dtype >= NDTYPE || t->rank < 0 ||
 	    t->rank > IR_MAXRANK)
 		diag_error(v->loc, "value '%s': bad type", v->name);
-	int64_t n = 1;
-	for (int i = 0; i < t->rank; i++) {
+	for (int i = 0; i < t->rank; i++)
 		if (t->dim[i] < 1)
 			diag_error(v->loc, "value '%s': dimension %d is %lld; "
 			           "dimensions must be positive", v->name, i,
 			           (long long)t->dim[i]);
-		if (n > INT64_MAX / 8 / t->dim[i])
-			diag_error(v->loc, "value '%s': %s is too large", v->name,
-			           type_str(g->mod->arena, t));
-		n *= t->dim[i];
-	}
+	if (!type_fits(t))
+		diag_error(v->loc, "value '%s': %s is too large", v->name,
+		           type_str(g->mod->arena, t));
 }
 
 static void

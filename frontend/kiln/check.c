@@ -513,18 +513,34 @@ check_names(Lower *L, const Decl *d)
 /* ---- cycles ---- */
 
 /* Depth-first over the call graph of blocks and models: state 1 = on the
- * path being walked, 2 = done.  path[] holds the names on it. */
+ * path being walked, 2 = done.  path[] holds the names on it.  Lowering
+ * inlines each call, recursing through the expressions and loops of the
+ * callee, so the levels on the way down (level) plus the height of what
+ * is below (height[], kept per declaration once done) are bounded. */
 typedef struct {
 	int *state;
+	int *height;                /* per declaration, once done */
 	const char **path;
 	int depth;
+	int level;                  /* expressions and loops being walked */
 } Walk;
 
-static void visit_decl(Lower *L, Walk *w, const Decl *d);
+static int visit_decl(Lower *L, Walk *w, const Decl *d);
 
 static void
+too_deep(Loc loc)
+{
+	diag_error(loc, "nested more than %d levels deep, counting the "
+	           "expressions and loops of the blocks and models called",
+	           KL_MAXDEPTH);
+}
+
+/* Returns the height of e: its levels and those of what it calls. */
+static int
 visit_expr(Lower *L, Walk *w, const Expr *e)
 {
+	if (++w->level > KL_MAXDEPTH)
+		too_deep(e->loc);
 	const Decl *d = e->kind == EX_CALL ? find_decl(L, e->s) : NULL;
 	if (d && w->state[d - L->prog->decl] == 1) {
 		const char *cycle = "";
@@ -536,36 +552,52 @@ visit_expr(Lower *L, Walk *w, const Expr *e)
 		diag_error(e->loc, "cycle of calls: %s%s; a block or model cannot "
 		           "call itself", cycle, d->name);
 	}
-	if (d)
-		visit_decl(L, w, d);
-	for (int i = 0; i < e->narg; i++)
-		visit_expr(L, w, e->arg[i].e);
+	int h = d ? visit_decl(L, w, d) : 0;
+	if (w->level + h > KL_MAXDEPTH)
+		too_deep(e->loc);
+	for (int i = 0; i < e->narg; i++) {
+		int a = visit_expr(L, w, e->arg[i].e);
+		h = MAX(h, a);
+	}
+	w->level--;
+	return h + 1;
 }
 
-static void
+static int
 visit_stmts(Lower *L, Walk *w, const Stmt *s, int n)
 {
+	int h = 0;
 	for (int i = 0; i < n; i++) {
-		if (s[i].e)
-			visit_expr(L, w, s[i].e);
-		visit_stmts(L, w, s[i].body, s[i].nbody);
+		int k = s[i].e ? visit_expr(L, w, s[i].e) : 0;
+		if (s[i].nbody) {
+			w->level++;         /* a loop's body */
+			int b = 1 + visit_stmts(L, w, s[i].body, s[i].nbody);
+			k = MAX(k, b);
+			w->level--;
+		}
+		h = MAX(h, k);
 	}
+	return h;
 }
 
-static void
+static int
 visit_decl(Lower *L, Walk *w, const Decl *d)
 {
-	int *st = &w->state[d - L->prog->decl];
-	if (*st)
-		return;
-	*st = 1;
+	int at = (int)(d - L->prog->decl);
+	if (w->state[at])
+		return w->height[at];
+	w->state[at] = 1;
 	w->path[w->depth++] = d->name;
-	for (int i = 0; i < d->nparam; i++)
-		if (d->param[i].def)
-			visit_expr(L, w, d->param[i].def);
-	visit_stmts(L, w, d->stmt, d->nstmt);
+	int h = 0;
+	for (int i = 0; i < d->nparam; i++) {
+		int k = d->param[i].def ? visit_expr(L, w, d->param[i].def) : 0;
+		h = MAX(h, k);
+	}
+	int k = visit_stmts(L, w, d->stmt, d->nstmt);
+	h = MAX(h, k);
 	w->depth--;
-	*st = 2;
+	w->state[at] = 2;
+	return w->height[at] = h;
 }
 
 void
@@ -577,6 +609,7 @@ kl_check(Lower *L)
 		check_decl(L, &L->prog->decl[i]);
 	Walk w = {
 		.state = arena_alloc(L->a, (L->prog->ndecl + 1) * sizeof *w.state),
+		.height = arena_alloc(L->a, (L->prog->ndecl + 1) * sizeof *w.height),
 		.path = arena_alloc(L->a, (L->prog->ndecl + 1) * sizeof *w.path),
 	};
 	for (int i = 0; i < L->prog->ndecl; i++)

@@ -202,6 +202,17 @@ typedef struct {
 
 enum { KL_MAXSLOT = 16 };
 enum { KL_MAXLOOP = 10000 };    /* iterations of a loop, values of range() */
+/* Levels of nesting in one declaration (parentheses, calls, lists, unary
+ * minus, each operator of a chain, loops, steps), and in all with the
+ * blocks and models called inlined: the parser and lowering recurse. */
+enum { KL_MAXNEST = 256, KL_MAXDEPTH = 1024 };
+
+/* parse.c: path without "." parts and "dir/.." (a leading ".." stays);
+ * whether path, inside dir ("" for the current directory) by its name,
+ * leads out of it through a symbolic link.  include and onnx() use them
+ * to keep a model's paths inside its directory. */
+char *kl_normalize(Arena *a, const char *path);
+bool kl_linked_out(const char *dir, const char *path);
 
 /* A built-in function: lower() gets the bound arguments (VAL_NONE when
  * absent) and returns the result's value index; a compile-time function

@@ -17,18 +17,34 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "kiln.h"
 #include "frontend.h"
 
-/* path as written, relative to the directory of the .kiln file. */
+/* path as written, relative to the directory of the .kiln file that
+ * calls onnx(): as for include, it may not be absolute, climb out of that
+ * directory, or lead out of the model's directory through a link. */
 static const char *
 resolve(Lower *L, const char *path, Loc loc)
 {
+	const char *norm = kl_normalize(L->a, path);
+	if (!path[0] || path[0] == '/')
+		diag_error(loc, "onnx: path \"%s\" must be relative to the "
+		           "directory of this file", path);
+	if (strcmp(norm, "..") == 0 || strncmp(norm, "../", 3) == 0)
+		diag_error(loc, "onnx: path \"%s\" leaves the directory of this "
+		           "file", path);
 	const char *slash = loc.file ? strrchr(loc.file, '/') : NULL;
-	if (path[0] == '/' || !slash)
-		return path;
-	return arena_printf(L->a, "%.*s/%s", (int)(slash - loc.file), loc.file,
-	                    path);
+	const char *file = !slash ? norm :
+		arena_printf(L->a, "%.*s/%s", (int)(slash - loc.file), loc.file,
+		             norm);
+	const char *top = strrchr(L->prog->file, '/');
+	const char *dir = !top ? "" :
+		arena_strndup(L->a, L->prog->file, top - L->prog->file + 1);
+	if (kl_linked_out(dir, file))
+		diag_error(loc, "onnx: path \"%s\" leaves the model's directory "
+		           "(through a link)", path);
+	return file;
 }
 
 static const char *
@@ -115,12 +131,14 @@ int
 kl_onnx(Lower *L, const Expr *call, Val *arg, Name nm)
 {
 	static const char fn[] = "onnx";
-	const char *path = resolve(L, string_arg(&arg[0], "path"), call->loc);
-	FILE *f = fopen(path, "rb");
-	if (!f)
+	const char *path = resolve(L, string_arg(&arg[0], "path"), arg[0].loc);
+	/* stat, not open: a FIFO would block, a device never end */
+	struct stat st;
+	if (stat(path, &st) != 0)
 		diag_error(arg[0].loc, "onnx: cannot read '%s': %s", path,
 		           strerror(errno));
-	fclose(f);
+	if (!S_ISREG(st.st_mode))
+		diag_error(arg[0].loc, "onnx: '%s' is not a regular file", path);
 	int x = kl_tensor(&arg[1], fn, "x");
 	const char *out = arg[2].kind == VAL_NONE ? NULL :
 	                  string_arg(&arg[2], "output");

@@ -9,8 +9,12 @@
  * included file that adds its declarations to the same Program.  The
  * batch symbol N of input types is replaced by the batch size here.
  */
+#define _XOPEN_SOURCE 700      /* realpath */
 #include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "frontend.h"
 #include "kiln.h"
 
@@ -23,6 +27,7 @@ struct Parser {
 	int64_t batch;              /* what N stands for */
 	Program *prog;              /* the declarations of all files */
 	const Parser *includer;     /* the parser of the including file */
+	int nest;                   /* levels of nesting open (KL_MAXNEST) */
 };
 
 static Expr *expr(Parser *P);
@@ -85,6 +90,18 @@ expect(Parser *P, int kind)
 		error_expected(P, what);
 	}
 	return next(P);
+}
+
+/* Opens one more level of nesting at loc; the caller restores P->nest
+ * when it is done.  The bound keeps this recursive parser, and the walks
+ * over the tree it builds, within the stack. */
+static void
+nest(Parser *P, Loc loc)
+{
+	if (++P->nest > KL_MAXNEST)
+		diag_error(loc, "nested more than %d levels deep (parentheses, "
+		           "calls, lists, operators, loops and steps each count)",
+		           KL_MAXNEST);
 }
 
 static Expr *
@@ -174,11 +191,14 @@ unary(Parser *P)
 {
 	if (!at(P, TK_MINUS))
 		return primary(P);
+	int level = P->nest;
+	nest(P, P->tok->loc);
 	Expr *e = new_expr(P, EX_NEG, next(P)->loc);
 	e->arg = arena_alloc(P->a, sizeof *e->arg);
 	e->arg[0].loc = P->tok->loc;
 	e->arg[0].e = unary(P);
 	e->narg = 1;
+	P->nest = level;
 	return e;
 }
 
@@ -200,15 +220,19 @@ infix(Parser *P, Token *op, Expr *lhs, Expr *rhs)
 	return e;
 }
 
-/* term = unary { ( "*" | "/" | "@" ) unary } */
+/* term = unary { ( "*" | "/" | "@" ) unary }
+ * Each operator adds a level: the chain is a left-deep tree. */
 static Expr *
 term(Parser *P)
 {
+	int level = P->nest;
 	Expr *e = unary(P);
 	while (at(P, TK_STAR) || at(P, TK_SLASH) || at(P, TK_AT)) {
 		Token *op = next(P);
+		nest(P, op->loc);
 		e = infix(P, op, e, unary(P));
 	}
+	P->nest = level;
 	return e;
 }
 
@@ -216,11 +240,15 @@ term(Parser *P)
 static Expr *
 expr(Parser *P)
 {
+	int level = P->nest;
+	nest(P, P->tok->loc);
 	Expr *e = term(P);
 	while (at(P, TK_PLUS) || at(P, TK_MINUS)) {
 		Token *op = next(P);
+		nest(P, op->loc);
 		e = infix(P, op, e, term(P));
 	}
+	P->nest = level;
 	return e;
 }
 
@@ -254,7 +282,10 @@ type(Parser *P)
 		if (t.rank == IR_MAXRANK)
 			diag_error(P->tok->loc, "rank is above the maximum %d",
 			           IR_MAXRANK);
+		Token *d = P->tok;
 		t.dim[t.rank++] = dim(P);
+		if (!type_fits(&t))     /* refused here, before any arithmetic */
+			diag_error(d->loc, "type has too many elements");
 		if (!accept(P, TK_COMMA) && !at(P, TK_RBRACK))
 			error_expected(P, "',' or ']'");
 	}
@@ -303,11 +334,13 @@ entry(Parser *P)
 static void
 entries(Parser *P, Entry *e)
 {
-	int cap = 0;
+	int cap = 0, level = P->nest;
+	nest(P, P->tok->loc);
 	expect(P, TK_LBRACE);
 	while (!at(P, TK_RBRACE) && !at(P, TK_EOF))
 		APUSH(P->a, e->body, e->nbody, cap, entry(P));
 	expect(P, TK_RBRACE);
+	P->nest = level;
 }
 
 /* loop = "repeat" expr "{" { stmt } "}"
@@ -321,9 +354,12 @@ loop(Parser *P, const Decl *d, Stmt *s)
 		expect(P, TK_IN);
 	}
 	s->e = expr(P);
+	int level = P->nest;
+	nest(P, P->tok->loc);
 	expect(P, TK_LBRACE);
 	stmts(P, d, &s->body, &s->nbody, true);
 	expect(P, TK_RBRACE);
+	P->nest = level;
 }
 
 /* stmt = "input" IDENT ":" type
@@ -493,8 +529,8 @@ decl(Parser *P)
 
 /* path without "." parts and with "dir/.." dropped; ".." parts that
  * climb above the start are kept ("../a"), except at the root. */
-static char *
-normalize(Arena *a, const char *path)
+char *
+kl_normalize(Arena *a, const char *path)
 {
 	size_t len = strlen(path);
 	bool abs = path[0] == '/';
@@ -538,6 +574,22 @@ dir_of(Arena *a, const char *path)
 	return slash ? arena_strndup(a, path, slash - path + 1) : "";
 }
 
+/* Whether path, inside dir ("" for the current directory) by its name,
+ * is outside it once symbolic links are followed.  A path that does not
+ * resolve is left to the read to report.  (onnx() checks its path so
+ * too.) */
+bool
+kl_linked_out(const char *dir, const char *path)
+{
+	char rdir[PATH_MAX], rpath[PATH_MAX];
+	if (!realpath(*dir ? dir : ".", rdir) || !realpath(path, rpath))
+		return false;
+	size_t n = strlen(rdir);
+	if (n == 1)
+		return false;           /* the model is in "/" */
+	return strncmp(rpath, rdir, n) != 0 || rpath[n] != '/';
+}
+
 static _Noreturn void
 include_cycle(Parser *P, const Token *t, const char *rel)
 {
@@ -554,14 +606,15 @@ static void decls(Parser *P);
 
 /* include = "include" STRING
  * The path is relative to the including file's directory and may not
- * leave it.  P->path is relative to the directory of the file given to
- * kiln, so it names every file the same way, whoever includes it. */
+ * leave it, nor the first file's directory through a link.  P->path
+ * is relative to the directory of the file given to kiln, so it names
+ * every file the same way, whoever includes it. */
 static void
 include(Parser *P)
 {
 	next(P);
 	Token *t = expect(P, TK_STR);
-	const char *norm = normalize(P->a, t->s);
+	const char *norm = kl_normalize(P->a, t->s);
 	if (!t->s[0] || t->s[0] == '/')
 		diag_error(t->loc, "include path \"%s\" must be relative to the "
 		           "directory of this file", t->s);
@@ -579,8 +632,15 @@ include(Parser *P)
 			return;             /* read once: its declarations are in */
 	Program *prog = P->prog;
 	APUSH(P->a, prog->files, prog->nfiles, prog->capfiles, rel);
-	const char *file = arena_printf(P->a, "%s%s", dir_of(P->a, prog->file),
-	                                rel);
+	const char *dir = dir_of(P->a, prog->file);
+	const char *file = arena_printf(P->a, "%s%s", dir, rel);
+	if (kl_linked_out(dir, file))
+		diag_error(t->loc, "include path \"%s\" leaves the model's "
+		           "directory (through a link)", t->s);
+	struct stat st;             /* a FIFO would block, a device not end */
+	if (stat(file, &st) == 0 && !S_ISREG(st.st_mode))
+		diag_error(t->loc, "include path \"%s\" is not a regular file",
+		           t->s);
 	size_t len;
 	char *text = read_file(P->a, file, &len);
 	if (!text)

@@ -74,11 +74,32 @@ put(Tensor *x, int64_t i, const Tensor *from, int64_t j)
 		set(x, i, 0, geti(from, j), true);
 }
 
+/* Whether a tensor of type t may be made here: at most ONNX_MAXFOLD
+ * elements, checked before its size is computed or memory taken. */
+static bool
+small(const Type *t)
+{
+	return type_fits(t) && type_numel(t) <= ONNX_MAXFOLD;
+}
+
+/* Space for a result that must be made at build time. */
 static Tensor
 alloc(ONode *o, Type t)
 {
+	if (!small(&t))
+		diag_error(o->loc, "the result %s has more than the %d elements "
+		           "kiln computes at build time", type_str(o->m->a, &t),
+		           ONNX_MAXFOLD);
 	int64_t n = type_bytes(&t);
 	return (Tensor){t, arena_alloc(o->m->a, n ? n : 1)};
+}
+
+/* Space for a result that may instead be left to the kernels (a MAY
+ * fold): data is NULL when it is too large to make here. */
+static Tensor
+try_alloc(ONode *o, Type t)
+{
+	return small(&t) ? alloc(o, t) : (Tensor){t, NULL};
 }
 
 static Tensor
@@ -144,10 +165,10 @@ static bool
 fold_constant_of_shape(ONode *o)
 {
 	Tensor s = operand(o, 0);
-	Type t = {.dtype = DT_F32, .rank = (int)type_numel(&s.t)};
-	if (s.t.rank != 1 || t.rank > IR_MAXRANK)
+	if (s.t.rank != 1 || s.t.dim[0] > IR_MAXRANK)
 		diag_error(o->loc, "the shape must be a list of at most %d "
 		           "dimensions", IR_MAXRANK);
+	Type t = {.dtype = DT_F32, .rank = (int)s.t.dim[0]};
 	for (int i = 0; i < t.rank; i++)
 		if ((t.dim[i] = geti(&s, i)) <= 0)
 			diag_error(o->loc, "dimension %d is %lld; kiln needs "
@@ -176,7 +197,9 @@ fold_cast(ONode *o)
 		return false;
 	Type t = x.t;
 	t.dtype = to;
-	Tensor y = alloc(o, t);
+	Tensor y = try_alloc(o, t);
+	if (!y.data)
+		return false;
 	for (int64_t i = 0; i < type_numel(&t); i++)
 		put(&y, i, &x, i);
 	bind(o, 0, y);
@@ -191,9 +214,12 @@ fold_range(ONode *o)
 	if (delta == 0)
 		diag_error(o->loc, "delta is 0");
 	double n = ceil((limit - start) / delta);
-	if (!(n >= 1) || n > 1e8)
+	if (!(n >= 1))
 		diag_error(o->loc, "the range has %g elements; kiln needs at "
 		           "least 1", n);
+	if (n > ONNX_MAXFOLD)
+		diag_error(o->loc, "the range has %g elements, more than the %d "
+		           "kiln computes at build time", n, ONNX_MAXFOLD);
 	Tensor y = alloc(o, (Type){.dtype = s.t.dtype, .rank = 1,
 	                           .dim = {(int64_t)n}});
 	for (int64_t i = 0; i < (int64_t)n; i++)
@@ -255,7 +281,9 @@ fold_binary(ONode *o)
 		return false;       /* the translation reports it */
 	bool cmp = strchr("ELGO", op[0]) || strcmp(op, "And") == 0;
 	t.dtype = cmp ? DT_BOOL : a.t.dtype;
-	Tensor y = alloc(o, t);
+	Tensor y = try_alloc(o, t);
+	if (!y.data)
+		return false;
 	bool ok = true;
 	for (int64_t i = 0; i < type_numel(&t); i++) {
 		int64_t ia = bcast_index(&a.t, &t, i), ib = bcast_index(&b.t, &t, i);
@@ -276,7 +304,9 @@ fold_unary(ONode *o)
 {
 	const char *op = o->p->op_type;
 	Tensor x = operand(o, 0);
-	Tensor y = alloc(o, x.t);
+	Tensor y = try_alloc(o, x.t);
+	if (!y.data)
+		return false;
 	for (int64_t i = 0; i < type_numel(&x.t); i++) {
 		if (strcmp(op, "Not") == 0)
 			set(&y, i, 0, !geti(&x, i), true);
@@ -300,7 +330,9 @@ fold_where(ONode *o)
 	    a.t.dtype != b.t.dtype)
 		return false;
 	t.dtype = a.t.dtype;
-	Tensor y = alloc(o, t);
+	Tensor y = try_alloc(o, t);
+	if (!y.data)
+		return false;
 	for (int64_t i = 0; i < type_numel(&t); i++) {
 		bool pick = geti(&c, bcast_index(&c.t, &t, i)) != 0;
 		const Tensor *src = pick ? &a : &b;
@@ -332,7 +364,9 @@ fold_gather(ONode *o)
 	for (int d = axis + 1; d < r; d++)
 		inner *= t.dim[k++] = x.t.dim[d];
 	int64_t ni = type_numel(&idx.t);
-	Tensor y = alloc(o, t);
+	Tensor y = try_alloc(o, t);
+	if (!y.data)
+		return false;
 	for (int64_t a = 0; a < outer; a++)
 		for (int64_t j = 0; j < ni; j++) {
 			int64_t q = geti(&idx, j);
@@ -374,7 +408,9 @@ fold_concat(ONode *o)
 		outer *= t.dim[d];
 	for (int d = axis + 1; d < r; d++)
 		inner *= t.dim[d];
-	Tensor y = alloc(o, t);
+	Tensor y = try_alloc(o, t);
+	if (!y.data)
+		return false;
 	int64_t at = 0;
 	for (int i = 0; i < o->nin; i++) {
 		Tensor x = operand(o, i);
@@ -421,8 +457,9 @@ fold_window(ONode *o)
 		a0 = 25.0 / 46, a1 = 21.0 / 46;
 	else if (op[0] == 'B')
 		a0 = 0.42, a2 = 0.08;
-	if (n < 1 || n > 100000000)
-		diag_error(o->loc, "window size %lld", (long long)n);
+	if (n < 1 || n > ONNX_MAXFOLD)
+		diag_error(o->loc, "window size %lld is not between 1 and %d",
+		           (long long)n, ONNX_MAXFOLD);
 	int dt = onnx_dtype((int)onnx_attr_int(o, "output_datatype", 1));
 	if (dt < 0)
 		diag_error(o->loc, "output_datatype is not supported");
@@ -476,7 +513,9 @@ fold_slice(ONode *o)
 	}
 	Type t = x.t;
 	memcpy(t.dim, count, sizeof count);
-	Tensor y = alloc(o, t);
+	Tensor y = try_alloc(o, t);
+	if (!y.data)
+		return false;
 	for (int64_t i = 0; i < type_numel(&t); i++) {
 		int64_t rest = i, src = 0, stride = 1;
 		for (int d = r - 1; d >= 0; d--) {

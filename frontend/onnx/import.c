@@ -121,7 +121,7 @@ given_shape(Imp *m, const char *name)
 }
 
 static Type
-input_type(Imp *m, const Onnx__ValueInfoProto *vi, Loc loc)
+input_dims(Imp *m, const Onnx__ValueInfoProto *vi, Loc loc)
 {
 	const Onnx__TypeProto *tp = vi->type;
 	if (!tp || tp->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE)
@@ -168,6 +168,18 @@ input_type(Imp *m, const Onnx__ValueInfoProto *vi, Loc loc)
 		           "the shape with --shape %s=D0,D1,...", vi->name, i, sym,
 		           vi->name);
 	}
+	return t;
+}
+
+/* An input's type, refused before any node sees it when its size would
+ * overflow (dims of 0 are refused later, after onnx_freeze). */
+static Type
+input_type(Imp *m, const Onnx__ValueInfoProto *vi, Loc loc)
+{
+	Type t = input_dims(m, vi, loc);
+	if (!type_fits(&t))
+		diag_error(loc, "input '%s': %s is too large", vi->name,
+		           type_str(m->a, &t));
 	return t;
 }
 
@@ -237,9 +249,54 @@ check_supported(Imp *m, const Onnx__GraphProto *gp)
 	diag_exit();
 }
 
-static void
-import_node(Imp *m, const Onnx__NodeProto *p, int index)
+/* Input name of node index names nothing bound yet: a later node's
+ * output (a cycle, or nodes out of order) or nothing at all. */
+static _Noreturn void
+unbound_input(Imp *m, const Onnx__GraphProto *gp, size_t index, Loc loc,
+              const char *name)
 {
+	for (size_t j = index; j < gp->n_node; j++)
+		for (size_t k = 0; k < gp->node[j]->n_output; k++) {
+			if (strcmp(gp->node[j]->output[k], name) != 0)
+				continue;
+			if (j == index)
+				diag_error(loc, "input '%s' is the node's own output: "
+				           "the graph has a cycle", name);
+			diag_error(loc, "input '%s' is the output of a later node, "
+			           "'%s'; the graph has a cycle or its nodes are not "
+			           "in topological order", name,
+			           node_loc(m, gp->node[j], (int)j).node);
+		}
+	diag_error(loc, "input '%s' is not a graph input, an initializer or an "
+	           "earlier node's output", name);
+}
+
+/* ONNX names each value once (SSA): output k of node p may name neither
+ * a value bound before it nor another of p's outputs. */
+static void
+check_output_name(Imp *m, const Onnx__GraphProto *gp,
+                  const Onnx__NodeProto *p, size_t k, Loc loc)
+{
+	const char *name = p->output[k], *what = NULL;
+	int v = onnx_lookup(m, name);
+	for (size_t i = 0; i < k; i++)
+		if (strcmp(p->output[i], name) == 0)
+			what = "another output of this node";
+	if (!what && v < 0)
+		return;
+	if (!what && v < m->nbaked)
+		what = "an initializer";
+	for (size_t i = 0; i < gp->n_input && !what; i++)
+		if (strcmp(gp->input[i]->name, name) == 0)
+			what = "a graph input";
+	diag_error(loc, "output '%s' is already %s; ONNX names each value "
+	           "once", name, what ? what : "an earlier node's output");
+}
+
+static void
+import_node(Imp *m, const Onnx__GraphProto *gp, int index)
+{
+	const Onnx__NodeProto *p = gp->node[index];
 	ONode o = {.m = m, .p = p, .loc = node_loc(m, p, index)};
 	if (p->n_input > ONNX_MAXIO || p->n_output > ONNX_MAXIO)
 		diag_error(o.loc, "more than %d inputs or outputs", ONNX_MAXIO);
@@ -250,10 +307,11 @@ import_node(Imp *m, const Onnx__NodeProto *p, int index)
 			continue;       /* an absent optional input */
 		o.in[i] = onnx_lookup(m, p->input[i]);
 		if (o.in[i] < 0)
-			diag_error(o.loc, "input '%s' is not a graph input, an "
-			           "initializer or an earlier node's output",
-			           p->input[i]);
+			unbound_input(m, gp, index, o.loc, p->input[i]);
 	}
+	for (size_t k = 0; k < p->n_output; k++)
+		if (*p->output[k])      /* "": an optional output not wanted */
+			check_output_name(m, gp, p, k, o.loc);
 	while (o.nin > 0 && o.in[o.nin - 1] < 0)
 		o.nin--;
 	if (onnx_fold(&o))
@@ -385,6 +443,9 @@ onnx_load(Arena *a, const char *path, const FeOpts *fo)
 		const char *err = onnx_tensor(a, t, m->dir, &ty, &data);
 		if (err)
 			diag_error(loc, "initializer '%s': %s", t->name, err);
+		if (onnx_lookup(m, t->name) >= 0)
+			diag_error(loc, "initializer '%s' appears twice; ONNX names "
+			           "each value once", t->name);
 		onnx_bind(m, t->name, onnx_const(m, t->name, ty, data, (Loc){0}));
 	}
 	int ninit = m->g->nval;
@@ -392,7 +453,11 @@ onnx_load(Arena *a, const char *path, const FeOpts *fo)
 	m->nbaked = ninit;
 	for (size_t i = 0; i < gp->n_input; i++) {
 		const Onnx__ValueInfoProto *vi = gp->input[i];
-		if (onnx_lookup(m, vi->name) >= 0)
+		int v = onnx_lookup(m, vi->name);
+		if (v >= 0 && m->g->val[v].kind == VK_INPUT)
+			diag_error(loc, "graph input '%s' appears twice; ONNX names "
+			           "each value once", vi->name);
+		if (v >= 0)
 			continue;       /* an initializer with a default (IR < 4) */
 		onnx_bind(m, vi->name,
 		          ir_add_input(m->g, vi->name, input_type(m, vi, loc), loc));
@@ -403,7 +468,7 @@ onnx_load(Arena *a, const char *path, const FeOpts *fo)
 			fatal("--shape %s: the model has no input of that name",
 			      fo->shape[i].name);
 	for (size_t i = 0; i < gp->n_node; i++)
-		import_node(m, gp->node[i], (int)i);
+		import_node(m, gp, (int)i);
 	for (int i = 0; i < m->g->ninput; i++) {
 		Value *v = &m->g->val[m->g->input[i]];
 		if (type_numel(&v->type) == 0)

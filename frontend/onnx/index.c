@@ -123,8 +123,11 @@ tr_onehot(ONode *o)
 	Type it = *onnx_type(o, idx);
 	double dd = onnx_const_number(o, 1, "depth");
 	int64_t depth = (int64_t)dd;
-	if (!(dd >= 1 && dd <= INT32_MAX))
+	if (!(dd >= 1))
 		diag_error(o->loc, "depth must be at least 1, got %g", dd);
+	if (dd > ONNX_MAXFOLD)      /* 0..depth-1 is a constant made here */
+		diag_error(o->loc, "depth %.0f is more than the %d kiln allows",
+		           dd, ONNX_MAXFOLD);
 	if (it.rank + 1 > IR_MAXRANK)
 		diag_error(o->loc, "the result would have rank above %d", IR_MAXRANK);
 	const Type *vt = onnx_type(o, values);

@@ -14,6 +14,9 @@
 #include "onnx.pb-c.h"
 
 enum { ONNX_MAXIO = 64 };       /* inputs or outputs of one ONNX node */
+enum { ONNX_MAXFOLD = 100000000 };  /* elements of a tensor made at build
+                                     * time (folded, or a constant) */
+enum { ONNX_MAXSTEPS = 10000 }; /* time steps a recurrence is unrolled to */
 
 typedef struct Imp Imp;
 typedef struct ONode ONode;

@@ -139,6 +139,10 @@ onnx_result(ONode *o, int node, int k)
 {
 	Graph *g = o->m->g;
 	const char *name = NULL;
+	if (k >= 0 && (size_t)k >= o->p->n_output)
+		diag_error(o->loc, "the node has %zu output%s; %s gives at least "
+		           "%d", o->p->n_output, o->p->n_output == 1 ? "" : "s",
+		           o->p->op_type, k + 1);
 	if (k >= 0) {
 		name = o->p->output[k];
 		for (int i = 1; ir_find_value(g, name) >= 0; i++)
@@ -540,6 +544,10 @@ tr_dropout(ONode *o)
 	if (o->p->n_output > 1 && *o->p->output[1]) {
 		Type t = *onnx_type(o, x);
 		t.dtype = DT_BOOL;
+		if (type_numel(&t) > ONNX_MAXFOLD)
+			diag_error(o->loc, "the mask %s has more than the %d elements "
+			           "kiln computes at build time", type_str(o->m->a, &t),
+			           ONNX_MAXFOLD);
 		uint8_t *ones = arena_alloc(o->m->a, type_numel(&t));
 		memset(ones, 1, type_numel(&t));
 		onnx_bind(o->m, o->p->output[1],

@@ -28,6 +28,112 @@ pb_free(void *data, void *p)
 
 static ProtobufCAllocator pb_allocator = {pb_alloc, pb_free, NULL};
 
+/* protobuf-c's decoder recurses once per level of nested messages and has
+ * no bound of its own, so a small hostile file could exhaust the stack.
+ * The wire format is walked first, into the fields the schema says hold
+ * messages, and more than MAXNEST levels are refused: protobuf's own
+ * default limit.  A malformed encoding ends the walk early; the decoder
+ * then reports it. */
+enum { MAXNEST = 100 };
+
+static bool
+varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+	*v = 0;
+	for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+		uint8_t b = *(*p)++;
+		*v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80))
+			return true;
+	}
+	return false;
+}
+
+/* False when the messages in [p, end), of type d at nesting level, nest
+ * more than MAXNEST levels deep. */
+static bool
+shallow(const uint8_t *p, const uint8_t *end,
+        const ProtobufCMessageDescriptor *d, int level)
+{
+	if (level > MAXNEST)
+		return false;
+	while (p < end) {
+		uint64_t key, n;
+		if (!varint(&p, end, &key))
+			return true;
+		switch (key & 7) {
+		case PROTOBUF_C_WIRE_TYPE_VARINT:
+			if (!varint(&p, end, &n))
+				return true;
+			break;
+		case PROTOBUF_C_WIRE_TYPE_64BIT:
+		case PROTOBUF_C_WIRE_TYPE_32BIT:
+			n = (key & 7) == PROTOBUF_C_WIRE_TYPE_64BIT ? 8 : 4;
+			if (n > (uint64_t)(end - p))
+				return true;
+			p += n;
+			break;
+		case PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED: {
+			if (!varint(&p, end, &n) || n > (uint64_t)(end - p))
+				return true;
+			const ProtobufCFieldDescriptor *f = key >> 3 > UINT32_MAX ?
+			    NULL : protobuf_c_message_descriptor_get_field(d,
+			                                           (unsigned)(key >> 3));
+			if (f && f->type == PROTOBUF_C_TYPE_MESSAGE &&
+			    !shallow(p, p + n, f->descriptor, level + 1))
+				return false;
+			p += n;
+			break;
+		}
+		default:                /* groups: the decoder refuses them */
+			return true;
+		}
+	}
+	return true;
+}
+
+static void
+check_nesting(const char *path, const uint8_t *buf, size_t len,
+              const ProtobufCMessageDescriptor *d)
+{
+	if (!shallow(buf, buf + len, d, 1))
+		fatal("%s: not a valid ONNX file: messages nested more than %d "
+		      "levels deep", path, MAXNEST);
+}
+
+/* protobuf-c leaves an absent proto2 string field NULL; the importer reads
+ * names as strings, so every absent string of msg and of the messages in
+ * it becomes "" here.  A field of a oneof counts only when it is the one
+ * set: the others share its storage. */
+static void
+fill_strings(ProtobufCMessage *msg)
+{
+	const ProtobufCMessageDescriptor *d = msg->descriptor;
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		char *p = (char *)msg + f->offset;
+		const char *q = (char *)msg + f->quantifier_offset;
+		bool str = f->type == PROTOBUF_C_TYPE_STRING;
+		if (f->type != PROTOBUF_C_TYPE_MESSAGE && !str)
+			continue;
+		if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+		    *(const uint32_t *)q != f->id)
+			continue;
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			void **v = *(void ***)p;
+			for (size_t k = 0; k < *(const size_t *)q; k++)
+				if (str && !v[k])
+					v[k] = "";
+				else if (!str)
+					fill_strings(v[k]);
+		} else if (str && !*(char **)p) {
+			*(const char **)p = "";
+		} else if (!str && *(void **)p) {
+			fill_strings(*(ProtobufCMessage **)p);
+		}
+	}
+}
+
 Onnx__ModelProto *
 onnx_read_model(Arena *a, const char *path)
 {
@@ -35,6 +141,7 @@ onnx_read_model(Arena *a, const char *path)
 	uint8_t *buf = (uint8_t *)read_file(a, path, &len);
 	if (!buf)
 		fatal("cannot read '%s': %s", path, strerror(errno));
+	check_nesting(path, buf, len, &onnx__model_proto__descriptor);
 	pb_arena = a;
 	Onnx__ModelProto *m = onnx__model_proto__unpack(&pb_allocator, len, buf);
 	if (!m)
@@ -42,6 +149,7 @@ onnx_read_model(Arena *a, const char *path)
 		      "is the file truncated or corrupt?)", path);
 	if (!m->graph)
 		fatal("%s: the ONNX model has no graph", path);
+	fill_strings(&m->base);
 	return m;
 }
 
@@ -250,10 +358,12 @@ onnx_load_tensor(Arena *a, const char *path, const char **name, Type *t,
 	uint8_t *buf = (uint8_t *)read_file(a, path, &len);
 	if (!buf)
 		fatal("cannot read '%s': %s", path, strerror(errno));
+	check_nesting(path, buf, len, &onnx__tensor_proto__descriptor);
 	pb_arena = a;
 	Onnx__TensorProto *p = onnx__tensor_proto__unpack(&pb_allocator, len, buf);
 	if (!p)
 		fatal("%s: not a valid ONNX TensorProto file", path);
+	fill_strings(&p->base);
 	const char *err = onnx_tensor(a, p, NULL, t, data);
 	if (err)
 		fatal("%s: %s", path, err);

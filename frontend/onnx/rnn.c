@@ -277,16 +277,20 @@ check_lens(ONode *o, int64_t t, int64_t n)
 {
 	if (!has(o, 4))
 		return;
-	int64_t *len = arena_alloc(o->m->a, n * sizeof *len);
-	int k = onnx_const_ints(o, 4, "sequence_lens", len, (int)n);
+	/* known at build time, so in memory already: its count is checked
+	 * before memory is taken for a copy */
+	onnx_const_data(o, 4, "sequence_lens");
+	int64_t k = type_numel(onnx_type(o, o->in[4]));
 	if (k != n)
-		diag_error(o->loc, "sequence_lens has %d values for a batch of "
-		           "%lld", k, (long long)n);
-	for (int i = 0; i < k; i++)
+		diag_error(o->loc, "sequence_lens has %lld values for a batch of "
+		           "%lld", (long long)k, (long long)n);
+	int64_t *len = arena_alloc(o->m->a, n * sizeof *len);
+	onnx_const_ints(o, 4, "sequence_lens", len, (int)n);
+	for (int64_t i = 0; i < k; i++)
 		if (len[i] != t)
-			diag_error(o->loc, "sequence_lens[%d] is %lld: only sequences "
-			           "of the full length %lld are supported", i,
-			           (long long)len[i], (long long)t);
+			diag_error(o->loc, "sequence_lens[%lld] is %lld: only sequences "
+			           "of the full length %lld are supported",
+			           (long long)i, (long long)len[i], (long long)t);
 }
 
 static int
@@ -441,6 +445,9 @@ translate(ONode *o, int cell)
 		           type_str(o->m->a, &xt));
 	bool bf = onnx_attr_int(o, "layout", 0) != 0;
 	int64_t t = xt.dim[bf], n = xt.dim[!bf], f = xt.dim[2];
+	if (t > ONNX_MAXSTEPS)      /* each step becomes nodes of its own */
+		diag_error(o->loc, "%lld time steps are more than the %d a "
+		           "recurrence is unrolled to", (long long)t, ONNX_MAXSTEPS);
 	int ndir = directions(o);
 	Dir r = {.o = o, .cell = cell, .t = t, .n = n,
 	         .h = onnx_attr_int(o, "hidden_size", rt.rank == 3 ?

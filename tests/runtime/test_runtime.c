@@ -984,7 +984,7 @@ npy_bad_headers(void)
 		{1, 0, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, x), }",
 		 KILN_ERR_FORMAT, "non-integer"},
 		{1, 0, "{'descr': '<f4', 'fortran_order': False, 'shape': (-6,), }",
-		 KILN_ERR_FORMAT, "non-integer"},
+		 KILN_ERR_FORMAT, "negative dimension"},
 		{1, 0, "{'descr': '<f4', 'fortran_order': False, 'shape': (6), }",
 		 KILN_ERR_FORMAT, "not a tuple"},
 		{1, 0, "{'descr': '<f4', 'fortran_order': False, 'shape': [2, 3], }",
