@@ -71,13 +71,19 @@ struct idx {
 	struct sample s;
 };
 
+/* The product of dim[0..rank) (non-negative), or INT64_MAX when it
+ * overflows: a header's dimensions may, when one of them is 0 and the
+ * file's size bounds nothing. */
 static int64_t
 numel(int rank, const int64_t *dim)
 {
 	int64_t n = 1;
 
-	for (int i = 0; i < rank; i++)
+	for (int i = 0; i < rank; i++) {
+		if (dim[i] && n > INT64_MAX / dim[i])
+			return INT64_MAX;
 		n *= dim[i];
+	}
 	return n;
 }
 

@@ -500,6 +500,14 @@ kiln_status kiln_npy_load(const char *path, const char *name, kiln_dtype dtype,
 kiln_status kiln_npy_save(const char *path, kiln_dtype dtype, int rank,
                           const int64_t *dim, const void *src, char *msg,
                           size_t msglen);
+/* Its first half, for files written as a set (an executable's outputs):
+ * writes the file to a new temporary file next to path, named in tmp
+ * (tmplen bytes, at least strlen(path) + 32), for the caller to rename
+ * to path or to remove.  Messages name path; a directory at path is an
+ * error here, not at the rename. */
+kiln_status kiln_npy_save_temp(const char *path, char *tmp, size_t tmplen,
+                               kiln_dtype dtype, int rank, const int64_t *dim,
+                               const void *src, char *msg, size_t msglen);
 
 /* ---- runtime/main.c ----------------------------------------------------
  * What a standalone executable needs to know about its model; the

@@ -495,27 +495,48 @@ print_outputs(const struct cli *c, struct bufs *b)
 	}
 }
 
+/* The --output files, written as a set: each to a temporary file, then
+ * all renamed into place, so that a failure (a missing directory, a full
+ * disk) leaves every output file as it was. */
 static int
 write_outputs(const struct cli *c, struct bufs *b)
 {
 	char msg[1024];
+	char (*tmp)[4096];
 	bool any = false;
+	int i, r = 0;
 
-	for (int i = 0; i < c->m->noutputs; i++)
+	for (i = 0; i < c->m->noutputs; i++)
 		any |= c->out[i] != NULL;
 	if (!any && !c->bench)
 		print_outputs(c, b);
-	for (int i = 0; i < c->m->noutputs; i++) {
+	if (!any)
+		return 0;
+	if (!(tmp = calloc((size_t)c->m->noutputs, sizeof *tmp))) {
+		error(c, "out of memory");
+		return 1;
+	}
+	for (i = 0; i < c->m->noutputs; i++) {
 		const struct kiln_tensor_desc *t = &c->m->outputs[i];
-		if (!c->out[i])
-			continue;
-		if (kiln_npy_save(c->out[i], t->dtype, t->rank, t->dim,
-		                  b->out[i], msg, sizeof msg)) {
+		if (c->out[i] && kiln_npy_save_temp(c->out[i], tmp[i], sizeof *tmp,
+		                                    t->dtype, t->rank, t->dim,
+		                                    b->out[i], msg, sizeof msg)) {
 			error(c, "output '%s': %s", t->name, msg);
-			return 1;
+			r = 1;
+			break;
 		}
 	}
-	return 0;
+	for (int k = 0; k < c->m->noutputs && !r; k++)
+		if (c->out[k] && rename(tmp[k], c->out[k])) {
+			error(c, "output '%s': %s: cannot write: %s",
+			      c->m->outputs[k].name, c->out[k], strerror(errno));
+			r = 1;
+		}
+	for (int k = 0; r && k < i; k++)    /* the temporary files written */
+		if (c->out[k])
+			remove(tmp[k]);
+	free(tmp);
+	return r;
 }
 
 /* Everything after the command line is parsed: setup, run, outputs. */

@@ -179,6 +179,8 @@ integer(struct parse *P, int64_t *v)
 	int64_t n = 0;
 
 	ws(P);
+	if (P->p < P->end && *P->p == '-')
+		return bad(P, KILN_ERR_FORMAT, "shape holds a negative dimension");
 	if (P->p >= P->end || *P->p < '0' || *P->p > '9')
 		return bad(P, KILN_ERR_FORMAT, "shape holds a non-integer");
 	while (P->p < P->end && *P->p >= '0' && *P->p <= '9') {
@@ -406,19 +408,27 @@ npy_open(const char *path, struct kiln_npy_info *info, FILE **fp, char *msg,
 	uint32_t hlen = 0;
 	kiln_status s;
 	FILE *f;
+	int fd;
 
 	if (!host_little_endian())
 		return fail(msg, len, KILN_ERR_UNSUPPORTED,
 		            "%s: .npy on a big-endian host is not supported",
 		            path);
-	f = fopen(path, "rb");
-	if (!f)
+	/* O_NONBLOCK: a FIFO fails the check below instead of waiting for
+	 * a writer (it changes nothing for a regular file) */
+	fd = open(path, O_RDONLY | O_NONBLOCK);
+	if (fd < 0)
 		return fail(msg, len, KILN_ERR_IO, "%s: cannot open: %s", path,
 		            strerror(errno));
-	if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode)) {
-		fclose(f);
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		close(fd);
 		return fail(msg, len, KILN_ERR_IO, "%s: not a regular file",
 		            path);
+	}
+	if (!(f = fdopen(fd, "rb"))) {
+		close(fd);
+		return fail(msg, len, KILN_ERR_IO, "%s: cannot open: %s",
+		            path, strerror(errno));
 	}
 	s = read_preamble(f, path, (int64_t)st.st_size, &hlen, info, msg, len);
 	if (!s && info->data_offset > (int64_t)st.st_size)
@@ -557,12 +567,15 @@ create_temp(const char *path, char *tmp, size_t size)
 }
 
 kiln_status
-kiln_npy_save(const char *path, kiln_dtype dtype, int rank,
-              const int64_t *dim, const void *src, char *msg, size_t msglen)
+kiln_npy_save_temp(const char *path, char *tmp, size_t tmplen,
+                   kiln_dtype dtype, int rank, const int64_t *dim,
+                   const void *src, char *msg, size_t msglen)
 {
-	char hdr[512], tmp[4096];
+	char hdr[512];
+	struct stat st;
 	size_t hlen, n;
 	bool ok;
+	int err;
 	FILE *f;
 
 	if (!valid_type(dtype, rank, dim))
@@ -572,20 +585,43 @@ kiln_npy_save(const char *path, kiln_dtype dtype, int rank,
 		return fail(msg, msglen, KILN_ERR_UNSUPPORTED,
 		            "%s: .npy on a big-endian host is not supported",
 		            path);
-	if (strlen(path) + 32 > sizeof tmp)
+	if (strlen(path) + 32 > tmplen)
 		return fail(msg, msglen, KILN_ERR_ARG, "%s: path too long",
 		            path);
+	/* the rename would fail, maybe after others of a set */
+	if (!stat(path, &st) && S_ISDIR(st.st_mode))
+		return fail(msg, msglen, KILN_ERR_IO, "%s: cannot write: %s",
+		            path, strerror(EISDIR));
 	hlen = make_header(hdr, sizeof hdr, dtype, rank, dim);
 	n = (size_t)byte_count(rank, dim, kiln_dtype_size(dtype));
-	f = create_temp(path, tmp, sizeof tmp);
+	f = create_temp(path, tmp, tmplen);
 	if (!f)
 		return fail(msg, msglen, KILN_ERR_IO, "%s: cannot write: %s",
 		            path, strerror(errno));
 	ok = fwrite(hdr, 1, hlen, f) == hlen &&
-	     (n == 0 || fwrite(src, 1, n, f) == n);
-	ok = !fclose(f) && ok;
-	if (ok && !rename(tmp, path))
+	     (n == 0 || fwrite(src, 1, n, f) == n) && !fflush(f);
+	err = ok ? 0 : errno;
+	if (fclose(f) && ok) {
+		ok = false;
+		err = errno;
+	}
+	if (ok)
 		return KILN_OK;
+	unlink(tmp);
+	return fail(msg, msglen, KILN_ERR_IO, "%s: cannot write: %s", path,
+	            strerror(err));
+}
+
+kiln_status
+kiln_npy_save(const char *path, kiln_dtype dtype, int rank,
+              const int64_t *dim, const void *src, char *msg, size_t msglen)
+{
+	char tmp[4096];
+	kiln_status s = kiln_npy_save_temp(path, tmp, sizeof tmp, dtype, rank,
+	                                   dim, src, msg, msglen);
+
+	if (s || !rename(tmp, path))
+		return s;
 	fail(msg, msglen, KILN_ERR_IO, "%s: cannot write: %s", path,
 	     strerror(errno));
 	unlink(tmp);

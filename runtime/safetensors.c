@@ -14,6 +14,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,33 +110,36 @@ header(const struct kiln_state_desc *s, int n, bool all, const char *meta,
 	return buf;
 }
 
-/* A new file next to path, named in tmp, with the permissions a plain
- * fopen would give (mkstemp's are 0600); NULL with errno set on failure.
- * Reading the umask means setting it: harmless in a trainer, which
- * creates no files on other threads. */
+/* A new file PATH.kiln-tmp (its name in tmp), with the permissions a
+ * plain fopen would give; NULL with errno set on failure.  The name is
+ * fixed, not random, so that a run killed while writing leaves at most
+ * one stray file, which the next save to path replaces.  It is removed
+ * first and made with O_EXCL: a link planted there is replaced, never
+ * written through.  (So one process at a time writes a given path.) */
 static FILE *
 create_temp(const char *path, char *tmp, size_t size)
 {
-	mode_t mask;
 	FILE *f;
 	int fd;
 
-	if ((size_t)snprintf(tmp, size, "%s.tmpXXXXXX", path) >= size) {
+	if ((size_t)snprintf(tmp, size, "%s.kiln-tmp", path) >= size) {
 		errno = ENAMETOOLONG;
 		return NULL;
 	}
-	if ((fd = mkstemp(tmp)) < 0)
+	if (unlink(tmp) && errno != ENOENT)
 		return NULL;
-	mask = umask(0);
-	umask(mask);
-	if (fchmod(fd, 0666 & ~mask) || !(f = fdopen(fd, "wb"))) {
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666)) < 0)
+		return NULL;
+	if (!(f = fdopen(fd, "wb"))) {
 		close(fd);
 		unlink(tmp);
-		return NULL;
 	}
 	return f;
 }
 
+/* The file goes to a temporary one, on disk before the rename makes it
+ * the file at path: a failure or a crash leaves the old file whole.  The
+ * error is the first failure's (a full disk: "No space left on device"). */
 kiln_status
 kiln_st_save(const char *path, const struct kiln_state_desc *s, int n,
              const void *state, int all, const char *meta, char *msg,
@@ -145,6 +149,7 @@ kiln_st_save(const char *path, const struct kiln_state_desc *s, int n,
 	char tmp[4096], *h;
 	size_t hlen;
 	bool ok;
+	int err;
 	FILE *f;
 
 	if (!(h = header(s, n, all, meta, &hlen)))
@@ -163,16 +168,22 @@ kiln_st_save(const char *path, const struct kiln_state_desc *s, int n,
 		ok = !saved(&s[i], all) || k == 0 ||
 		     fwrite((const char *)state + s[i].offset, 1, k, f) == k;
 	}
-	/* on disk before the rename makes it the file at path */
 	ok = ok && !fflush(f) && !fsync(fileno(f));
-	ok = !fclose(f) && ok;
+	err = ok ? 0 : errno;
+	if (fclose(f) && ok) {
+		ok = false;
+		err = errno;
+	}
 	free(h);
-	if (ok && !rename(tmp, path))
+	if (ok && rename(tmp, path)) {
+		ok = false;
+		err = errno;
+	}
+	if (ok)
 		return KILN_OK;
-	kiln_fail(msg, msglen, KILN_ERR_IO, path, "cannot write: %s",
-	          strerror(errno));
 	unlink(tmp);
-	return KILN_ERR_IO;
+	return kiln_fail(msg, msglen, KILN_ERR_IO, path, "cannot write: %s",
+	                 strerror(err));
 }
 
 kiln_status
@@ -331,9 +342,10 @@ jint(struct json *j, int64_t *v)
 	return true;
 }
 
-/* [int, ...] of at most max elements into v; *n is their number. */
+/* [int, ...] of at most max elements into v; *n is their number.  More
+ * than max fails with the message toolong. */
 static bool
-jints(struct json *j, int64_t *v, int max, int *n)
+jints(struct json *j, int64_t *v, int max, int *n, const char *toolong)
 {
 	*n = 0;
 	if (!jtake(j, '['))
@@ -342,7 +354,7 @@ jints(struct json *j, int64_t *v, int max, int *n)
 		return true;
 	do {
 		if (*n == max)
-			return jfail(j, "array too long");
+			return jfail(j, toolong);
 		if (!jint(j, &v[(*n)++]))
 			return false;
 	} while (jtake(j, ','));
@@ -415,8 +427,11 @@ jentry(struct json *j, struct entry *e, char *key, size_t size)
 			                      : "repeated key in a tensor entry");
 		seen |= 1u << k;
 		if (!(k == 0 ? jstring(j, e->dtype, sizeof e->dtype) :
-		      k == 1 ? jints(j, e->dim, KILN_MAXRANK, &e->rank) :
-		      jints(j, e->off, 2, &e->noff)))
+		      k == 1 ? jints(j, e->dim, KILN_MAXRANK, &e->rank,
+		                     "a shape has more than 8 dimensions "
+		                     "(KILN_MAXRANK)") :
+		      jints(j, e->off, 2, &e->noff,
+		            "data_offsets has more than 2 values")))
 			return false;
 	} while (jtake(j, ','));
 	if (!jtake(j, '}'))

@@ -17,6 +17,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -24,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -851,6 +853,29 @@ alloc_block(struct trainer *t)
 	return KILN_OK;
 }
 
+
+/* The --log file, streamed a line per epoch; a resumed run's log goes on.
+ * It is the one output not written through a temporary file, so it is
+ * opened without following a link: a link at its path is an error rather
+ * than a way to overwrite the file it points to. */
+static kiln_status
+open_log(struct trainer *t)
+{
+	int fd = open(t->o.log, O_WRONLY | O_CREAT | O_NOFOLLOW |
+	              (t->o.resume ? O_APPEND : O_TRUNC), 0666);
+	if (fd < 0 && errno == ELOOP)
+		return kiln_fail(t->msg, sizeof t->msg, KILN_ERR_IO, t->o.log,
+		                 "cannot open: it is a symbolic link (the log "
+		                 "is not written through one)");
+	if (fd < 0 || !(t->log = fdopen(fd, t->o.resume ? "a" : "w"))) {
+		int err = errno;
+		if (fd >= 0)
+			close(fd);
+		return kiln_fail(t->msg, sizeof t->msg, KILN_ERR_IO, t->o.log,
+		                 "cannot open: %s", strerror(err));
+	}
+	return KILN_OK;
+}
 /* The training samples, and the validation split: the last share of one
  * seeded permutation, made before the first epoch. */
 static kiln_status
@@ -903,10 +928,8 @@ setup(struct trainer *t)
 		return s;
 	t->report = t->ds.test.n ? REPORT_TEST : t->nval ? REPORT_VAL
 	                                                 : REPORT_TRAIN;
-	/* a resumed run's log goes on */
-	if (t->o.log && !(t->log = fopen(t->o.log, t->o.resume ? "a" : "w")))
-		return kiln_fail(t->msg, sizeof t->msg, KILN_ERR_IO, t->o.log,
-		                 "cannot open: %s", strerror(errno));
+	if (t->o.log && (s = open_log(t)))
+		return s;
 	if (t->o.weights)
 		return kiln_weights_load(t->o.weights, d->state, d->nstate,
 		                         t->state, t->msg, sizeof t->msg);
@@ -1533,13 +1556,45 @@ evaluate_only(struct trainer *t)
 	return t->o.attack ? attack_report(t) : KILN_OK;
 }
 
+/* A --save or --checkpoint PATH that cannot be written fails before the
+ * training, not after it: its directory must exist and be writable, and
+ * PATH must not be a directory.  (A full disk is found when writing.) */
+static kiln_status
+writable(struct trainer *t, const char *path)
+{
+	const char *slash = path ? strrchr(path, '/') : NULL;
+	char dir[4096];
+	struct stat st;
+	int err = 0;
+
+	if (!path)
+		return KILN_OK;
+	snprintf(dir, sizeof dir, "%.*s", !slash ? 1 : slash == path ? 1 :
+	         (int)(slash - path), !slash ? "." : path);
+	if (stat(dir, &st))
+		err = errno;
+	else if (!S_ISDIR(st.st_mode))
+		err = ENOTDIR;
+	else if (access(dir, W_OK))
+		err = errno;
+	else if (!stat(path, &st) && S_ISDIR(st.st_mode))
+		err = EISDIR;
+	if (!err)
+		return KILN_OK;
+	return kiln_fail(t->msg, sizeof t->msg, KILN_ERR_IO, path,
+	                 "cannot write: %s", strerror(err));
+}
+
 static int
 run(struct trainer *t)
 {
 	const struct kiln_train_desc *d = t->d;
-	kiln_status s = kiln_dataset_load(&t->ds, t->o.data, d, t->msg,
-	                                  sizeof t->msg);
+	kiln_status s = writable(t, t->o.save);
 
+	if (!s)
+		s = writable(t, t->o.checkpoint);
+	if (!s)
+		s = kiln_dataset_load(&t->ds, t->o.data, d, t->msg, sizeof t->msg);
 	kiln_set_threads((int)t->o.threads);
 	if (!s)
 		s = setup(t);

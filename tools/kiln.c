@@ -39,10 +39,19 @@ static const char *const emit_name[] = {"exe", "c", "weights", "obj", "asm",
 
 static Arena *arena;
 static bool backend_set;        /* --backend was given */
+static char *made_dir[4];       /* temp_dir()'s, for cleanup() */
+static int nmade;
 
+static void remove_dir(const char *dir, const char *b);
+
+/* Also after an error: the temporary directories go (with what a build
+ * put in them; rmdir leaves one that still holds anything else). */
 static void
 cleanup(void)
 {
+	for (int i = 0; i < nmade; i++)
+		remove_dir(made_dir[i], "model");
+	nmade = 0;
 	arena_free(arena);
 	arena = NULL;
 }
@@ -603,6 +612,42 @@ write_bytes(const char *path, const void *p, size_t n)
 		fatal("cannot write '%s': %s", path, strerror(errno));
 }
 
+/* The n files of one output (--emit=c's .weights, .h and .c, --emit=obj's
+ * .o and .h), written as a set: each to a temporary file, and only when
+ * all are written are they renamed into place, so that a failure (a full
+ * disk, a directory in the way) leaves every one as it was.  Once the
+ * checks are past, a rename fails only if the directory changes under
+ * kiln. */
+static void
+write_files(int n, const char *const *path, const void *const *data,
+            const size_t *len)
+{
+	char *tmp[4] = {NULL};
+	int bad = -1, err = 0;      /* the file that failed, and why */
+	if (n > countof(tmp))
+		die("write_files: %d files", n);
+	for (int i = 0; i < n && bad < 0; i++) {
+		struct stat st;
+		err = stat(path[i], &st) == 0 && S_ISDIR(st.st_mode) ? EISDIR : 0;
+		if (!err && !(tmp[i] = write_file_temp(path[i], data[i], len[i])))
+			err = errno;
+		if (err)
+			bad = i;
+	}
+	for (int i = 0; i < n && bad < 0; i++)
+		if (rename(tmp[i], path[i]) != 0) {
+			err = errno;
+			bad = i;
+		}
+	for (int i = 0; i < n; i++) {
+		if (bad >= 0 && tmp[i])
+			unlink(tmp[i]);
+		free(tmp[i]);
+	}
+	if (bad >= 0)
+		fatal("cannot write '%s': %s", path[bad], strerror(err));
+}
+
 /* What build_exe compiles: a model, or with steps and eval a trainer. */
 typedef struct {
 	Graph *g, *eval, *attack;
@@ -664,9 +709,11 @@ write_c(Graph *g, const char *dir_stem, const char *source)
 	int64_t *off = arena_alloc(arena, g->nval * sizeof *off);
 	int64_t size = blob_layout(g, off);
 	unsigned char *blob = blob_build(g, off, size);
-	write_bytes(arena_printf(arena, "%s.weights", dir_stem), blob, size);
-	write_bytes(arena_printf(arena, "%s.h", dir_stem), hbuf, hlen);
-	write_bytes(arena_printf(arena, "%s.c", dir_stem), cbuf, clen);
+	const char *path[] = {arena_printf(arena, "%s.weights", dir_stem),
+	                      arena_printf(arena, "%s.h", dir_stem),
+	                      arena_printf(arena, "%s.c", dir_stem)};
+	write_files(3, path, (const void *[]){blob, hbuf, cbuf},
+	            (size_t[]){size, hlen, clen});
 	free(cbuf);
 	free(hbuf);
 }
@@ -690,8 +737,10 @@ write_trainer_c(const Target *t, const char *dir_stem)
 	unsigned char *blob = cgen_emit_trainer(t->steps, t->nsteps, t->eval,
 	                                        t->attack, t->g, &co, c, &size);
 	fclose(c);
-	write_bytes(arena_printf(arena, "%s.weights", dir_stem), blob, size);
-	write_bytes(arena_printf(arena, "%s.c", dir_stem), cbuf, clen);
+	const char *path[] = {arena_printf(arena, "%s.weights", dir_stem),
+	                      arena_printf(arena, "%s.c", dir_stem)};
+	write_files(2, path, (const void *[]){blob, cbuf},
+	            (size_t[]){size, clen});
 	free(cbuf);
 }
 
@@ -765,6 +814,8 @@ temp_dir(void)
 	char *dir = arena_printf(arena, "%s/kiln-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(dir))
 		fatal("cannot make a temporary directory: %s", strerror(errno));
+	if (nmade < countof(made_dir))
+		made_dir[nmade++] = dir;
 	return dir;
 }
 
@@ -780,6 +831,10 @@ cc_exe(const char *dir, const char *src, bool trainer, const char *out)
 		remove_dir(dir, "model");
 		fatal("cannot write '%s': %s", out, strerror(errno));
 	}
+	/* mkstemp's 0600 would stay: the linker only adds the x bits */
+	mode_t mask = umask(0);
+	umask(mask);
+	fchmod(fd, 0666 & ~mask);
 	close(fd);
 	char *argv[64];
 	int n = cc_words(argv, 32);
@@ -877,9 +932,13 @@ write_obj(Graph *g, const Opts *o, const char *stem)
 		fatal("out of memory");
 	cgen_emit_header(g, &co, h);
 	fclose(h);
-	write_llvm(g, o, co.prefix, LLVM_EMIT_OBJ,
-	           arena_printf(arena, "%s.o", stem));
-	write_bytes(arena_printf(arena, "%s.h", stem), hbuf, hlen);
+	size_t n;
+	unsigned char *obj = llvm_bytes(g, o, co.prefix, LLVM_EMIT_OBJ, false,
+	                                &n);
+	const char *path[] = {arena_printf(arena, "%s.o", stem),
+	                      arena_printf(arena, "%s.h", stem)};
+	write_files(2, path, (const void *[]){obj, hbuf}, (size_t[]){n, hlen});
+	free(obj);
 	free(hbuf);
 }
 

@@ -56,6 +56,14 @@ free_sources(void)
 	nsource = capsource = 0;
 }
 
+void
+diag_reset(void)
+{
+	free_sources();
+	context = NULL;
+	cleanup = NULL;
+}
+
 static const char *
 source_text(const char *file)
 {
@@ -222,8 +230,9 @@ read_file(Arena *a, const char *path, size_t *len)
 	return p;
 }
 
-int
-write_file_atomic(const char *path, const void *data, size_t len)
+/* mkstemp makes files 0600; an output gets what a plain fopen would give. */
+char *
+write_file_temp(const char *path, const void *data, size_t len)
 {
 	size_t n = strlen(path);
 	char *tmp = xmalloc(n + 16);
@@ -231,7 +240,7 @@ write_file_atomic(const char *path, const void *data, size_t len)
 	int fd = mkstemp(tmp);
 	if (fd < 0) {
 		free(tmp);
-		return -1;
+		return NULL;
 	}
 	mode_t mask = umask(0);
 	umask(mask);
@@ -251,8 +260,22 @@ write_file_atomic(const char *path, const void *data, size_t len)
 	int err = left ? errno : 0;
 	if (close(fd) != 0 && !err)
 		err = errno;
-	if (!err && rename(tmp, path) != 0)
-		err = errno;
+	if (err) {
+		unlink(tmp);
+		free(tmp);
+		errno = err;
+		return NULL;
+	}
+	return tmp;
+}
+
+int
+write_file_atomic(const char *path, const void *data, size_t len)
+{
+	char *tmp = write_file_temp(path, data, len);
+	if (!tmp)
+		return -1;
+	int err = rename(tmp, path) != 0 ? errno : 0;
 	if (err)
 		unlink(tmp);
 	free(tmp);

@@ -77,9 +77,16 @@ _Noreturn void die_at(const char *file, int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 #define die(...) die_at(__FILE__, __LINE__, __VA_ARGS__)
 void diag_atexit(void (*fn)(void));             /* cleanup run before exit */
+/* Forgets the sources, the context and the cleanup: for a caller that goes
+ * on after an error, as the fuzz targets do (their cleanup longjmps). */
+void diag_reset(void);
 char *read_file(Arena *a, const char *path, size_t *len); /* NULL on error */
 /* Writes len bytes to path through a temporary file and rename(); returns
  * 0, or -1 with errno set, leaving any existing file untouched. */
 int write_file_atomic(const char *path, const void *data, size_t len);
+/* Its first half: writes len bytes to a new temporary file next to path
+ * and returns its name (malloc'd) for the caller to rename or unlink;
+ * NULL with errno set, and no file left, on failure. */
+char *write_file_temp(const char *path, const void *data, size_t len);
 
 #endif
