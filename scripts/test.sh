@@ -3,8 +3,10 @@
 #
 # Two builds, each running the whole lit suite (unit tests, lit tests,
 # end-to-end tests): build/ with gcc, and build-asan/ with clang under
-# AddressSanitizer and UndefinedBehaviorSanitizer.  Both treat warnings
-# as errors.  The last line printed is the total: "N passed, M failed".
+# AddressSanitizer and UndefinedBehaviorSanitizer, which also has the
+# libFuzzer targets: tests/fuzz/*.test runs each for KILN_FUZZ_SECONDS
+# (30 by default).  Both treat warnings as errors.  The last line printed
+# is the total: "N passed, M failed".
 set -u
 cd "$(dirname "$0")/.."
 scripts/deps.sh test || exit 1
@@ -38,7 +40,7 @@ suite() {
 	failed=$((failed + f))
 }
 
-for b in "build gcc" "build-asan clang -Db_sanitize=address,undefined -Db_lundef=false"; do
+for b in "build gcc" "build-asan clang -Db_sanitize=address,undefined -Db_lundef=false -Dfuzz=true"; do
 	set -- $b
 	echo "== $1 ($2)"
 	if configure "$@"; then

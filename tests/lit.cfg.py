@@ -8,7 +8,7 @@ import lit.formats
 config.name = 'kiln'
 config.test_format = lit.formats.ShTest(execute_external=False)
 config.suffixes = ['.kir', '.kiln', '.test']
-config.excludes = ['Inputs', 'lit.cfg.py']
+config.excludes = ['Inputs', 'lit.cfg.py', 'corpus']
 config.test_source_root = os.path.dirname(os.path.abspath(__file__))
 config.test_exec_root = os.path.join(config.kiln_bindir, 'tests')
 
@@ -45,6 +45,17 @@ if '-fsanitize' in config.kiln_cflags:
     config.available_features.add('sanitizers')
 
 import shutil
+
+# The fuzz targets (meson -Dfuzz=true, the sanitizer build of
+# scripts/test.sh): tests/fuzz/*.test run each for KILN_FUZZ_SECONDS
+# (default 30) with these libFuzzer flags; a finding's input is written
+# to the test's %t directory.
+if getattr(config, 'kiln_fuzz', False):
+    config.available_features.add('fuzz')
+    seconds = int(os.environ.get('KILN_FUZZ_SECONDS', '30'))
+    config.substitutions.append(('%fuzz_flags', ' '.join([
+        '-max_total_time=%d' % seconds, '-timeout=25', '-rss_limit_mb=2560',
+        '-close_fd_mask=3', '-print_final_stats=1'])))
 
 # kiln built with LLVM (llvm-19-dev): the LLVM backend and kiln run's JIT.
 if config.kiln_llvm:
