@@ -300,6 +300,9 @@ import_node(Imp *m, const Onnx__GraphProto *gp, int index)
 	ONode o = {.m = m, .p = p, .loc = node_loc(m, p, index)};
 	if (p->n_input > ONNX_MAXIO || p->n_output > ONNX_MAXIO)
 		diag_error(o.loc, "more than %d inputs or outputs", ONNX_MAXIO);
+	if (p->n_output == 0)       /* the translators bind output 0 */
+		diag_error(o.loc, "the node has no outputs; every ONNX op gives "
+		           "at least one");
 	o.nin = (int)p->n_input;
 	for (int i = 0; i < o.nin; i++) {
 		o.in[i] = -1;
