@@ -358,8 +358,8 @@ add_output(Imp *m, const Onnx__ValueInfoProto *vi)
 			name = arena_printf(m->a, "%s.out", vi->name);
 		v = ir_add_result(g, node, name);
 		const char *err = ir_infer(g, node);
-		if (err)
-			die("output copy: %s", err);
+		if (err)                /* e.g. a constant with a 0 dimension */
+			diag_error(loc, "graph output '%s': %s", vi->name, err);
 	}
 	const Onnx__TypeProto *tp = vi->type;
 	if (tp && tp->value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE) {
