@@ -55,7 +55,7 @@ if getattr(config, 'kiln_fuzz', False):
     seconds = int(os.environ.get('KILN_FUZZ_SECONDS', '30'))
     config.substitutions.append(('%fuzz_flags', ' '.join([
         '-max_total_time=%d' % seconds, '-timeout=25', '-rss_limit_mb=2560',
-        '-close_fd_mask=3', '-print_final_stats=1'])))
+        '-close_fd_mask=3', '-print_final_stats=1', '-seed=1'])))
 
 # kiln built with LLVM (llvm-19-dev): the LLVM backend and kiln run's JIT.
 if config.kiln_llvm:
